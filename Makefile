@@ -1,0 +1,93 @@
+# valkeyops.secure: the one entry point.
+#   make demo    start a throwaway Valkey, harden it with valkey_config, twice
+#   make test    everything CI runs (installs what it needs first)
+#   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
+#   make collection   the Galaxy tarball, binaries inside
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+PLATFORMS := linux/amd64 linux/arm64
+GO ?= go
+PYTHON ?= python3
+VENV := .venv
+VENV_OLDEST := .venv-oldest
+DIST := dist
+TARBALL := $(DIST)/valkeyops-secure-$(VERSION).tar.gz
+GO_SOURCES := $(shell find cmd internal modules -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+GOFLAGS_BUILD := -trimpath -ldflags "-s -w -buildid= -X main.version=$(VERSION)"
+
+.PHONY: help
+help:
+	@echo "make demo | test | build | collection | bench | lint | clean"
+
+# ---- machine and tools ------------------------------------------------------
+
+.PHONY: system-deps
+system-deps: ## valkey-server 8 (bookworm-backports), sshd and sudo for the tests
+	@bash scripts/install-system-deps.sh
+
+$(VENV)/.installed: requirements/dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@
+
+$(VENV_OLDEST)/.installed: requirements/oldest.txt
+	$(PYTHON) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/pip install --quiet --disable-pip-version-check -r requirements/oldest.txt
+	touch $@
+
+.PHONY: venv venv-oldest
+venv: $(VENV)/.installed
+venv-oldest: $(VENV_OLDEST)/.installed
+
+# ---- build --------------------------------------------------------------------
+
+bin/SHA256SUMS: $(GO_SOURCES)
+	@mkdir -p bin
+	@for p in $(PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; \
+	  echo "go build valkeyops for $$os/$$arch"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o bin/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
+	done
+	@cd bin && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
+
+.PHONY: build
+build: bin/SHA256SUMS
+
+$(TARBALL): bin/SHA256SUMS $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
+	@mkdir -p $(DIST)
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
+
+.PHONY: collection
+collection: $(TARBALL)
+
+# ---- demo ---------------------------------------------------------------------
+
+.PHONY: demo
+demo: system-deps venv build
+	@bash scripts/demo.sh
+
+# ---- tests ----------------------------------------------------------------------
+
+.PHONY: test
+test: system-deps venv venv-oldest build collection go-test ansible-test lint
+
+.PHONY: go-test
+go-test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+.PHONY: ansible-test
+ansible-test: build collection
+	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+
+.PHONY: lint
+lint: venv
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
+
+.PHONY: clean
+clean:
+	rm -rf bin $(DIST) build tests/output

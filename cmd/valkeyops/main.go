@@ -1,0 +1,86 @@
+// Command valkeyops is the one binary of the valkeyops.secure collection.
+// Every Ansible module is a subcommand (`valkeyops module valkey_config`,
+// arguments as JSON on stdin); the binary also answers to a module's name
+// when invoked under it (argv[0] = valkey_config, arguments file in argv[1]),
+// the stock binary-module convention. It only dispatches.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/modules/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+var modules = map[string]ansible.Handler{
+	"valkey_config": config.Main,
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if h, ok := modules[filepath.Base(args[0])]; ok {
+		argsFile := ""
+		if len(args) > 1 {
+			argsFile = args[1]
+		}
+		return ansible.Run(filepath.Base(args[0]), h, stdin, argsFile, stdout)
+	}
+	if len(args) < 2 {
+		usage(stderr)
+		return 2
+	}
+	switch args[1] {
+	case "module":
+		if len(args) < 3 || len(args) > 4 {
+			fmt.Fprintln(stderr, "usage: valkeyops module NAME [ARGS_FILE]  (arguments as JSON on stdin)")
+			return 2
+		}
+		h, ok := modules[args[2]]
+		if !ok {
+			fmt.Fprintf(stderr, "valkeyops: unknown module %q; modules: %s\n", args[2], strings.Join(moduleNames(), ", "))
+			return 2
+		}
+		argsFile := ""
+		if len(args) == 4 {
+			argsFile = args[3]
+		}
+		return ansible.Run(args[2], h, stdin, argsFile, stdout)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "valkeyops %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		usage(stdout)
+		return 0
+	}
+	fmt.Fprintf(stderr, "valkeyops: unknown command %q\n", args[1])
+	usage(stderr)
+	return 2
+}
+
+func moduleNames() []string {
+	names := make([]string, 0, len(modules))
+	for n := range modules {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `usage:
+  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)
+  valkeyops version                   print the version
+modules: %s
+`, strings.Join(moduleNames(), ", "))
+}

@@ -1,0 +1,59 @@
+// Package config is the valkey_config module: Valkey directives managed in
+// the running server (CONFIG SET) and in valkey.conf together, compared by
+// value, applied all-or-nothing, rolled back when the two cannot agree.
+package config
+
+import (
+	"fmt"
+
+	"github.com/valkeyops/secure/internal/conn"
+)
+
+// Persist values: where a change goes.
+const (
+	PersistRuntime = "runtime" // CONFIG SET only
+	PersistFile    = "file"    // valkey.conf only
+	PersistBoth    = "both"    // both, kept in agreement (default)
+)
+
+// DefaultPersist is the default of the persist option.
+const DefaultPersist = PersistBoth
+
+// NewFileMode is the mode of a config file the module creates.
+const NewFileMode = 0o640
+
+// Options of valkey_config.
+type Options struct {
+	conn.Options
+
+	// Settings maps a directive to its desired value (string, number, bool
+	// or list). Required (may be empty: nothing to do).
+	Settings map[string]any `json:"settings"`
+	// Persist is one of runtime, file, both (default DefaultPersist).
+	Persist string `json:"persist"`
+	// ConfigFile is the valkey.conf to edit. Default: the path the server
+	// reports in INFO server; required when the server cannot be reached
+	// and Persist is file.
+	ConfigFile string `json:"config_file"`
+	// Backup keeps a timestamped copy of the file before changing it.
+	Backup bool `json:"backup"`
+	// Strict fails, instead of warning, when a directive needs a restart.
+	Strict bool `json:"strict"`
+}
+
+func (o *Options) validate() error {
+	switch o.Persist {
+	case "":
+		o.Persist = DefaultPersist
+	case PersistRuntime, PersistFile, PersistBoth:
+	default:
+		return fmt.Errorf("option \"persist\": %q is not one of runtime, file, both", o.Persist)
+	}
+	if o.Settings == nil {
+		return fmt.Errorf("option \"settings\" is required: a dictionary of directive: value")
+	}
+	return o.Options.Validate()
+}
+
+func (o *Options) runtime() bool { return o.Persist != PersistFile }
+func (o *Options) file() bool    { return o.Persist != PersistRuntime }
