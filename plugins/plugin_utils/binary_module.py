@@ -41,8 +41,8 @@ import shlex
 
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.json_utils import _filter_non_json_lines
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
@@ -66,6 +66,7 @@ PLATFORMS = {
 }
 SHIPPED = sorted(set(PLATFORMS.values()))
 
+MASK = "********"
 MISSING = "__VALKEYOPS_MISSING__"
 UNSUPPORTED = "__VALKEYOPS_UNSUPPORTED__"
 
@@ -259,8 +260,11 @@ class BinaryModuleAction(ActionBase):
 
         validation, no_log = self.validate(args)
         if validation.error_messages:
-            msgs = "; ".join(validation.error_messages)
-            return remove_values(
+            msgs = "; ".join(
+                ("unsupported parameters: %s" % e.msg) if isinstance(e, UnsupportedError) else e.msg
+                for e in validation.errors
+            )
+            return mask(
                 {"failed": True, "changed": False, "msg": "%s: invalid arguments: %s; nothing was changed" % (fqcn, msgs)},
                 no_log | _strings(args, CONNECTION_NO_LOG + tuple(self.NO_LOG)),
             )
@@ -274,7 +278,7 @@ class BinaryModuleAction(ActionBase):
 
         rc, out, err = self._run_binary(payload)
         result = self._parse(rc, out, err, fqcn)
-        return remove_values(result, no_log)
+        return mask(result, no_log)
 
     def _parse(self, rc, out, err, fqcn):
         try:
@@ -293,6 +297,37 @@ class BinaryModuleAction(ActionBase):
             }
         result.setdefault("changed", False)
         return result
+
+
+# Secrets shorter than this are masked only where a whole string equals them:
+# masking every "a" inside other words would wreck the result and hide nothing.
+MIN_SUBSTRING_SECRET = 4
+
+
+def mask(value, secrets_):
+    """Return value with every secret replaced by ********, in every string of
+    every nested dict and list (values only; keys are option and field names)."""
+    secrets_ = [s for s in secrets_ if isinstance(s, str) and s]
+    if not secrets_:
+        return value
+    long_ = sorted((s for s in secrets_ if len(s) >= MIN_SUBSTRING_SECRET), key=len, reverse=True)
+    short = set(s for s in secrets_ if len(s) < MIN_SUBSTRING_SECRET)
+
+    def walk(v):
+        if isinstance(v, str):
+            if v in short:
+                return MASK
+            for s in long_:
+                if s in v:
+                    v = v.replace(s, MASK)
+            return v
+        if isinstance(v, dict):
+            return dict((k, walk(e)) for k, e in v.items())
+        if isinstance(v, (list, tuple)):
+            return [walk(e) for e in v]
+        return v
+
+    return walk(value)
 
 
 def _strings(args, names):

@@ -1,0 +1,229 @@
+"""Playbook-level tests: the built collection, installed from its Galaxy
+tarball, driven by the real ansible-playbook against real valkey-server
+processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--venv", default=str(ROOT / ".venv"), help="venv with the newest ansible-core")
+    parser.addoption("--venv-oldest", default=str(ROOT / ".venv-oldest"), help="venv with the oldest supported ansible-core")
+    parser.addoption("--tarball", default=None, help="the collection tarball to install and test")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Valkey:
+    """A real valkey-server with its own config file in a temp dir."""
+
+    def __init__(self, base: Path, extra: str = "", conf_dir: Path | None = None):
+        self.dir = base
+        self.conf_dir = conf_dir or base
+        self.port = free_port()
+        self.conf = self.conf_dir / "valkey.conf"
+        self.log = base / "valkey.log"
+        self.password = None
+        self.conf.write_text(
+            textwrap.dedent(
+                f"""\
+                # valkeyops test server
+                port {self.port}
+                bind 127.0.0.1
+                dir {base}
+                save ""
+                logfile {self.log}
+                maxmemory 100mb
+                timeout 0
+                """
+            )
+            + textwrap.dedent(extra)
+        )
+        self.conf.chmod(0o640)
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.cli("PING").strip() == "PONG":
+                    return self
+            except subprocess.CalledProcessError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("valkey-server did not start: %s" % (self.log.read_text() if self.log.exists() else "no log"))
+
+    def cli(self, *args: str) -> str:
+        cmd = ["valkey-cli", "-h", "127.0.0.1", "-p", str(self.port)]
+        env = dict(os.environ)
+        if self.password:
+            env["REDISCLI_AUTH"] = self.password
+        out = subprocess.run(cmd + list(args), check=True, capture_output=True, text=True, env=env, timeout=10)
+        return out.stdout
+
+    def get(self, name: str) -> str:
+        lines = self.cli("CONFIG", "GET", name).splitlines()
+        return lines[1] if len(lines) > 1 else ""
+
+    def snapshot(self):
+        """Everything a failed task must leave as it was."""
+        return self.cli("CONFIG", "GET", "*"), self.conf.read_bytes()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def valkey(tmp_path):
+    servers = []
+
+    def make(extra: str = "", conf_dir: Path | None = None) -> Valkey:
+        d = tmp_path / ("vk%d" % len(servers))
+        d.mkdir()
+        s = Valkey(d, extra, conf_dir=conf_dir).start()
+        servers.append(s)
+        return s
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+class Ansible:
+    """Runs ansible-playbook from one venv against the installed collection."""
+
+    def __init__(self, venv: Path, collections: Path, home: Path):
+        self.venv = venv
+        self.collections = collections
+        self.home = home
+
+    def version(self):
+        out = subprocess.run([str(self.venv / "bin" / "ansible"), "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.splitlines()[0]
+
+    def env(self, **extra):
+        env = dict(os.environ)
+        env.update(
+            {
+                "HOME": str(self.home),
+                "ANSIBLE_COLLECTIONS_PATH": str(self.collections),
+                "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+                "ANSIBLE_LOCAL_TEMP": str(self.home / ".ansible-local"),
+                "ANSIBLE_NOCOLOR": "1",
+                "ANSIBLE_FORCE_COLOR": "0",
+                "ANSIBLE_HOST_KEY_CHECKING": "false",
+                "ANSIBLE_RETRY_FILES_ENABLED": "false",
+                "ANSIBLE_DEPRECATION_WARNINGS": "false",
+                "ANSIBLE_PYTHON_INTERPRETER": str(self.venv / "bin" / "python"),
+                "PATH": str(self.venv / "bin") + os.pathsep + env.get("PATH", ""),
+            }
+        )
+        env.update(extra)
+        return env
+
+    def playbook(self, path: Path, *args: str, inventory: str = "localhost,", env=None, check=True):
+        cmd = [str(self.venv / "bin" / "ansible-playbook"), "-i", inventory, str(path), *args]
+        if inventory == "localhost,":
+            cmd += ["-c", "local"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(**(env or {})), cwd=str(path.parent), timeout=300)
+        if check and proc.returncode != 0:
+            raise AssertionError("ansible-playbook failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
+        return proc
+
+
+def recap(output: str, host: str = "localhost"):
+    m = re.search(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(host), output, re.M)
+    assert m, "no PLAY RECAP for %s in:\n%s" % (host, output[-3000:])
+    return {"ok": int(m.group(1)), "changed": int(m.group(2)), "unreachable": int(m.group(3)), "failed": int(m.group(4))}
+
+
+@pytest.fixture(scope="session")
+def tarball(request):
+    path = request.config.getoption("--tarball")
+    if not path:
+        found = sorted((ROOT / "dist").glob("valkeyops-secure-*.tar.gz"))
+        assert found, "no collection tarball: run `make collection` (or pass --tarball)"
+        path = found[-1]
+    return Path(path).resolve()
+
+
+def _install(venv: Path, tarball: Path, dest: Path):
+    subprocess.run(
+        [str(venv / "bin" / "ansible-galaxy"), "collection", "install", "--force", "-p", str(dest), str(tarball)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false"},
+    )
+    return dest
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory, tarball, request):
+    """The tarball installed into a fresh collections path with the newest ansible-core."""
+    venv = Path(request.config.getoption("--venv"))
+    return _install(venv, tarball, tmp_path_factory.mktemp("collections"))
+
+
+@pytest.fixture
+def ansible(request, installed, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    return Ansible(Path(request.config.getoption("--venv")), installed, home)
+
+
+@pytest.fixture(scope="session")
+def installed_oldest(tmp_path_factory, tarball, request):
+    venv = Path(request.config.getoption("--venv-oldest"))
+    if not (venv / "bin" / "ansible-playbook").exists():
+        pytest.fail("the oldest-ansible venv is missing: run `make venv-oldest`")
+    return _install(venv, tarball, tmp_path_factory.mktemp("collections-oldest"))
+
+
+@pytest.fixture
+def ansible_oldest(request, installed_oldest, tmp_path):
+    home = tmp_path / "home-oldest"
+    home.mkdir()
+    return Ansible(Path(request.config.getoption("--venv-oldest")), installed_oldest, home)
+
+
+@pytest.fixture
+def write_playbook(tmp_path):
+    def write(text: str, name: str = "play.yml") -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return write
+
+
+def results_file(tmp_path: Path) -> Path:
+    return tmp_path / "results.json"
+
+
+def load_results(path: Path):
+    return json.loads(path.read_text())
