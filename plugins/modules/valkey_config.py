@@ -44,7 +44,7 @@ extends_documentation_fragment:
 options:
   settings:
     description:
-      - Directives and their desired values, as a dictionary C(directive: value).
+      - Directives and their desired values, as a dictionary that maps each directive name to its value.
       - A value is a string, a number, a boolean or a list (for multi-value directives such as
         C(save) or C(bind); a space-separated string works as well).
       - Give C(unixsocketperm) as a quoted octal string (V('0700')); YAML reads an unquoted C(0700) as the number 448.
