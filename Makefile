@@ -83,10 +83,16 @@ go-test:
 ansible-test: build collection
 	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
 
+# ansible-lint resolves the collection's FQCNs through a collections path
+# that points back at this checkout.
+LINT_COLLECTIONS := .cache/collections
 .PHONY: lint
 lint: venv
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
+	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
+	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-lint
 
 .PHONY: clean
 clean:

@@ -29,6 +29,10 @@ func main() {
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 { // possible with execve and an empty argv
+		usage(stderr)
+		return 2
+	}
 	if h, ok := modules[filepath.Base(args[0])]; ok {
 		argsFile := ""
 		if len(args) > 1 {

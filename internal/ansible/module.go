@@ -49,6 +49,10 @@ func ParseRequest(module string, data []byte) (*Request, error) {
 	if err := dec.Decode(&all); err != nil {
 		return nil, fmt.Errorf("failed to read the module arguments: expected one JSON object (%s)", jsonErrorKind(err))
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		// A second document would be silently ignored: refuse it.
+		return nil, fmt.Errorf("failed to read the module arguments: expected one JSON object (data after the object)")
+	}
 	if inner, ok := all["ANSIBLE_MODULE_ARGS"]; ok && len(all) == 1 {
 		all = nil
 		if err := json.Unmarshal(inner, &all); err != nil {
@@ -86,6 +90,9 @@ func jsonErrorKind(err error) string {
 	}
 	if errors.Is(err, io.EOF) {
 		return "no input"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "the input ends inside the JSON"
 	}
 	return "not a JSON object"
 }
@@ -198,7 +205,9 @@ func (r *Request) registerSecrets(v reflect.Value) {
 		}
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
-			if v.Type().Field(i).IsExported() {
+			// Embedded structs are walked even when their type is
+			// unexported: Decode fills their exported fields too.
+			if f := v.Type().Field(i); f.IsExported() || f.Anonymous {
 				r.registerSecrets(v.Field(i))
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strings"
 )
 
@@ -86,6 +87,15 @@ func (r *Result) document(diff bool) (map[string]any, error) {
 	return doc, nil
 }
 
+// longestFirst orders secrets so that one that contains another is masked
+// first; otherwise masking the shorter one would leave the rest of the
+// longer one in clear text.
+func longestFirst(secrets []string) []string {
+	out := append([]string(nil), secrets...)
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
 // scrub replaces every secret inside every string (keys included) of v.
 func scrub(v any, secrets []string) any {
 	if len(secrets) == 0 {
@@ -140,7 +150,7 @@ func Run(module string, h Handler, in io.Reader, argsFile string, out io.Writer)
 	if err != nil {
 		doc = map[string]any{"changed": false, "failed": true, "msg": err.Error()}
 	}
-	doc = scrub(doc, secrets).(map[string]any)
+	doc = scrub(doc, longestFirst(secrets)).(map[string]any)
 	enc := json.NewEncoder(out)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(doc); err != nil {

@@ -79,9 +79,24 @@ func Main(req *ansible.Request) *ansible.Result {
 	if err := m.execute(ctx); err != nil {
 		m.res.Failed = true
 		m.res.Msg = err.Error()
+		var pe *partialError
+		if !errors.As(err, &pe) {
+			// Every other failure leaves server and file as they were
+			// (the message says "nothing was changed"): report no change.
+			m.res.Changed = false
+			m.res.Diff = nil
+			m.fields.RuntimeChanged = []string{}
+			m.fields.FileChanged = []string{}
+		}
 	}
 	return m.res
 }
+
+// partialError is the one failure after which something did change: the
+// runtime change could not be rolled back after the file write failed.
+type partialError struct{ msg string }
+
+func (e *partialError) Error() string { return e.msg }
 
 type run struct {
 	req    *ansible.Request
@@ -114,7 +129,13 @@ func (m *run) execute(ctx context.Context) error {
 	}
 	m.fields.ConfigFile = path
 	// 4. Lock (real runs only) before reading the file, so a concurrent run's
-	// edit is read, not overwritten.
+	// edit is read, not overwritten. The lock is on the directory: a missing
+	// one is reported as such, not as a locking failure.
+	if path != "" && m.opts.file() {
+		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("config_file %q: its directory does not exist; nothing was changed", path)
+		}
+	}
 	if path != "" && m.opts.file() && !m.req.CheckMode {
 		unlock, err := conffile.Lock(path, LockTimeout)
 		if err != nil {
@@ -484,7 +505,12 @@ func (m *run) fillValues(after map[string]string) {
 		} else if it.hasRuntime {
 			v, ok = it.runtimeNorm.Set, true
 			if it.setRuntime {
+				// As the server will print it, so that check mode and
+				// the real run report the same values (64mb -> 67108864).
 				v = it.desired.Set
+				if it.dir.Kind == directives.Memory {
+					v = it.desired.Canonical
+				}
 			}
 		}
 		if ok {

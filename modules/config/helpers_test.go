@@ -1,0 +1,79 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+// task builds the module arguments for srv: login_port plus args.
+func task(srv *testserver.Server, args map[string]any) map[string]any {
+	out := map[string]any{"login_port": srv.Port}
+	for k, v := range args {
+		out[k] = v
+	}
+	return out
+}
+
+// call runs Main with a Request parsed from the JSON of args.
+func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	req, err := ansible.ParseRequest("valkey_config", data)
+	require.NoError(t, err)
+	res := Main(req)
+	require.NotNil(t, res)
+	f, _ := res.Fields.(*Fields)
+	return res, f
+}
+
+// callOK is call that fails the test when the task failed.
+func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
+	t.Helper()
+	res, f := call(t, args)
+	require.False(t, res.Failed, "task failed: %s", res.Msg)
+	require.NotNil(t, f)
+	return res, f
+}
+
+// printed runs the module through ansible.Run, as the binary does, and
+// returns the printed JSON and the decoded document.
+func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	code := ansible.Run("valkey_config", Main, bytes.NewReader(data), "", &out)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "output %s", out.String())
+	return out.String(), doc, code
+}
+
+// fileArgs returns the arguments of every line of the config file that sets
+// one of names, joined by spaces, one entry per line.
+func fileArgs(t *testing.T, path string, names ...string) []string {
+	t.Helper()
+	cfg, err := conffile.Load(path)
+	require.NoError(t, err)
+	var out []string
+	for _, o := range cfg.Occurrences(names...) {
+		out = append(out, strings.Join(o.Args, " "))
+	}
+	return out
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}
