@@ -93,6 +93,17 @@ lint: venv
 	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
 	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-lint
+	$(MAKE) --no-print-directory sanity
+
+# ansible-test sanity, the tests that need no extra venv: the others bootstrap
+# pip from a host outside the registries this machine reaches.
+SANITY_DIR := build/sanity/ansible_collections/valkeyops/secure
+SANITY_TESTS := action-plugin-docs compile empty-init line-endings no-assert no-smart-quotes shebang symlinks use-compat-six
+.PHONY: sanity
+sanity: venv
+	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
+	@git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_DIR)
+	cd $(SANITY_DIR) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --python 3.11 $(addprefix --test ,$(SANITY_TESTS))
 
 .PHONY: clean
 clean:

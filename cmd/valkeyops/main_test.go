@@ -176,5 +176,5 @@ func TestRunInProcess(t *testing.T) {
 	out.Reset()
 	code = run([]string{"valkeyops", "module", "valkey_config"}, strings.NewReader(`{"persist":"never","settings":{}}`), &out, &errb)
 	assert.Equal(t, 1, code)
-	assert.Equal(t, `{"changed":false,"failed":true,"msg":"option \"persist\": \"never\" is not one of runtime, file, both"}`+"\n", out.String())
+	assert.Equal(t, `{"changed":false,"failed":true,"msg":"option \"persist\": \"never\" is not one of runtime, file, both; nothing was changed"}`+"\n", out.String())
 }

@@ -363,3 +363,19 @@ func TestRunWriteFailure(t *testing.T) {
 	code := Run("test_mod", func(*Request) *Result { return &Result{} }, strings.NewReader(`{}`), "", failWriter{})
 	assert.Equal(t, 2, code)
 }
+
+func TestRunShortSecretMaskedOnlyAsWholeString(t *testing.T) {
+	h := func(req *Request) *Result {
+		req.AddSecret("a")
+		return &Result{Changed: true, Msg: "a", Fields: map[string]any{"value": "a", "word": "changed anyway"}}
+	}
+	var out bytes.Buffer
+	code := Run("m", h, strings.NewReader(`{}`), "", &out)
+	require.Equal(t, 0, code)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc))
+	assert.Equal(t, Mask, doc["msg"])
+	assert.Equal(t, Mask, doc["value"])
+	assert.Equal(t, "changed anyway", doc["word"], "a short secret must not be masked inside other words")
+	assert.Equal(t, true, doc["changed"])
+}

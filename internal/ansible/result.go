@@ -96,6 +96,10 @@ func longestFirst(secrets []string) []string {
 	return out
 }
 
+// MinSubstringSecret is the shortest secret masked wherever it occurs inside
+// a string; a shorter one is masked only where a whole string equals it.
+const MinSubstringSecret = 4
+
 // scrub replaces every secret inside every string (keys included) of v.
 func scrub(v any, secrets []string) any {
 	if len(secrets) == 0 {
@@ -104,15 +108,29 @@ func scrub(v any, secrets []string) any {
 	switch x := v.(type) {
 	case string:
 		for _, s := range secrets {
+			if len(s) < MinSubstringSecret {
+				if x == s {
+					return Mask
+				}
+				continue
+			}
 			if strings.Contains(x, s) {
 				x = strings.ReplaceAll(x, s, Mask)
 			}
 		}
 		return x
 	case map[string]any:
+		// Keys are masked too, but never as a whole-string match of a short
+		// secret (the key "changed" must survive a password "changed").
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[scrub(k, secrets).(string)] = scrub(e, secrets)
+			key := k
+			for _, s := range secrets {
+				if len(s) >= MinSubstringSecret && strings.Contains(key, s) {
+					key = strings.ReplaceAll(key, s, Mask)
+				}
+			}
+			out[key] = scrub(e, secrets)
 		}
 		return out
 	case []any:

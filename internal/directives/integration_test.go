@@ -230,7 +230,8 @@ func TestServerAgreesWithCanonical(t *testing.T) {
 		{"oom values", "oom-score-adj-values", []any{"0 200 800", []any{float64(0), float64(200), float64(800)}, " 0  200 800"}},
 		{"oom values negative", "oom-score-adj-values", []any{"-1000 0 1000"}},
 		{"string", "proc-title-template", []any{"{title} {listen-addr}", "  {title} {listen-addr} "}},
-		{"secret via alias", "masterauth", []any{"s3cret", " s3cret "}},
+		{"secret via alias", "masterauth", []any{"s3cret"}},
+		{"secret keeps its spaces", "masterauth", []any{" s3cret "}},
 		{"secret number", "masterauth", []any{float64(123456), "123456"}},
 		{"secret user via alias", "masteruser", []any{"replicator"}},
 	}

@@ -340,7 +340,12 @@ func (d *Directive) hasChoice(c string) bool {
 func single(s string) Value { return Value{Canonical: s, Set: s, Args: []string{s}} }
 
 func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
-	s := strings.TrimSpace(text)
+	s := text
+	if !d.Secret {
+		// A secret is taken byte for byte: trimming would silently change a
+		// password that starts or ends with a space.
+		s = strings.TrimSpace(text)
+	}
 	switch d.Kind {
 	case Bool:
 		switch strings.ToLower(s) {

@@ -64,10 +64,10 @@ type item struct {
 func Main(req *ansible.Request) *ansible.Result {
 	var opts Options
 	if err := req.Decode(&opts); err != nil {
-		return ansible.Fail(err.Error())
+		return ansible.Fail(err.Error() + "; nothing was changed")
 	}
 	if err := opts.validate(); err != nil {
-		return ansible.Fail(err.Error())
+		return ansible.Fail(err.Error() + "; nothing was changed")
 	}
 	m := &run{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{
 		Values: map[string]string{}, RuntimeChanged: []string{}, FileChanged: []string{},
@@ -424,7 +424,7 @@ func (m *run) report() {
 		if it.setRuntime {
 			m.fields.RuntimeChanged = append(m.fields.RuntimeChanged, d.Name)
 			rtBefore = append(rtBefore, m.line(d, it.runtimeNorm.Set, "old"))
-			rtAfter = append(rtAfter, m.line(d, it.desired.Set, "new"))
+			rtAfter = append(rtAfter, m.line(d, it.desired.Canonical, "new"))
 		}
 		if it.setFile {
 			m.fields.FileChanged = append(m.fields.FileChanged, d.Name)

@@ -212,13 +212,13 @@ func TestBadInput(t *testing.T) {
 		{"duplicate alias", map[string]any{"settings": map[string]any{"masterauth": "Dup-Secret-1", "primaryauth": "Dup-Secret-1"}},
 			`settings: "masterauth" and "primaryauth" are the same directive (primaryauth); give it once; nothing was changed`},
 		{"persist invalid", map[string]any{"settings": map[string]any{"maxmemory": "1gb"}, "persist": "sometimes"},
-			`option "persist": "sometimes" is not one of runtime, file, both`},
+			`option "persist": "sometimes" is not one of runtime, file, both; nothing was changed`},
 		{"settings missing", map[string]any{},
-			`option "settings" is required: a dictionary of directive: value`},
+			`option "settings" is required: a dictionary of directive: value; nothing was changed`},
 		{"settings not a dict", map[string]any{"settings": "maxmemory 1gb"},
-			`option "settings": expected a dictionary`},
+			`option "settings": expected a dictionary; nothing was changed`},
 		{"unknown option", map[string]any{"settings": map[string]any{}, "login_pass": "x"},
-			`unsupported option for valkey_config: login_pass; valid options: backup, config_file, connect_timeout, login_host, login_password, login_port, login_unix_socket, login_user, persist, settings, strict, tls, tls_ca_cert, tls_cert, tls_key, tls_server_name, validate_certs`},
+			`unsupported option for valkey_config: login_pass; valid options: backup, config_file, connect_timeout, login_host, login_password, login_port, login_unix_socket, login_user, persist, settings, strict, tls, tls_ca_cert, tls_cert, tls_key, tls_server_name, validate_certs; nothing was changed`},
 		{"bad value after a good one", map[string]any{"settings": map[string]any{"hz": 50, "timeout": -1}},
 			`settings: directive "timeout": -1 is out of range; expected an integer between 0 and 2147483647; nothing was changed`},
 	}
@@ -369,7 +369,7 @@ func TestDiff(t *testing.T) {
 	require.Len(t, res.Diff, 2)
 	assert.Equal(t, "runtime (127.0.0.1:"+fmt.Sprint(srv.Port)+")", res.Diff[0].BeforeHeader)
 	assert.Equal(t, "hz 10\nmaxmemory 10485760\n", res.Diff[0].Before)
-	assert.Equal(t, "hz 15\nmaxmemory 20mb\n", res.Diff[0].After)
+	assert.Equal(t, "hz 15\nmaxmemory 20971520\n", res.Diff[0].After)
 	assert.Equal(t, srv.ConfPath, res.Diff[1].BeforeHeader)
 	assert.Equal(t, "maxmemory 10mb\n", res.Diff[1].Before)
 	assert.Equal(t, "hz 15\nmaxmemory 20mb\n", res.Diff[1].After)
