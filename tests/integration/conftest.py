@@ -185,7 +185,7 @@ def _install(venv: Path, tarball: Path, dest: Path):
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory, tarball, request):
     """The tarball installed into a fresh collections path with the newest ansible-core."""
-    venv = Path(request.config.getoption("--venv"))
+    venv = Path(request.config.getoption("--venv")).resolve()
     return _install(venv, tarball, tmp_path_factory.mktemp("collections"))
 
 
@@ -193,12 +193,12 @@ def installed(tmp_path_factory, tarball, request):
 def ansible(request, installed, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    return Ansible(Path(request.config.getoption("--venv")), installed, home)
+    return Ansible(Path(request.config.getoption("--venv")).resolve(), installed, home)
 
 
 @pytest.fixture(scope="session")
 def installed_oldest(tmp_path_factory, tarball, request):
-    venv = Path(request.config.getoption("--venv-oldest"))
+    venv = Path(request.config.getoption("--venv-oldest")).resolve()
     if not (venv / "bin" / "ansible-playbook").exists():
         pytest.fail("the oldest-ansible venv is missing: run `make venv-oldest`")
     return _install(venv, tarball, tmp_path_factory.mktemp("collections-oldest"))
@@ -208,7 +208,7 @@ def installed_oldest(tmp_path_factory, tarball, request):
 def ansible_oldest(request, installed_oldest, tmp_path):
     home = tmp_path / "home-oldest"
     home.mkdir()
-    return Ansible(Path(request.config.getoption("--venv-oldest")), installed_oldest, home)
+    return Ansible(Path(request.config.getoption("--venv-oldest")).resolve(), installed_oldest, home)
 
 
 @pytest.fixture

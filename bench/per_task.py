@@ -1,0 +1,159 @@
+"""Per-task cost of valkey_config over a real SSH connection, against the floor.
+
+Starts a throwaway sshd on 127.0.0.1 (key auth, the current user) and a
+valkey-server, then times ansible-playbook runs of N tasks each:
+
+  raw        N x ansible.builtin.raw: "true"   (the floor: one SSH command per task)
+  cold       N x valkey_config, empty binary cache (first task transfers the binary)
+  warm       N x valkey_config, no change, binary cached
+
+Reports medians of several runs and ratios taken in the same run, and
+writes them as a Markdown table to docs/benchmarks.md. Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv"
+TASKS = int(os.environ.get("BENCH_TASKS", "30"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d did not open" % port)
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="valkeyops-bench-"))
+    work.chmod(0o755)
+    procs = []
+    try:
+        home = work / "home"
+        home.mkdir()
+        # sshd for the current user, throwaway keys.
+        for name in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
+        (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
+        ssh_port = free_port()
+        user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+        (work / "sshd_config").write_text(
+            textwrap.dedent(
+                f"""\
+                Port {ssh_port}
+                ListenAddress 127.0.0.1
+                HostKey {work}/host_key
+                PidFile {work}/sshd.pid
+                AuthorizedKeysFile {work}/authorized_keys
+                StrictModes no
+                UsePAM no
+                PasswordAuthentication no
+                PermitRootLogin prohibit-password
+                """
+            )
+        )
+        Path("/run/sshd").mkdir(exist_ok=True)
+        procs.append(subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.DEVNULL))
+        wait_port(ssh_port)
+        # valkey-server.
+        vk_port = free_port()
+        (work / "valkey.conf").write_text(f"port {vk_port}\nbind 127.0.0.1\ndir {work}\nsave \"\"\ntimeout 300\n")
+        procs.append(subprocess.Popen(["valkey-server", str(work / "valkey.conf")], stdout=subprocess.DEVNULL))
+        wait_port(vk_port)
+
+        coll = work / "collections" / "ansible_collections" / "valkeyops"
+        coll.mkdir(parents=True)
+        (coll / "secure").symlink_to(ROOT)
+        inv = work / "inventory.ini"
+        inv.write_text(
+            f"bench ansible_host=127.0.0.1 ansible_port={ssh_port} ansible_user={user} ansible_connection=ssh "
+            f"ansible_ssh_private_key_file={work}/client_key "
+            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' "
+            "ansible_python_interpreter=/usr/bin/python3\n"
+        )
+        raw = work / "raw.yml"
+        raw.write_text(
+            "- hosts: bench\n  gather_facts: false\n  tasks:\n"
+            + "".join('    - ansible.builtin.raw: "true"\n      changed_when: false\n' for _ in range(TASKS))
+        )
+        cfg = work / "config.yml"
+        cfg.write_text(
+            "- hosts: bench\n  gather_facts: false\n  tasks:\n"
+            + "".join(
+                f"    - valkeyops.secure.valkey_config:\n        login_port: {vk_port}\n        settings:\n          timeout: 300\n"
+                for _ in range(TASKS)
+            )
+        )
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(work / "collections"), HOME=str(home),
+                   ANSIBLE_HOST_KEY_CHECKING="false", ANSIBLE_SSH_CONTROL_PATH_DIR=str(work / "cp"))
+
+        def timed(pb, fresh_cache=False):
+            if fresh_cache:
+                shutil.rmtree(Path(os.path.expanduser("~" + user)) / ".ansible" / "valkeyops", ignore_errors=True)
+            start = time.perf_counter()
+            out = subprocess.run([str(VENV / "bin" / "ansible-playbook"), "-i", str(inv), str(pb)], capture_output=True, text=True, env=env)
+            elapsed = time.perf_counter() - start
+            if out.returncode != 0:
+                raise RuntimeError(out.stdout[-2000:] + out.stderr[-2000:])
+            return elapsed
+
+        timed(raw)  # warm ssh ControlPersist and Python caches
+        rows = {"raw": [], "cold": [], "warm": []}
+        for _ in range(RUNS):
+            rows["raw"].append(timed(raw))
+            rows["cold"].append(timed(cfg, fresh_cache=True))
+            rows["warm"].append(timed(cfg))
+        med = {k: statistics.median(v) for k, v in rows.items()}
+        sizes = {p.name: p.stat().st_size for p in (ROOT / "bin").glob("valkeyops_linux_*")}
+        version = subprocess.run([str(VENV / "bin" / "ansible"), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+        lines = [
+            "# Benchmarks",
+            "",
+            "Written by `make bench` (`bench/per_task.py`); numbers from the machine below, not a promise.",
+            "",
+            f"- machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+            f"- {version}; valkey-server: {subprocess.run(['valkey-server', '--version'], capture_output=True, text=True).stdout.split()[2]}",
+            f"- {TASKS} tasks per playbook over ssh to 127.0.0.1, median of {RUNS} runs (whole ansible-playbook wall time)",
+            "",
+            "| playbook | median s | per task ms | ratio to raw |",
+            "|---|---:|---:|---:|",
+        ]
+        for key, label in (("raw", f'{TASKS} x ansible.builtin.raw: "true" (floor)'),
+                           ("warm", f"{TASKS} x valkey_config, no change, binary cached"),
+                           ("cold", f"{TASKS} x valkey_config, empty cache (first task transfers)")):
+            lines.append(f"| {label} | {med[key]:.2f} | {1000 * med[key] / TASKS:.0f} | {med[key] / med['raw']:.2f}x |")
+        lines += ["", "| binary | bytes |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in sorted(sizes.items())] + [""]
+        (ROOT / "docs" / "benchmarks.md").write_text("\n".join(lines))
+        print("\n".join(lines))
+    finally:
+        for p in procs:
+            p.terminate()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
