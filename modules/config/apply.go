@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/valkeyops/secure/internal/conffile"
@@ -86,7 +87,7 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 		var rest []*item
 		found := false
 		for _, it := range todo {
-			if it.serverName == ref.param || contains(it.dir.Names(), ref.param) {
+			if it.serverName == ref.param || slices.Contains(it.dir.Names(), ref.param) {
 				found = true
 				if m.opts.Strict {
 					return nil, fmt.Errorf("directive %q needs a server restart to change (the server refused it as %s) and strict is set; nothing was changed", it.key, ref.reason)
@@ -95,7 +96,7 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 					return nil, fmt.Errorf("directive %q cannot change while the server runs (the server refused it as %s); use persist: both or file and restart the server; nothing was changed", it.key, ref.reason)
 				}
 				it.setRuntime, it.restart = false, true
-				m.fields.RuntimeChanged = remove(m.fields.RuntimeChanged, it.dir.Name)
+				m.fields.RuntimeChanged = slices.DeleteFunc(m.fields.RuntimeChanged, func(n string) bool { return n == it.dir.Name })
 				m.fields.RestartRequired = true
 				m.fields.RestartRequiredDirectives = append(m.fields.RestartRequiredDirectives, it.dir.Name)
 				m.res.Warn("the server refused to change %s at runtime (%s config): it is written to the file and needs a restart", it.dir.Name, ref.reason)
@@ -127,23 +128,4 @@ func names(items []*item) string {
 		ns[i] = it.dir.Name
 	}
 	return strings.Join(ns, ", ")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func remove(list []string, s string) []string {
-	out := list[:0]
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -440,16 +441,20 @@ func (m *run) report() {
 	}
 	m.res.Changed = len(m.fields.RuntimeChanged) > 0 || len(m.fields.FileChanged) > 0
 	if m.fields.RestartRequired {
-		m.res.Warn("restart the server to apply %s: %s the running server keeps the old value until then",
-			strings.Join(m.fields.RestartRequiredDirectives, ", "), pluralVerb(len(m.fields.RestartRequiredDirectives)))
+		m.res.Warn("restart the server to apply %s: the running server keeps the old value until then",
+			strings.Join(m.fields.RestartRequiredDirectives, ", "))
 	}
-	if len(m.fields.Drift) > 0 {
-		names := make([]string, 0, len(m.fields.Drift))
-		for n := range m.fields.Drift {
-			names = append(names, n)
+	// Drift on a directive that waits for a restart is that restart, already
+	// warned about above; it stays in the drift field.
+	var drifted []string
+	for n := range m.fields.Drift {
+		if !slices.Contains(m.fields.RestartRequiredDirectives, n) {
+			drifted = append(drifted, n)
 		}
-		sort.Strings(names)
-		m.res.Warn("drift before this run: the running server and %s disagreed on %s", m.fields.ConfigFile, strings.Join(names, ", "))
+	}
+	if len(drifted) > 0 {
+		sort.Strings(drifted)
+		m.res.Warn("drift before this run: the running server and %s disagreed on %s", m.fields.ConfigFile, strings.Join(drifted, ", "))
 	}
 	if m.req.Diff {
 		if len(rtBefore)+len(rtAfter) > 0 {
@@ -467,13 +472,6 @@ func (m *run) report() {
 		}
 	}
 	m.fillValues(nil)
-}
-
-func pluralVerb(n int) string {
-	if n == 1 {
-		return "it needs a restart;"
-	}
-	return "they need a restart;"
 }
 
 func (m *run) line(d *directives.Directive, v, age string) string {

@@ -173,7 +173,7 @@ func TestImmutableDirective(t *testing.T) {
 			assert.Empty(t, f.RuntimeChanged)
 			assert.True(t, f.RestartRequired)
 			assert.Equal(t, []string{tc.directive}, f.RestartRequiredDirectives)
-			assert.Equal(t, []string{fmt.Sprintf("restart the server to apply %s: it needs a restart; the running server keeps the old value until then", tc.directive)}, res.Warnings)
+			assert.Equal(t, []string{fmt.Sprintf("restart the server to apply %s: the running server keeps the old value until then", tc.directive)}, res.Warnings)
 			assert.Equal(t, tc.fileLine, fileArgs(t, srv.ConfPath, tc.directive))
 			assert.Equal(t, tc.server, srv.ConfigGet(tc.directive))
 
@@ -181,7 +181,7 @@ func TestImmutableDirective(t *testing.T) {
 			assert.False(t, res2.Changed)
 			assert.True(t, f2.RestartRequired)
 			assert.Equal(t, []string{tc.directive}, f2.RestartRequiredDirectives)
-			assert.Contains(t, res2.Warnings, fmt.Sprintf("restart the server to apply %s: it needs a restart; the running server keeps the old value until then", tc.directive))
+			assert.Contains(t, res2.Warnings, fmt.Sprintf("restart the server to apply %s: the running server keeps the old value until then", tc.directive))
 		})
 	}
 }

@@ -200,8 +200,6 @@ def test_rollback_when_the_config_directory_is_read_only(ansible, valkey, write_
         assert vk.get("timeout") == "0"
         assert vk.snapshot() == before
     finally:
-        for s in ():
-            pass
         subprocess.run(["umount", "-l", str(conf_dir)])
 
 
