@@ -1,7 +1,12 @@
-// Package config is the valkey_config module: Valkey directives managed in
-// the running server (CONFIG SET) and in valkey.conf together, compared by
-// value, applied all-or-nothing, rolled back when the two cannot agree.
-package config
+// Package settings is the engine that converges Valkey directives in the
+// running server (CONFIG SET) and in valkey.conf together: compared by value,
+// applied all-or-nothing, rolled back when the two cannot agree. valkey_config
+// is a thin wrapper around it; valkey_tls and valkey_audit reuse it.
+//
+// It lives beside internal/directives rather than inside it on purpose:
+// directives is pure (tables and normalisation, fuzzable, no I/O); this
+// package talks to the server and writes files.
+package settings
 
 import (
 	"fmt"
@@ -22,7 +27,8 @@ const DefaultPersist = PersistBoth
 // NewFileMode is the mode of a config file the module creates.
 const NewFileMode = 0o640
 
-// Options of valkey_config.
+// Options are valkey_config's options, and what other modules fill in to
+// converge their own directives.
 type Options struct {
 	conn.Options
 
@@ -41,7 +47,8 @@ type Options struct {
 	Strict bool `json:"strict"`
 }
 
-func (o *Options) validate() error {
+// Validate checks the options and applies defaults; it touches nothing.
+func (o *Options) Validate() error {
 	switch o.Persist {
 	case "":
 		o.Persist = DefaultPersist
