@@ -110,8 +110,15 @@ sanity: venv
 # ---- benchmarks (never part of make test) ------------------------------------------
 
 .PHONY: bench
-bench: system-deps venv build
-	$(VENV)/bin/python bench/per_task.py
+VENV_BENCH := .venv-bench
+$(VENV_BENCH)/.installed: requirements/bench.txt
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check -r requirements/bench.txt
+	touch $@
+
+bench: system-deps venv build $(VENV_BENCH)/.installed
+	$(VENV_BENCH)/bin/python bench/per_task.py
+	@for b in bench/acl_users.py; do [ ! -f $$b ] || $(VENV_BENCH)/bin/python $$b; done
 
 .PHONY: clean
 clean:
