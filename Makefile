@@ -1,6 +1,7 @@
 # valkeyops.secure: the one entry point.
 #   make demo    start a throwaway Valkey, harden it with valkey_config, twice
 #   make test    everything CI runs (installs what it needs first)
+#   make molecule   the roles' scenarios against localhost
 #   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
@@ -73,7 +74,7 @@ demo: system-deps venv build
 # ---- tests ----------------------------------------------------------------------
 
 .PHONY: test
-test: system-deps venv venv-oldest build collection go-test ansible-test lint
+test: system-deps venv venv-oldest build collection go-test ansible-test molecule lint
 
 .PHONY: go-test
 go-test:
@@ -84,16 +85,28 @@ go-test:
 ansible-test: build collection
 	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
 
-# ansible-lint resolves the collection's FQCNs through a collections path
-# that points back at this checkout.
+# ansible-lint and molecule resolve the collection's FQCNs through a
+# collections path that points back at this checkout.
 LINT_COLLECTIONS := .cache/collections
-.PHONY: lint
-lint: venv
-	$(GO) vet ./...
-	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
+.PHONY: collections-link
+collections-link:
 	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
 	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
+
+# Molecule scenarios against localhost (default driver, no container engine).
+# They install and run Valkey on this machine as root, on port 6379.
+.PHONY: molecule
+molecule: system-deps venv build collections-link
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH VALKEYOPS_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
+	  $(VENV)/bin/molecule test --all
+
+.PHONY: lint
+lint: venv collections-link
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-lint
+	$(VENV)/bin/python scripts/role_docs.py --check
 	$(MAKE) --no-print-directory sanity
 
 # ansible-test sanity, the tests that need no extra venv: the others bootstrap
