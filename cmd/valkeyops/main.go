@@ -12,16 +12,25 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/cli"
+	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/modules/acl"
+	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
 var modules = map[string]ansible.Handler{
+	"valkey_acl":    acl.Main,
 	"valkey_config": config.Main,
+	"valkey_audit":  audit.Main,
+	"valkey_tls":    valkeytls.Main,
 }
 
 func main() {
@@ -60,6 +69,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			argsFile = args[3]
 		}
 		return ansible.Run(args[2], h, stdin, argsFile, stdout)
+	case "journal":
+		return journal.CLI(args[2:], stdout, stderr, time.Now())
+	case "lint":
+		return cli.Lint(args[2:], stdout, stderr)
+	case "drift":
+		return cli.Drift(args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "valkeyops %s\n", version)
 		return 0
@@ -84,7 +99,11 @@ func moduleNames() []string {
 func usage(w io.Writer) {
 	fmt.Fprintf(w, `usage:
   valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)
+  %s
+                                      print the change journal of this host
+  valkeyops lint valkey.conf [...]    check a config file against the policy (no server needed)
+  valkeyops drift --targets F [...]   read-only fleet scan over SSH: drift and findings
   valkeyops version                   print the version
 modules: %s
-`, strings.Join(moduleNames(), ", "))
+`, journal.CLIUsage, strings.Join(moduleNames(), ", "))
 }

@@ -69,7 +69,8 @@ func exe(t *testing.T, path string, stdin string, args ...string) result {
 
 func TestModuleOverStdin(t *testing.T) {
 	srv := testserver.Start(t)
-	args := fmt.Sprintf(`{"login_port":%d,"settings":{"maxmemory-policy":"allkeys-lru"},"_ansible_diff":true}`, srv.Port)
+	journalPath := filepath.Join(t.TempDir(), "changes.jsonl")
+	args := fmt.Sprintf(`{"login_port":%d,"journal_path":%q,"settings":{"maxmemory-policy":"allkeys-lru"},"_ansible_diff":true,"_valkeyops_controller":{"user":"alice","playbook":"/src/site.yml","git_commit":"0123456789abcdef0123456789abcdef01234567","git_dirty":false}}`, srv.Port, journalPath)
 
 	r := exe(t, binary, args, "module", "valkey_config")
 	assert.Equal(t, 0, r.code, r.stdout)
@@ -88,6 +89,19 @@ func TestModuleOverStdin(t *testing.T) {
 	r = exe(t, binary, `{"ANSIBLE_MODULE_ARGS":`+args+`}`, "module", "valkey_config")
 	assert.Equal(t, 0, r.code, r.stdout)
 	assert.Equal(t, false, r.doc["changed"])
+
+	// The one change is in the journal, and `valkeyops journal` shows it.
+	r = exe(t, binary, "", "journal", "--path", journalPath, "--directive", "maxmemory-policy")
+	assert.Equal(t, 0, r.code, r.stderr)
+	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, rows, 2, r.stdout)
+	assert.Regexp(t, `^\S+Z\s+valkey_config\s+\S+\s+127\.0\.0\.1:\d+\s+maxmemory-policy\s+noeviction\s+allkeys-lru\s+alice\s+0123456789ab$`, rows[1])
+	r = exe(t, binary, "", "journal", "--path", journalPath, "--format", "json", "--since", "1h")
+	assert.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, 1, strings.Count(r.stdout, "\n"))
+	r = exe(t, binary, "", "journal", "--path", journalPath, "--format", "xml")
+	assert.Equal(t, 2, r.code)
+	assert.Equal(t, "valkeyops journal: --format \"xml\" is not one of json, table\n", r.stderr)
 }
 
 func TestModuleFailureContract(t *testing.T) {
@@ -111,7 +125,8 @@ func TestModuleFailureContract(t *testing.T) {
 func TestArgsFile(t *testing.T) {
 	srv := testserver.Start(t)
 	path := filepath.Join(t.TempDir(), "args")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`{"login_port":%d,"settings":{"hz":21}}`, srv.Port)), 0o600))
+	journalPath := filepath.Join(t.TempDir(), "changes.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`{"login_port":%d,"journal_path":%q,"settings":{"hz":21}}`, srv.Port, journalPath)), 0o600))
 
 	r := exe(t, binary, "", "module", "valkey_config", path)
 	assert.Equal(t, 0, r.code, r.stdout)
@@ -126,7 +141,7 @@ func TestArgsFile(t *testing.T) {
 	assert.Equal(t, false, r.doc["changed"])
 
 	// ... and with the arguments on stdin when no file is given.
-	r = exe(t, link, fmt.Sprintf(`{"login_port":%d,"settings":{"hz":22}}`, srv.Port))
+	r = exe(t, link, fmt.Sprintf(`{"login_port":%d,"journal_path":%q,"settings":{"hz":22}}`, srv.Port, journalPath))
 	assert.Equal(t, 0, r.code, r.stdout)
 	assert.Equal(t, true, r.doc["changed"])
 	assert.Equal(t, "22", srv.ConfigGet("hz"))
@@ -138,6 +153,16 @@ func TestArgsFile(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	// The usage text itself grows with every command and module: each
+	// case checks where it goes and the exit code; its content is checked
+	// once here.
+	var b bytes.Buffer
+	usage(&b)
+	usageText := b.String()
+	assert.True(t, strings.HasPrefix(usageText, "usage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n"), usageText)
+	assert.Contains(t, usageText, "\n  valkeyops journal [--since T] [--directive D] [--format json|table] [--path P]\n")
+	assert.Contains(t, usageText, "\n  valkeyops version                   print the version\n")
+	assert.Contains(t, usageText, "\nmodules: "+strings.Join(moduleNames(), ", ")+"\n")
 	tests := []struct {
 		name   string
 		args   []string
@@ -145,14 +170,14 @@ func TestUsage(t *testing.T) {
 		stdout string
 		stderr string
 	}{
-		{"no arguments", nil, 2, "", "usage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n  valkeyops version                   print the version\nmodules: valkey_config\n"},
-		{"unknown module", []string{"module", "valkey_nope"}, 2, "", "valkeyops: unknown module \"valkey_nope\"; modules: valkey_config\n"},
+		{"no arguments", nil, 2, "", usageText},
+		{"unknown module", []string{"module", "valkey_nope"}, 2, "", "valkeyops: unknown module \"valkey_nope\"; modules: " + strings.Join(moduleNames(), ", ") + "\n"},
 		{"module without name", []string{"module"}, 2, "", "usage: valkeyops module NAME [ARGS_FILE]  (arguments as JSON on stdin)\n"},
 		{"module with too many arguments", []string{"module", "valkey_config", "a", "b"}, 2, "", "usage: valkeyops module NAME [ARGS_FILE]  (arguments as JSON on stdin)\n"},
-		{"unknown command", []string{"frobnicate"}, 2, "", "valkeyops: unknown command \"frobnicate\"\nusage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n  valkeyops version                   print the version\nmodules: valkey_config\n"},
+		{"unknown command", []string{"frobnicate"}, 2, "", "valkeyops: unknown command \"frobnicate\"\n" + usageText},
 		{"version", []string{"version"}, 0, "valkeyops 1.2.3-test\n", ""},
 		{"--version", []string{"--version"}, 0, "valkeyops 1.2.3-test\n", ""},
-		{"help", []string{"help"}, 0, "usage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n  valkeyops version                   print the version\nmodules: valkey_config\n", ""},
+		{"help", []string{"help"}, 0, usageText, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

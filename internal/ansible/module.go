@@ -19,15 +19,38 @@ import (
 var errNotString = errors.New("expected a string")
 
 // Request is one invocation of a module: the raw options plus the
-// `_ansible_*` settings that change how the module behaves.
+// `_ansible_*` settings that change how the module behaves, and what the
+// action plugin learned on the controller.
 type Request struct {
 	Module    string // module name, e.g. "valkey_config"
 	CheckMode bool   // _ansible_check_mode: plan only, change nothing
 	Diff      bool   // _ansible_diff: return before/after text
 	Verbosity int    // _ansible_verbosity
+	// Controller is what the action plugin read on the controller
+	// (ControllerKey); nil when the module runs without it (a stock
+	// binary-module call, a test).
+	Controller *Controller
 
 	params  map[string]json.RawMessage
 	secrets []string
+}
+
+// ControllerKey is the internal argument by which the action plugin passes
+// the controller's metadata (who ran the playbook, from which Git commit) to
+// the module. Like the `_ansible_*` keys it is not an option: ParseRequest
+// takes it out before Decode sees the options.
+const ControllerKey = "_valkeyops_controller"
+
+// Controller is the controller-side metadata of a task, read by the action
+// plugin where the playbook runs (the target needs no Git). Every field may
+// be empty: the action plugin fails soft when, say, the playbook is not in a
+// Git repository.
+type Controller struct {
+	User      string `json:"user"`       // the user running ansible-playbook
+	Playbook  string `json:"playbook"`   // absolute path of the playbook
+	Task      string `json:"task"`       // where the task is defined (file:line)
+	GitCommit string `json:"git_commit"` // HEAD of the playbook's repository ("" when none)
+	GitDirty  *bool  `json:"git_dirty"`  // uncommitted changes in that repository (nil: unknown)
 }
 
 // AddSecret registers a value that must not appear anywhere in the result,
@@ -61,6 +84,17 @@ func ParseRequest(module string, data []byte) (*Request, error) {
 	}
 	req := &Request{Module: module, params: map[string]json.RawMessage{}}
 	for k, v := range all {
+		if k == ControllerKey {
+			if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+				continue
+			}
+			var c Controller
+			if err := json.Unmarshal(v, &c); err != nil {
+				return nil, fmt.Errorf("failed to read the module arguments: %s is not an object of strings (and git_dirty a boolean)", k)
+			}
+			req.Controller = &c
+			continue
+		}
 		if !strings.HasPrefix(k, "_ansible_") {
 			req.params[k] = v
 			continue
@@ -79,6 +113,16 @@ func ParseRequest(module string, data []byte) (*Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// Masked returns s with every registered secret replaced by Mask, the way
+// the result is masked. For text that leaves the module by another way than
+// the result (the change journal), as defense in depth.
+func (r *Request) Masked(s string) string {
+	if r == nil {
+		return s
+	}
+	return scrub(s, longestFirst(r.secrets)).(string)
 }
 
 // jsonErrorKind describes a JSON syntax error without quoting the input,

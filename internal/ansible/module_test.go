@@ -72,6 +72,27 @@ func TestParseRequestAndDecode(t *testing.T) {
 			},
 		},
 		{
+			name:  "controller metadata is not an option",
+			input: `{"name":"a","_valkeyops_controller":{"user":"alice","playbook":"/src/site.yml","git_commit":"0123abc","git_dirty":true}}`,
+			check: func(t *testing.T, r *Request, o *testOpts) {
+				require.NotNil(t, r.Controller)
+				assert.Equal(t, "alice", r.Controller.User)
+				assert.Equal(t, "/src/site.yml", r.Controller.Playbook)
+				assert.Equal(t, "0123abc", r.Controller.GitCommit)
+				require.NotNil(t, r.Controller.GitDirty)
+				assert.True(t, *r.Controller.GitDirty)
+			},
+		},
+		{
+			name:  "controller metadata absent or null",
+			input: `{"name":"a","_valkeyops_controller":null}`,
+			check: func(t *testing.T, r *Request, o *testOpts) {
+				assert.Nil(t, r.Controller)
+			},
+		},
+		{name: "controller metadata of the wrong type", input: `{"_valkeyops_controller":{"user":["s3cr3t"]}}`, wantErr: "failed to read the module arguments: _valkeyops_controller is not an object of strings (and git_dirty a boolean)"},
+		{name: "other internal keys are options", input: `{"_valkeyops_other":1}`, wantErr: "unsupported option for test_mod: _valkeyops_other; valid options: " + validList},
+		{
 			name:  "ANSIBLE_MODULE_ARGS wrapper",
 			input: `{"ANSIBLE_MODULE_ARGS":{"name":"w","_ansible_check_mode":true}}`,
 			check: func(t *testing.T, r *Request, o *testOpts) {
@@ -140,6 +161,17 @@ func TestParseRequestAndDecode(t *testing.T) {
 			tc.check(t, r, &o)
 		})
 	}
+}
+
+func TestRequestMasked(t *testing.T) {
+	r, err := ParseRequest("test_mod", []byte(`{"login_password":"hunter22"}`))
+	require.NoError(t, err)
+	var o testOpts
+	require.NoError(t, r.Decode(&o))
+	assert.Equal(t, "x ******** y", r.Masked("x hunter22 y"))
+	assert.Equal(t, "plain", r.Masked("plain"))
+	var nilReq *Request
+	assert.Equal(t, "hunter22", nilReq.Masked("hunter22"))
 }
 
 func TestDecodeRegistersSecrets(t *testing.T) {

@@ -28,6 +28,9 @@ func (m *run) apply(ctx context.Context) error {
 				return fmt.Errorf("failed to write %s: %v; nothing was changed", m.fields.ConfigFile, werr)
 			}
 			if rerr := m.rollback(ctx, applied); rerr != nil {
+				for _, it := range m.items {
+					it.setFile = false // the file was not written
+				}
 				return &partialError{fmt.Sprintf("failed to write %s: %v; rolling back the runtime change of %s also failed (%v): the server runs with the new values and the file has the old ones",
 					m.fields.ConfigFile, werr, names(applied), rerr)}
 			}

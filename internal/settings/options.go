@@ -12,6 +12,7 @@ import (
 	"fmt"
 
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/journal"
 )
 
 // Persist values: where a change goes.
@@ -31,6 +32,11 @@ const NewFileMode = 0o640
 // converge their own directives.
 type Options struct {
 	conn.Options
+	// JournalOptions are the change journal's options (journal,
+	// journal_path, journal_required, journal_syslog): Converge records
+	// every change it applies, and checks that the journal can be written
+	// before applying.
+	journal.JournalOptions
 
 	// Settings maps a directive to its desired value (string, number, bool
 	// or list). Required (may be empty: nothing to do).
@@ -58,6 +64,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Settings == nil {
 		return fmt.Errorf("option \"settings\" is required: a dictionary of directive: value")
+	}
+	if err := o.JournalOptions.Validate(); err != nil {
+		return err
 	}
 	return o.Options.Validate()
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/directives"
+	"github.com/valkeyops/secure/internal/journal"
 )
 
 // LockTimeout bounds the wait for another run editing the same directory.
@@ -150,8 +153,100 @@ func (m *run) execute(ctx context.Context) error {
 	if m.req.CheckMode || !m.res.Changed {
 		return nil
 	}
-	// 6. Apply.
-	return m.apply(ctx)
+	// 6. A change that cannot be recorded is not made: check the journal
+	// before the first side effect.
+	warning, err := journal.Check(m.opts.JournalOptions)
+	if err != nil {
+		return fmt.Errorf("cannot record the change: %v; set journal_path to a writable file, or journal_required: false to change without a record; nothing was changed", err)
+	}
+	if warning != "" {
+		m.res.Warn("%s", warning)
+	}
+	// 7. Apply, then record what was applied (also when the task fails
+	// after changing something: the change happened).
+	err = m.apply(ctx)
+	var pe *partialError
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	entry := m.journalEntry(pe != nil)
+	var jerr error
+	if warning == "" { // else already warned: the journal cannot be written
+		warning, jerr = journal.Append(m.opts.JournalOptions, entry)
+		if warning != "" {
+			m.res.Warn("%s", warning)
+		}
+	}
+	if err != nil {
+		if jerr != nil {
+			return &partialError{fmt.Sprintf("%v; recording it also failed: %v", err, jerr)}
+		}
+		return err
+	}
+	if jerr != nil {
+		return &partialError{fmt.Sprintf("the change of %s was applied but could not be recorded: %v", changedNames(entry), jerr)}
+	}
+	return nil
+}
+
+// journalEntry describes the applied changes for the change journal:
+// directive names always, values (canonical form) only for directives that
+// are not secret. A directive the table does not know (a newer server's)
+// may be secret: its value is not recorded either. partial records only
+// the runtime change that stayed after a failed file write.
+func (m *run) journalEntry(partial bool) journal.Entry {
+	addr := m.opts.Address()
+	port := 0
+	if m.opts.LoginUnixSocket == "" {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
+	}
+	if m.srv == nil {
+		addr, port = "", 0 // persist: file without the server
+	}
+	e := journal.NewEntry(m.req, addr, port)
+	e.Partial = partial
+	for _, it := range m.items {
+		setFile := it.setFile && !partial
+		if !it.setRuntime && !setFile {
+			continue
+		}
+		c := journal.Change{Kind: journal.KindDirective, Name: it.dir.Name, RestartRequired: it.restart}
+		if it.setRuntime {
+			c.Where = append(c.Where, "runtime")
+		}
+		if setFile {
+			c.Where = append(c.Where, "file")
+			e.ConfigFile = m.fields.ConfigFile
+		}
+		if _, known := directives.Lookup(it.dir.Name); it.dir.Secret || !known {
+			c.Secret = true
+		} else {
+			// Before is the running value for a runtime change, else the
+			// file's (nil: the file did not set it).
+			switch {
+			case it.setRuntime && it.hasRuntime:
+				c.Before = journal.Value(m.req.Masked(it.runtimeNorm.Canonical))
+				if setFile && it.inFile && it.fileNorm.Canonical != it.runtimeNorm.Canonical {
+					c.FileBefore = journal.Value(m.req.Masked(it.fileNorm.Canonical))
+				}
+			case !it.setRuntime && it.inFile:
+				c.Before = journal.Value(m.req.Masked(it.fileNorm.Canonical))
+			}
+			c.After = journal.Value(m.req.Masked(it.desired.Canonical))
+		}
+		e.Changes = append(e.Changes, c)
+	}
+	return e
+}
+
+func changedNames(e journal.Entry) string {
+	ns := make([]string, len(e.Changes))
+	for i, c := range e.Changes {
+		ns[i] = c.Name
+	}
+	return strings.Join(ns, ", ")
 }
 
 // parseSettings normalises every desired value. Directives the static table

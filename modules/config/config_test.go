@@ -218,7 +218,7 @@ func TestBadInput(t *testing.T) {
 		{"settings not a dict", map[string]any{"settings": "maxmemory 1gb"},
 			`option "settings": expected a dictionary; nothing was changed`},
 		{"unknown option", map[string]any{"settings": map[string]any{}, "login_pass": "x"},
-			`unsupported option for valkey_config: login_pass; valid options: backup, config_file, connect_timeout, login_host, login_password, login_port, login_unix_socket, login_user, persist, settings, strict, tls, tls_ca_cert, tls_cert, tls_key, tls_server_name, validate_certs; nothing was changed`},
+			`unsupported option for valkey_config: login_pass; valid options: backup, config_file, connect_timeout, journal, journal_path, journal_required, journal_syslog, login_host, login_password, login_port, login_unix_socket, login_user, persist, settings, strict, tls, tls_ca_cert, tls_cert, tls_key, tls_server_name, validate_certs; nothing was changed`},
 		{"bad value after a good one", map[string]any{"settings": map[string]any{"hz": 50, "timeout": -1}},
 			`settings: directive "timeout": -1 is out of range; expected an integer between 0 and 2147483647; nothing was changed`},
 	}

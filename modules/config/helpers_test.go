@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,9 +24,24 @@ func task(srv *testserver.Server, args map[string]any) map[string]any {
 	return out
 }
 
+// withJournal points the change journal at a temp file unless the test
+// chose journal options itself, so tests never write the default
+// /var/log/valkeyops/changes.jsonl. It edits args in place: a test that
+// reuses args reuses the journal.
+func withJournal(t *testing.T, args map[string]any) map[string]any {
+	t.Helper()
+	_, path := args["journal_path"]
+	_, on := args["journal"]
+	if !path && !on {
+		args["journal_path"] = filepath.Join(t.TempDir(), "changes.jsonl")
+	}
+	return args
+}
+
 // call runs Main with a Request parsed from the JSON of args.
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
+	withJournal(t, args)
 	data, err := json.Marshal(args)
 	require.NoError(t, err)
 	req, err := ansible.ParseRequest("valkey_config", data)
@@ -49,6 +65,7 @@ func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 // returns the printed JSON and the decoded document.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
+	withJournal(t, args)
 	data, err := json.Marshal(args)
 	require.NoError(t, err)
 	var out bytes.Buffer

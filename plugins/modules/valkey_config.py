@@ -41,6 +41,7 @@ author:
   - valkeyops.secure contributors
 extends_documentation_fragment:
   - valkeyops.secure.connection
+  - valkeyops.secure.journal
 options:
   settings:
     description:
@@ -92,6 +93,10 @@ notes:
   - The module talks to the server from the target host, by default on 127.0.0.1.
   - RV(drift) lists directives whose running value and file value disagreed before the run; a directive
     the file does not set is not drift (the server default applies).
+  - Every applied change is recorded in the change journal (O(journal_path)) with the directives'
+    values before and after, except for secret directives, recorded by name only. The journal is checked
+    before anything is applied; with O(journal_required=true) (the default) a journal that cannot be
+    written fails the task and nothing is changed.
 seealso:
   - name: Valkey configuration
     description: The directives and their meaning.
@@ -140,6 +145,13 @@ EXAMPLES = r"""
     settings:
       bind: 127.0.0.1 -::1
       unixsocketperm: "0700"
+
+- name: Record changes in a journal of its own and send them to syslog too
+  valkeyops.secure.valkey_config:
+    journal_path: /var/log/valkey/valkeyops-changes.jsonl
+    journal_syslog: true
+    settings:
+      maxmemory-policy: allkeys-lru
 
 - name: Fail instead of warning when a change needs a restart
   valkeyops.secure.valkey_config:

@@ -29,16 +29,24 @@ On the controller, the task's arguments are validated against a spec derived
 from the module's DOCUMENTATION (so ``ansible-doc`` and validation can never
 disagree), and every ``no_log`` value is masked in the result, as defense in
 depth: the Go side never echoes a secret either.
+
+The controller also tells the module who runs the task and from which Git
+commit (the internal key ``_valkeyops_controller``), for the change journal
+the module writes on the target: the target needs no Git.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
 import secrets
 import shlex
+import subprocess
 
+from ansible import constants as C
+from ansible import context
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.text.converters import to_text
@@ -73,6 +81,12 @@ UNSUPPORTED = "__VALKEYOPS_UNSUPPORTED__"
 # Options every module shares (doc fragment `connection`) that are no_log.
 CONNECTION_NO_LOG = ("login_password",)
 
+# The internal argument that carries the controller's metadata to the module
+# (internal/ansible.ControllerKey); never an option.
+CONTROLLER_KEY = "_valkeyops_controller"
+# Bound on the one `git status` per playbook directory and run.
+GIT_TIMEOUT = 3
+
 
 def binary_key():
     """Return the cache key of the shipped binaries.
@@ -91,6 +105,96 @@ def binary_key():
             "build them with `make build` or install the collection from its Galaxy tarball" % (COLLECTION, BIN_DIR, e.strerror)
         )
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def git_state(directory):
+    """Return (commit, dirty) of the Git repository holding ``directory``, or
+    ("", None) when it is not in one, git is missing or too slow.
+
+    One ``git status`` gives both: the ``# branch.oid`` header is HEAD, and
+    any other line is a change to a tracked file (untracked files do not make
+    the tree dirty, as with ``git describe --dirty``). GIT_OPTIONAL_LOCKS=0
+    keeps concurrent forks from fighting over the index lock.
+    """
+    try:
+        proc = subprocess.run(
+            ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            cwd=directory,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            timeout=GIT_TIMEOUT,
+            env=dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C"),
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        display.vvvv("%s: no Git commit for the change journal (%s)" % (COLLECTION, e))
+        return "", None
+    if proc.returncode != 0:
+        return "", None
+    commit, dirty = "", False
+    for line in to_text(proc.stdout, errors="surrogate_or_replace").splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split()[2]
+            commit = "" if oid == "(initial)" else oid
+        elif line and not line.startswith("#"):
+            dirty = True
+    if not commit:
+        return "", None
+    return commit, dirty
+
+
+def cached_git_state(directory):
+    """git_state, once per playbook directory and ansible-playbook run.
+
+    Each task runs in a fresh worker process, so the result is kept in a small
+    file in the run's own local temp dir (removed when the run ends).
+    """
+    directory = os.path.realpath(directory)
+    cache = None
+    try:
+        tmp = C.DEFAULT_LOCAL_TMP
+        if tmp and os.path.isdir(tmp):
+            cache = os.path.join(tmp, "valkeyops-git-%s.json" % hashlib.sha256(directory.encode("utf-8", "surrogateescape")).hexdigest()[:16])
+            with open(cache) as f:
+                data = json.load(f)
+            return data["commit"], data["dirty"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    commit, dirty = git_state(directory)
+    if cache:
+        try:
+            part = "%s.%s" % (cache, secrets.token_hex(4))
+            with open(part, "w") as f:
+                json.dump({"commit": commit, "dirty": dirty}, f)
+            os.replace(part, cache)
+        except OSError:
+            pass
+    return commit, dirty
+
+
+def controller_user():
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError, ImportError):
+        return str(os.getuid())
+
+
+def playbook_path(playbook_dir):
+    """The playbook being run: the command line's playbook that lives in
+    playbook_dir (the first one when several do), else playbook_dir."""
+    try:
+        args = list(context.CLIARGS.get("args") or ())
+    except (AttributeError, TypeError):
+        args = []
+    paths = [os.path.abspath(a) for a in args if isinstance(a, str)]
+    if playbook_dir:
+        here = [p for p in paths if os.path.dirname(p) == os.path.abspath(playbook_dir)]
+        if here:
+            return here[0]
+        if not paths:
+            return os.path.abspath(playbook_dir)
+    return paths[0] if paths else ""
 
 
 def options_to_spec(options, no_log):
@@ -274,11 +378,28 @@ class BinaryModuleAction(ActionBase):
         params["_ansible_check_mode"] = bool(self._task.check_mode)
         params["_ansible_diff"] = bool(self._task.diff)
         params["_ansible_verbosity"] = display.verbosity
+        params[CONTROLLER_KEY] = self.controller_metadata(task_vars or {})
         payload = json.dumps(params).encode("utf-8")
 
         rc, out, err = self._run_binary(payload)
         result = self._parse(rc, out, err, fqcn)
         return mask(result, no_log)
+
+    def controller_metadata(self, task_vars):
+        """Who runs the task and from which commit, for the change journal."""
+        playbook_dir = task_vars.get("playbook_dir") or ""
+        commit, dirty = cached_git_state(playbook_dir) if playbook_dir else ("", None)
+        try:
+            task = self._task.get_path() or ""
+        except AttributeError:
+            task = ""
+        return {
+            "user": controller_user(),
+            "playbook": playbook_path(playbook_dir),
+            "task": task,
+            "git_commit": commit,
+            "git_dirty": dirty,
+        }
 
     def _parse(self, rc, out, err, fqcn):
         try:

@@ -123,6 +123,7 @@ def test_ssh_caches_the_binary_once_per_host(ansible, valkey, write_playbook, ss
             - valkeyops.secure.valkey_config:
                 login_port: {vk.port}
                 persist: runtime
+                journal: false  # an unprivileged user cannot write /var/log/valkeyops (test_journal.py)
                 settings:
                   timeout: 103
               loop: [1, 2, 3]
@@ -216,11 +217,13 @@ def test_local_become_unprivileged(ansible, valkey, write_playbook, method, user
             - valkeyops.secure.valkey_config:
                 login_port: {vk.port}
                 persist: runtime
+                journal: false  # an unprivileged user cannot write /var/log/valkeyops (test_journal.py)
                 settings:
                   timeout: 77
             - valkeyops.secure.valkey_config:
                 login_port: {vk.port}
                 persist: runtime
+                journal: false  # an unprivileged user cannot write /var/log/valkeyops (test_journal.py)
                 settings:
                   timeout: 77
         """

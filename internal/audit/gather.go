@@ -1,0 +1,412 @@
+// Package audit gathers the facts a policy is evaluated against (the running
+// server, its config file and aclfile, the host's files and the server
+// process), computes drift between a desired state, the running server and
+// the file, and builds the report that valkey_audit, `valkeyops lint` and
+// `valkeyops drift` print. It only reads: nothing here changes a server or
+// a file.
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valkey-io/valkey-go"
+
+	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/directives"
+	"github.com/valkeyops/secure/internal/policy"
+)
+
+// HostFS reads the target host's files: the local disk for the module and
+// lint, SFTP for the drift scanner.
+type HostFS interface {
+	ReadFile(path string) ([]byte, error)
+	// Stat returns the file's mode and owner; a missing file is
+	// Exists=false, any other problem is in Err.
+	Stat(path string) *policy.FileInfo
+}
+
+// LocalFS is the local disk.
+type LocalFS struct{}
+
+// ReadFile reads a local file.
+func (LocalFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// Stat inspects a local file.
+func (LocalFS) Stat(path string) *policy.FileInfo {
+	fi := &policy.FileInfo{Path: path}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fi
+	case err != nil:
+		fi.Err = describePathErr(err)
+		return fi
+	}
+	fi.Exists, fi.Mode, fi.IsDir = true, st.Mode().Perm(), st.IsDir()
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		fi.UID, fi.GID = int(sys.Uid), int(sys.Gid)
+	}
+	return fi
+}
+
+func describePathErr(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Source says where the facts come from.
+type Source struct {
+	// Client is a connected server; nil without one (lint).
+	Client valkey.Client
+	// FS is the host the server runs on; nil when there is no host (lint
+	// reads only ConfigFile and ACLFile, from the local disk).
+	FS HostFS
+	// ConfigFile overrides the path the server reports (INFO config_file).
+	ConfigFile string
+	// ACLFile overrides the aclfile directive's value.
+	ACLFile string
+	// LocalServer is true when the server runs on the host of FS (so its
+	// process can be inspected through /proc).
+	LocalServer bool
+	// NoIncludes: include lines are not followed (over SFTP the included
+	// files would be read from the wrong disk); a warning says so.
+	NoIncludes bool
+}
+
+// Gathered is the facts plus what the report needs besides them.
+type Gathered struct {
+	Facts    *policy.Facts
+	Server   *ServerInfo
+	Warnings []string
+	// Secrets are values read from the server or the files that must
+	// never be printed (requirepass, primaryauth, ...).
+	Secrets []string
+	// FileUsers are the users defined in the aclfile or config file (nil
+	// when unknown); RuntimeUsers those from ACL LIST (nil when unknown).
+	FileUsers    []policy.User
+	RuntimeUsers []policy.User
+	ACLFile      string
+}
+
+// ServerInfo names the server.
+type ServerInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+func (g *Gathered) warnf(format string, a ...any) {
+	g.Warnings = append(g.Warnings, fmt.Sprintf(format, a...))
+}
+
+// Gather reads the facts. Only the server being unreachable or refusing
+// CONFIG GET is an error; everything else that cannot be read is a warning
+// and the rules that need it are skipped.
+func Gather(ctx context.Context, src Source) (*Gathered, error) {
+	g := &Gathered{Facts: &policy.Facts{Now: time.Now(), Host: src.FS != nil}}
+	f := g.Facts
+	if src.Client != nil {
+		if err := g.readServer(ctx, src.Client); err != nil {
+			return nil, err
+		}
+	}
+	cfgPath := src.ConfigFile
+	if cfgPath == "" && f.Info != nil {
+		cfgPath = f.Info["config_file"]
+	}
+	fsys := src.FS
+	if fsys == nil {
+		fsys = LocalFS{}
+	}
+	if cfgPath != "" {
+		g.readConfig(fsys, cfgPath, src.NoIncludes)
+	}
+	// The aclfile: the override, else the server's, else the file's.
+	aclPath := src.ACLFile
+	if aclPath == "" {
+		if f.Runtime != nil {
+			aclPath = f.Runtime["aclfile"]
+		} else if f.Config != nil {
+			if occ := f.Config.Occurrences("aclfile"); len(occ) > 0 && len(occ[len(occ)-1].Args) == 1 {
+				aclPath = occ[len(occ)-1].Args[0]
+			}
+		}
+	}
+	if aclPath != "" && !filepath.IsAbs(aclPath) && f.Config != nil {
+		aclPath = filepath.Join(filepath.Dir(f.Config.Path), aclPath)
+	}
+	g.ACLFile = aclPath
+	if aclPath != "" {
+		if data, err := fsys.ReadFile(aclPath); err != nil {
+			g.warnf("could not read the aclfile %s: %s", aclPath, describePathErr(err))
+		} else {
+			g.FileUsers = policy.UsersFromACLFile(data)
+		}
+	} else if f.Config != nil {
+		g.FileUsers = policy.UsersFromConfig(f.Config)
+	}
+	requirepass := g.requirepassSet()
+	switch {
+	case g.RuntimeUsers != nil:
+		f.Users, f.UsersFrom = g.RuntimeUsers, "ACL LIST"
+	case aclPath != "" && g.FileUsers != nil:
+		f.Users, f.UsersFrom = policy.WithDefaultUser(g.FileUsers, requirepass), aclPath
+	case aclPath == "" && f.Config != nil:
+		f.Users, f.UsersFrom = policy.WithDefaultUser(g.FileUsers, requirepass), f.Config.Path
+	}
+	if src.FS != nil {
+		g.inspectHost(src.FS, src.LocalServer)
+	}
+	return g, nil
+}
+
+func (g *Gathered) requirepassSet() bool {
+	f := g.Facts
+	if f.Runtime != nil {
+		return f.Runtime["requirepass"] != ""
+	}
+	if f.Config != nil {
+		if occ := f.Config.Occurrences("requirepass"); len(occ) > 0 {
+			a := occ[len(occ)-1].Args
+			return len(a) == 1 && a[0] != ""
+		}
+	}
+	return false
+}
+
+func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
+	resps := c.DoMulti(ctx,
+		c.B().Info().Section("server").Build(),
+		c.B().ConfigGet().Parameter("*").Build(),
+		c.B().AclList().Build(),
+	)
+	infoText, err := resps[0].ToString()
+	if err != nil {
+		return fmt.Errorf("failed to read INFO server: %w", err)
+	}
+	values, err := resps[1].AsStrMap()
+	if err != nil {
+		return fmt.Errorf("failed to read the server's configuration (CONFIG GET *): %w", err)
+	}
+	f := g.Facts
+	f.Info = parseInfo(infoText)
+	f.Runtime = make(map[string]string, len(values))
+	for k, v := range values {
+		k = strings.ToLower(k)
+		f.Runtime[k] = v
+		if d, ok := directives.Lookup(k); ok && d.Secret && v != "" {
+			g.Secrets = append(g.Secrets, v)
+		}
+	}
+	switch {
+	case f.Info["valkey_version"] != "":
+		g.Server = &ServerInfo{Name: "valkey", Version: f.Info["valkey_version"]}
+	case f.Info["server_name"] != "":
+		g.Server = &ServerInfo{Name: f.Info["server_name"], Version: f.Info["redis_version"]}
+	default:
+		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
+	}
+	lines, err := resps[2].AsStrSlice()
+	if err != nil {
+		// Never quote the reply: it is an error, but be careful anyway.
+		g.warnf("could not read ACL LIST (the login user may lack the permission): the ACL rules are checked from the files only")
+		return nil
+	}
+	g.RuntimeUsers = []policy.User{}
+	for _, l := range lines {
+		if u, ok := policy.ParseACLRule(l); ok {
+			g.RuntimeUsers = append(g.RuntimeUsers, u)
+		}
+	}
+	return nil
+}
+
+func parseInfo(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {
+	data, err := fsys.ReadFile(path)
+	if err != nil {
+		g.warnf("could not read the config file %s: %s", path, describePathErr(err))
+		return
+	}
+	if noIncludes {
+		var kept []string
+		for i, l := range strings.SplitAfter(string(data), "\n") {
+			if args, err := conffile.SplitArgs(strings.Trim(l, " \t\r\n")); err == nil && len(args) > 0 && strings.EqualFold(args[0], "include") {
+				g.warnf("%s:%d: include not followed over SFTP; directives in included files are not checked", path, i+1)
+				l = "# " + l
+			}
+			kept = append(kept, l)
+		}
+		data = []byte(strings.Join(kept, ""))
+	}
+	cfg, err := conffile.Parse(path, data)
+	if err != nil {
+		g.warnf("could not parse the config file: %v", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		g.warnf("%s", w)
+	}
+	for _, name := range []string{"requirepass", "primaryauth", "masterauth", "tls-key-file-pass", "tls-client-key-file-pass"} {
+		for _, o := range cfg.Occurrences(name) {
+			for _, a := range o.Args {
+				if a != "" {
+					g.Secrets = append(g.Secrets, a)
+				}
+			}
+		}
+	}
+	g.Facts.Config = cfg
+}
+
+// inspectHost stats the server's files, reads its certificates and finds
+// the user the process runs as.
+func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
+	f := g.Facts
+	f.Files = map[string]*policy.FileInfo{}
+	f.Certs = map[string]*policy.CertInfo{}
+	users := readPasswd(fsys)
+	paths := map[string]bool{}
+	if f.Config != nil {
+		paths[f.Config.Path] = true
+	}
+	if g.ACLFile != "" {
+		paths[g.ACLFile] = true
+	}
+	for _, name := range []string{"dir", "tls-key-file", "tls-cert-file", "aclfile"} {
+		if p := g.value(name); p != "" {
+			paths[p] = true
+		}
+	}
+	for p := range paths {
+		fi := fsys.Stat(p)
+		fi.Owner = users[fi.UID]
+		if fi.Owner == "" {
+			fi.Owner = strconv.Itoa(fi.UID)
+		}
+		f.Files[p] = fi
+	}
+	if p := g.value("tls-cert-file"); p != "" {
+		f.Certs[p] = readCert(fsys, p)
+	}
+	if localServer && f.Info != nil {
+		if pid, err := strconv.Atoi(f.Info["process_id"]); err == nil && pid > 0 {
+			f.Process = readProcess(fsys, pid, users)
+		}
+	}
+}
+
+// value is a directive's value for locating files: runtime, else file.
+func (g *Gathered) value(name string) string {
+	f := g.Facts
+	if f.Runtime != nil {
+		if v, ok := f.Runtime[name]; ok {
+			return v
+		}
+	}
+	if f.Config != nil {
+		if occ := f.Config.Occurrences(name); len(occ) > 0 && len(occ[len(occ)-1].Args) == 1 {
+			v := occ[len(occ)-1].Args[0]
+			if v != "" && !filepath.IsAbs(v) {
+				v = filepath.Join(filepath.Dir(f.Config.Path), v)
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// readPasswd maps uids to names from the host's /etc/passwd.
+func readPasswd(fsys HostFS) map[int]string {
+	out := map[int]string{}
+	data, err := fsys.ReadFile("/etc/passwd")
+	if err != nil {
+		return out
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		parts := strings.Split(sc.Text(), ":")
+		if len(parts) < 3 {
+			continue
+		}
+		if uid, err := strconv.Atoi(parts[2]); err == nil {
+			if _, dup := out[uid]; !dup {
+				out[uid] = parts[0]
+			}
+		}
+	}
+	return out
+}
+
+func readProcess(fsys HostFS, pid int, users map[int]string) *policy.ProcessInfo {
+	data, err := fsys.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil
+	}
+	p := &policy.ProcessInfo{PID: pid, UID: -1}
+	name := ""
+	for _, l := range strings.Split(string(data), "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		fields := strings.Fields(v)
+		switch {
+		case k == "Name" && len(fields) > 0:
+			name = fields[0]
+		case k == "Uid" && len(fields) > 1:
+			p.UID, _ = strconv.Atoi(fields[1]) // effective uid
+		}
+	}
+	// Only trust the pid when it is a server process (a pid read through a
+	// tunnel or from another namespace could be anything).
+	if p.UID < 0 || !(strings.Contains(name, "valkey") || strings.Contains(name, "redis")) {
+		return nil
+	}
+	p.User = users[p.UID]
+	if p.User == "" {
+		p.User = strconv.Itoa(p.UID)
+	}
+	return p
+}
+
+func readCert(fsys HostFS, path string) *policy.CertInfo {
+	data, err := fsys.ReadFile(path)
+	if err != nil {
+		return &policy.CertInfo{Err: describePathErr(err)}
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return &policy.CertInfo{Err: "no PEM certificate in the file"}
+	}
+	c, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return &policy.CertInfo{Err: "the certificate does not parse"}
+	}
+	return &policy.CertInfo{NotAfter: c.NotAfter, Subject: c.Subject.String()}
+}

@@ -1,0 +1,268 @@
+package audit
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+const (
+	adminPassword    = "admin-Pw-4f1c9a"
+	appPassword      = "app-Pw-77d2e0"
+	insecureRequire  = "requirepass-Pw-93ab51"
+	insecureAppUsers = "user app on nopass ~* &* +@all\n"
+)
+
+// secureServer is a real server that passes every rule a server can pass
+// while TLS is on next to the plain port (VK-011 fails: the test client
+// needs the plain port).
+func secureServer(t *testing.T) (*testserver.Server, *Gathered) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o750))
+	acl := filepath.Join(dir, "users.acl")
+	require.NoError(t, os.WriteFile(acl, []byte(
+		"user default off resetchannels -@all\n"+
+			"user admin on >"+adminPassword+" ~* &* +@all\n"+
+			"user app on >"+appPassword+" ~app:* &app:* +@read +@write -@dangerous\n"), 0o640))
+	cert, key := writeCert(t, dir, 365*24*time.Hour, 0o600)
+	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{
+		"protected-mode yes",
+		"enable-debug-command no",
+		"enable-module-command no",
+		"enable-protected-configs no",
+		"maxmemory 100mb",
+		"maxclients 1000",
+		"hide-user-data-from-log yes",
+		`save "3600 1"`,
+		"aclfile " + acl,
+		"unixsocket " + filepath.Join(dir, "s.sock"),
+		"unixsocketperm 700",
+		"tls-port " + strconv.Itoa(freePort(t)),
+		"tls-cert-file " + cert,
+		"tls-key-file " + key,
+		"tls-ca-cert-file " + cert,
+		"tls-auth-clients yes",
+		`tls-protocols "TLSv1.2 TLSv1.3"`,
+		"tls-replication yes",
+	}})
+	return srv, gatherServer(t, srv, "admin", adminPassword)
+}
+
+// insecureServer is a real server that breaks every rule it can while
+// listening on 127.0.0.1 only.
+func insecureServer(t *testing.T) (*testserver.Server, *Gathered) {
+	t.Helper()
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "users.acl")
+	require.NoError(t, os.WriteFile(acl, []byte(insecureAppUsers), 0o644))
+	require.NoError(t, os.Chmod(acl, 0o644))
+	cert, key := writeCert(t, dir, 5*24*time.Hour, 0o644)
+	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{
+		"protected-mode no",
+		"enable-debug-command yes",
+		"enable-module-command yes",
+		"enable-protected-configs yes",
+		"maxmemory 0",
+		"hide-user-data-from-log no",
+		`save ""`,
+		"appendonly no",
+		`logfile ""`,
+		"requirepass " + insecureRequire,
+		"aclfile " + acl,
+		`rename-command FLUSHALL ""`,
+		"unixsocket " + filepath.Join(dir, "s.sock"),
+		"unixsocketperm 777",
+		"tls-port " + strconv.Itoa(freePort(t)),
+		"tls-cert-file " + cert,
+		"tls-key-file " + key,
+		"tls-ca-cert-file " + cert,
+		"tls-auth-clients no",
+		`tls-protocols "TLSv1.1 TLSv1.2"`,
+		"tls-replication no",
+	}})
+	srv.Password = insecureRequire
+	require.NoError(t, os.Chmod(srv.ConfPath, 0o644))
+	require.NoError(t, os.Chmod(dir, 0o777))
+	return srv, gatherServer(t, srv, "", insecureRequire)
+}
+
+// nobodyServer runs valkey-server as the unprivileged user nobody.
+func nobodyServer(t *testing.T) *Gathered {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start a server as nobody")
+	}
+	bin := testserver.Bin(t)
+	dir, err := os.MkdirTemp("", "valkeyops-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chown(dir, 65534, 65534))
+	port := freePort(t)
+	conf := filepath.Join(dir, "valkey.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsave \"\"\nlogfile %s/log\n", port, dir, dir)), 0o644))
+	cmd := exec.Command(bin, conf)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var g *Gathered
+	require.Eventually(t, func() bool {
+		g = gatherPort(port)
+		return g != nil
+	}, 10*time.Second, 50*time.Millisecond)
+	return g
+}
+
+// hardenedConf is a config file that passes every rule lint can check.
+const hardenedConf = `bind 127.0.0.1 -::1
+protected-mode yes
+port 0
+tls-port 6380
+tls-auth-clients yes
+tls-protocols "TLSv1.2 TLSv1.3"
+tls-replication yes
+enable-debug-command no
+enable-module-command no
+enable-protected-configs no
+maxmemory 1gb
+maxclients 2000
+hide-user-data-from-log yes
+save 3600 1 300 100
+logfile /var/log/valkey/valkey-server.log
+`
+
+func TestEveryRuleHasAPassingAndAFailingCase(t *testing.T) {
+	testserver.Bin(t)
+	pol := baseline(t)
+	_, secure := secureServer(t)
+	_, insecure := insecureServer(t)
+	nobody := nobodyServer(t)
+	fixed := baseline(t)
+	require.NoError(t, fixed.Add(policy.Source{Name: "fixed.yml", Data: []byte(`version: 1
+rules:
+  - id: VK-025
+    check:
+      version: {fixed: {"8.0": "8.0.1"}}
+`)}))
+	debian, err := os.ReadFile("../conffile/testdata/debian-valkey.conf")
+	require.NoError(t, err)
+
+	sources := map[string]func() map[string]policy.Outcome{
+		"secure":             func() map[string]policy.Outcome { return statuses(pol, secure) },
+		"insecure":           func() map[string]policy.Outcome { return statuses(pol, insecure) },
+		"nobody":             func() map[string]policy.Outcome { return statuses(pol, nobody) },
+		"secure+8.0.1 fixed": func() map[string]policy.Outcome { return statuses(fixed, secure) },
+		"file: bind 0.0.0.0": func() map[string]policy.Outcome {
+			return statuses(pol, gatherFile(t, "bind 0.0.0.0\n"))
+		},
+		"file: debian": func() map[string]policy.Outcome {
+			return statuses(pol, gatherFile(t, string(debian)))
+		},
+		"file: hardened": func() map[string]policy.Outcome {
+			return statuses(pol, gatherFile(t, hardenedConf, "user default off", "user admin on >x ~* +@all"))
+		},
+	}
+	cache := map[string]map[string]policy.Outcome{}
+	get := func(src string) map[string]policy.Outcome {
+		if cache[src] == nil {
+			cache[src] = sources[src]()
+		}
+		return cache[src]
+	}
+	cases := []struct{ rule, pass, fail string }{
+		{"VK-001", "secure", "file: bind 0.0.0.0"},
+		{"VK-002", "secure", "insecure"},
+		{"VK-003", "secure", "file: debian"},
+		{"VK-004", "secure", "insecure"},
+		{"VK-005", "secure", "insecure"},
+		{"VK-006", "secure", "insecure"},
+		{"VK-007", "secure", "insecure"},
+		{"VK-008", "secure", "insecure"},
+		{"VK-009", "secure", "insecure"},
+		{"VK-010", "secure", "insecure"},
+		{"VK-011", "file: hardened", "secure"},
+		{"VK-012", "secure", "insecure"},
+		{"VK-013", "secure", "insecure"},
+		{"VK-014", "secure", "insecure"},
+		{"VK-015", "secure", "insecure"},
+		{"VK-016", "secure", "insecure"},
+		{"VK-017", "secure", "insecure"},
+		{"VK-018", "secure", "insecure"},
+		{"VK-019", "secure", "insecure"},
+		{"VK-020", "secure", "insecure"},
+		{"VK-021", "secure", "insecure"},
+		{"VK-022", "secure", "insecure"},
+		{"VK-023", "secure", "insecure"},
+		{"VK-024", "nobody", "secure"},
+		{"VK-025", "secure+8.0.1 fixed", "secure"},
+		{"VK-026", "secure", "insecure"},
+		{"VK-027", "secure", "insecure"},
+		{"VK-028", "secure", "insecure"},
+		{"VK-029", "secure", "insecure"},
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		covered[c.rule] = true
+		t.Run(c.rule, func(t *testing.T) {
+			p := get(c.pass)[c.rule]
+			assert.Equal(t, policy.Pass, p.Status, "%s on %s should pass: %s", c.rule, c.pass, p.Message)
+			f := get(c.fail)[c.rule]
+			assert.Equal(t, policy.Fail, f.Status, "%s on %s should fail: %s", c.rule, c.fail, f.Message)
+			assert.NotEmpty(t, f.Message)
+			for _, secret := range []string{adminPassword, appPassword, insecureRequire} {
+				assert.NotContains(t, f.Message, secret)
+			}
+		})
+	}
+	for _, r := range pol.Rules {
+		assert.True(t, covered[r.ID], "rule %s has no test case", r.ID)
+	}
+	assert.GreaterOrEqual(t, len(pol.Rules), 25)
+}
+
+// The facts gathered from a real server never keep a password hash, and the
+// requirepass value is only kept to be masked.
+func TestGatheredSecretsAreKnown(t *testing.T) {
+	_, g := insecureServer(t)
+	assert.Contains(t, g.Secrets, insecureRequire)
+	for _, u := range g.Facts.Users {
+		assert.NotContains(t, fmt.Sprintf("%+v", u), "#")
+	}
+}
+
+func TestStockDebianConfigHasFindings(t *testing.T) {
+	data, err := os.ReadFile("../conffile/testdata/debian-valkey.conf")
+	require.NoError(t, err)
+	g := gatherFile(t, string(data))
+	rep := BuildReport(baseline(t), g, Drift{})
+	ids := []string{}
+	for _, f := range rep.Findings {
+		ids = append(ids, f.ID)
+	}
+	assert.Equal(t, []string{"VK-003", "VK-005", "VK-006", "VK-007", "VK-020", "VK-021"}, ids)
+	assert.False(t, rep.Passed)
+}
+
+// A config file that includes another is read through the include.
+func TestLintFollowsIncludes(t *testing.T) {
+	dir := t.TempDir()
+	inc := filepath.Join(dir, "extra.conf")
+	require.NoError(t, os.WriteFile(inc, []byte("enable-debug-command yes\n"), 0o640))
+	g := gatherFile(t, hardenedConf+"include "+inc+"\n", "user default off")
+	out := statuses(baseline(t), g)
+	assert.Equal(t, policy.Fail, out["VK-008"].Status)
+	assert.Contains(t, out["VK-008"].Message, "enable-debug-command")
+}

@@ -1,0 +1,546 @@
+package policy
+
+import (
+	"fmt"
+	"math/big"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/valkeyops/secure/internal/directives"
+)
+
+// Status of one rule on one set of facts.
+type Status string
+
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip" // not applicable, or the facts it needs are unknown
+)
+
+// Outcome is one rule's result.
+type Outcome struct {
+	Rule   *Rule
+	Status Status
+	// Message says what was found (for Fail) or why the rule was skipped.
+	// It never holds a secret value.
+	Message string
+}
+
+// Finding is a failed rule, as reported.
+type Finding struct {
+	ID          string `json:"id"`
+	Title       string `json:"title"`
+	Severity    string `json:"severity"`
+	Message     string `json:"message"`
+	Remediation string `json:"remediation"`
+}
+
+// Evaluate runs every enabled rule against the facts, in id order.
+func (p *Policy) Evaluate(f *Facts) []Outcome {
+	e := &evaluator{p: p, f: f}
+	var out []Outcome
+	for _, r := range p.Rules {
+		if !r.IsEnabled() {
+			continue
+		}
+		if r.When != nil {
+			st, msg := e.eval(r.When)
+			if st != Pass {
+				if st == Fail {
+					msg = "not applicable: " + msg
+				}
+				out = append(out, Outcome{Rule: r, Status: Skip, Message: msg})
+				continue
+			}
+		}
+		st, msg := e.eval(r.Check)
+		out = append(out, Outcome{Rule: r, Status: st, Message: msg})
+	}
+	return out
+}
+
+// Findings returns the failed outcomes, most severe first, then by id.
+func Findings(outs []Outcome) []Finding {
+	var fs []Finding
+	for _, o := range outs {
+		if o.Status == Fail {
+			fs = append(fs, Finding{ID: o.Rule.ID, Title: o.Rule.Title, Severity: o.Rule.Severity,
+				Message: o.Message, Remediation: strings.TrimSpace(o.Rule.Remediation)})
+		}
+	}
+	sort.SliceStable(fs, func(i, j int) bool {
+		ri, rj := SeverityRank(fs[i].Severity), SeverityRank(fs[j].Severity)
+		if ri != rj {
+			return ri > rj
+		}
+		return fs[i].ID < fs[j].ID
+	})
+	return fs
+}
+
+type evaluator struct {
+	p *Policy
+	f *Facts
+}
+
+func (e *evaluator) eval(p *Predicate) (Status, string) {
+	switch {
+	case p.Directive != "":
+		return e.directive(p)
+	case p.ACL != nil:
+		return e.acl(p.ACL)
+	case p.File != nil:
+		return e.file(p.File)
+	case p.Process != nil:
+		return e.process(p.Process)
+	case p.Version != nil:
+		return e.version(p.Version)
+	case p.Cert != nil:
+		return e.cert(p.Cert)
+	case p.Any != nil:
+		var fails, skips []string
+		for _, q := range p.Any {
+			st, msg := e.eval(q)
+			switch st {
+			case Pass:
+				return Pass, ""
+			case Fail:
+				fails = append(fails, msg)
+			default:
+				skips = append(skips, msg)
+			}
+		}
+		if len(fails) == 0 {
+			return Skip, strings.Join(skips, "; ")
+		}
+		return Fail, strings.Join(fails, "; ")
+	case p.All != nil:
+		var skips []string
+		for _, q := range p.All {
+			st, msg := e.eval(q)
+			if st == Fail {
+				return Fail, msg
+			}
+			if st == Skip {
+				skips = append(skips, msg)
+			}
+		}
+		if len(skips) > 0 {
+			return Skip, strings.Join(skips, "; ")
+		}
+		return Pass, ""
+	}
+	return Skip, "empty condition"
+}
+
+// value is a directive's effective value and where it came from.
+type value struct {
+	v      directives.Value
+	source string // "runtime", "file", "default"
+}
+
+// lookup finds the value of d: the running server, else the file, else
+// the policy's default. The string is why it is unknown.
+func (e *evaluator) lookup(d *directives.Directive) (*value, string) {
+	if e.f.Runtime != nil {
+		names := make(map[string]bool, len(e.f.Runtime))
+		for k := range e.f.Runtime {
+			names[k] = true
+		}
+		if d.IsKnownTo(names) {
+			v, err := d.FromServer(e.f.Runtime[d.NameFor(names)])
+			if err != nil {
+				return nil, fmt.Sprintf("cannot read the server's %s: %v", d.Name, err)
+			}
+			return &value{v, "runtime"}, ""
+		}
+		// CONFIG GET * does not list every directive (hidden ones): the file may.
+	}
+	if e.f.Config != nil {
+		occ := e.f.Config.Occurrences(d.Names()...)
+		if len(occ) > 0 {
+			var args []string
+			if d.Accumulates {
+				for _, o := range occ {
+					args = append(args, o.Args...)
+				}
+			} else {
+				args = occ[len(occ)-1].Args
+			}
+			v, err := d.FromFile(args)
+			if err != nil {
+				last := occ[len(occ)-1]
+				return nil, fmt.Sprintf("%s:%d: %v", last.File, last.Line, err)
+			}
+			return &value{v, "file"}, ""
+		}
+	}
+	if e.f.Runtime == nil || e.f.Config != nil {
+		for _, n := range d.Names() {
+			if def, ok := e.p.Defaults[n]; ok {
+				v, err := d.Desired(yamlValue(def))
+				if err != nil {
+					return nil, fmt.Sprintf("the policy's default for %s: %v", d.Name, err)
+				}
+				return &value{v, "default"}, ""
+			}
+		}
+	}
+	if e.f.Runtime != nil {
+		return nil, fmt.Sprintf("%s is not known to this server", d.Name)
+	}
+	if e.f.Config == nil {
+		return nil, fmt.Sprintf("%s: needs the config file or the server", d.Name)
+	}
+	return nil, fmt.Sprintf("%s is not set in the file and the policy has no default for it", d.Name)
+}
+
+// show renders a value for a message; secrets only as set or empty.
+func show(d *directives.Directive, v *value) string {
+	if d.Secret {
+		if v.v.Canonical == "" {
+			return "empty"
+		}
+		return "set"
+	}
+	s := strconv.Quote(v.v.Set)
+	if v.source == "default" {
+		s += " (the default)"
+	}
+	return s
+}
+
+func want(d *directives.Directive, x any) directives.Value {
+	v, _ := d.Desired(yamlValue(x)) // validated when the policy was loaded
+	return v
+}
+
+func (e *evaluator) directive(p *Predicate) (Status, string) {
+	d := p.dir
+	if p.Absent != nil || p.InFile != nil {
+		if e.f.Config == nil {
+			return Skip, d.Name + ": needs the config file"
+		}
+		occ := e.f.Config.Occurrences(d.Names()...)
+		if p.Absent != nil {
+			if (len(occ) == 0) == *p.Absent {
+				return Pass, ""
+			}
+			if *p.Absent {
+				return Fail, fmt.Sprintf("%s is used at %s:%d", d.Name, occ[0].File, occ[0].Line)
+			}
+			return Fail, fmt.Sprintf("%s is not in %s", d.Name, e.f.Config.Path)
+		}
+		if (len(occ) > 0) == *p.InFile {
+			return Pass, ""
+		}
+		if *p.InFile {
+			return Fail, fmt.Sprintf("%s is not set in %s (the server default applies)", d.Name, e.f.Config.Path)
+		}
+		return Fail, fmt.Sprintf("%s is set at %s:%d", d.Name, occ[0].File, occ[0].Line)
+	}
+	v, why := e.lookup(d)
+	if v == nil {
+		return Skip, why
+	}
+	got := v.v.Canonical
+	switch {
+	case p.Equals != nil:
+		w := want(d, p.Equals)
+		if got == w.Canonical {
+			return Pass, ""
+		}
+		return Fail, fmt.Sprintf("%s is %s; expected %s", d.Name, show(d, v), showWant(d, w))
+	case p.NotEquals != nil:
+		w := want(d, p.NotEquals)
+		if got != w.Canonical {
+			return Pass, ""
+		}
+		return Fail, fmt.Sprintf("%s is %s", d.Name, show(d, v))
+	case p.OneOf != nil:
+		var ws []string
+		for _, x := range p.OneOf {
+			w := want(d, x)
+			if got == w.Canonical {
+				return Pass, ""
+			}
+			ws = append(ws, showWant(d, w))
+		}
+		return Fail, fmt.Sprintf("%s is %s; expected one of %s", d.Name, show(d, v), strings.Join(ws, ", "))
+	case p.Empty != nil:
+		if (got == "") == *p.Empty {
+			return Pass, ""
+		}
+		if *p.Empty {
+			return Fail, fmt.Sprintf("%s is %s; expected it empty", d.Name, show(d, v))
+		}
+		return Fail, fmt.Sprintf("%s is not set", d.Name)
+	case p.Min != nil || p.Max != nil:
+		n, ok := new(big.Int).SetString(got, 10)
+		if !ok {
+			return Skip, fmt.Sprintf("%s is %s, not a number", d.Name, show(d, v))
+		}
+		if p.Min != nil {
+			w := want(d, p.Min)
+			m, _ := new(big.Int).SetString(w.Canonical, 10)
+			if m != nil && n.Cmp(m) < 0 {
+				return Fail, fmt.Sprintf("%s is %s; expected at least %s", d.Name, show(d, v), showWant(d, w))
+			}
+		}
+		if p.Max != nil {
+			w := want(d, p.Max)
+			m, _ := new(big.Int).SetString(w.Canonical, 10)
+			if m != nil && n.Cmp(m) > 0 {
+				return Fail, fmt.Sprintf("%s is %s; expected at most %s", d.Name, show(d, v), showWant(d, w))
+			}
+		}
+		return Pass, ""
+	case p.Excludes != nil:
+		words := strings.Fields(strings.ToLower(got))
+		var bad []string
+		for _, x := range p.Excludes {
+			xs := strings.ToLower(fmt.Sprint(x))
+			for _, w := range words {
+				if w == xs {
+					bad = append(bad, fmt.Sprint(x))
+				}
+			}
+		}
+		if len(bad) == 0 {
+			return Pass, ""
+		}
+		return Fail, fmt.Sprintf("%s is %s, which includes %s", d.Name, show(d, v), strings.Join(bad, ", "))
+	case p.MaxMode != "":
+		maxm, _ := parseMode(p.MaxMode)
+		m, err := strconv.ParseUint(got, 8, 32)
+		if err != nil {
+			return Skip, fmt.Sprintf("%s is %s, not an octal permission", d.Name, show(d, v))
+		}
+		if m&^maxm == 0 {
+			return Pass, ""
+		}
+		return Fail, fmt.Sprintf("%s is %04o, which allows more than %04o", d.Name, m, maxm)
+	}
+	return Skip, "no operator"
+}
+
+func showWant(d *directives.Directive, w directives.Value) string {
+	if d.Secret {
+		return "a value"
+	}
+	return strconv.Quote(w.Set)
+}
+
+func (e *evaluator) selectUsers(sel string) []User {
+	var out []User
+	for _, u := range e.f.Users {
+		ok := false
+		switch sel {
+		case "all":
+			ok = true
+		case "enabled":
+			ok = u.Enabled
+		case "default":
+			ok = u.Name == "default"
+		case "non_default":
+			ok = u.Name != "default"
+		case "non_admin":
+			ok = !contains(e.p.Admins, u.Name)
+		}
+		if ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+var forbidText = map[string]string{
+	"nopass":             "no password (nopass)",
+	"all_commands":       "every command (+@all)",
+	"dangerous_commands": "dangerous commands (+@dangerous)",
+	"all_keys":           "every key (~*)",
+}
+
+func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
+	if e.f.Users == nil {
+		return Skip, "the ACL users are unknown"
+	}
+	users := e.selectUsers(a.Users)
+	if a.Exists != nil {
+		if (len(users) > 0) == *a.Exists {
+			return Pass, ""
+		}
+		if *a.Exists {
+			return Fail, "no such ACL user"
+		}
+		return Fail, fmt.Sprintf("ACL users exist: %s", userNames(users))
+	}
+	var bad []User
+	for _, u := range users {
+		if !u.Enabled {
+			continue
+		}
+		var has bool
+		switch a.Forbid {
+		case "nopass":
+			has = u.NoPass
+		case "all_commands":
+			has = u.AllCommands
+		case "dangerous_commands":
+			has = u.Dangerous
+		case "all_keys":
+			has = u.AllKeys
+		}
+		if has {
+			bad = append(bad, u)
+		}
+	}
+	if len(bad) == 0 {
+		return Pass, ""
+	}
+	return Fail, fmt.Sprintf("enabled ACL user %s %s %s (from %s)", userNames(bad), hasWord(len(bad)), forbidText[a.Forbid], e.f.UsersFrom)
+}
+
+func hasWord(n int) string {
+	if n == 1 {
+		return "has"
+	}
+	return "have"
+}
+
+func userNames(us []User) string {
+	ns := make([]string, len(us))
+	for i, u := range us {
+		ns[i] = strconv.Quote(u.Name)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// path resolves a file predicate's path: "" and a reason when not set.
+func (e *evaluator) path(name string) (string, string) {
+	if name == "config" {
+		if e.f.Config == nil {
+			return "", "the config file is unknown"
+		}
+		return e.f.Config.Path, ""
+	}
+	d, _ := lookupDirective(name)
+	v, why := e.lookup(d)
+	if v == nil {
+		return "", why
+	}
+	if v.v.Set == "" {
+		return "", d.Name + " is not set"
+	}
+	return v.v.Set, ""
+}
+
+func (e *evaluator) file(fp *FilePredicate) (Status, string) {
+	if !e.f.Host {
+		return Skip, "needs the target host (file modes and owners are not checked by lint)"
+	}
+	path, why := e.path(fp.Path)
+	if path == "" {
+		return Skip, why
+	}
+	fi := e.f.Files[path]
+	switch {
+	case fi == nil:
+		return Skip, path + " was not inspected"
+	case fi.Err != "":
+		return Skip, fmt.Sprintf("cannot inspect %s: %s", path, fi.Err)
+	case !fi.Exists:
+		return Skip, path + " does not exist"
+	}
+	var problems []string
+	if fp.MaxMode != "" {
+		maxm, _ := parseMode(fp.MaxMode)
+		if uint64(fi.Mode.Perm())&^maxm != 0 {
+			problems = append(problems, fmt.Sprintf("mode %04o allows more than %04o", fi.Mode.Perm(), maxm))
+		}
+	}
+	owners := fp.Owners
+	if owners == nil {
+		owners = e.p.Owners
+	}
+	if len(owners) > 0 && !contains(owners, fi.Owner) {
+		problems = append(problems, fmt.Sprintf("owner %s is not one of %s", fi.Owner, strings.Join(owners, ", ")))
+	}
+	if len(problems) == 0 {
+		return Pass, ""
+	}
+	return Fail, path + ": " + strings.Join(problems, "; ")
+}
+
+func (e *evaluator) process(pp *ProcessPredicate) (Status, string) {
+	if e.f.Process == nil {
+		return Skip, "the server process is unknown (needs the running server on the target host)"
+	}
+	if e.f.Process.User == pp.NotUser || (pp.NotUser == "root" && e.f.Process.UID == 0) {
+		return Fail, fmt.Sprintf("the server (pid %d) runs as %s", e.f.Process.PID, e.f.Process.User)
+	}
+	return Pass, ""
+}
+
+func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
+	if e.f.Info == nil {
+		return Skip, "needs the running server"
+	}
+	ver := e.f.Info["valkey_version"]
+	if ver == "" {
+		return Skip, "not a Valkey server"
+	}
+	v := parseVersion(ver)
+	if v == nil {
+		return Skip, fmt.Sprintf("cannot read the version %q", ver)
+	}
+	line := fmt.Sprintf("%s.%s", v[0], v[1])
+	cves := ""
+	if len(vp.CVEs) > 0 {
+		cves = " (" + strings.Join(vp.CVEs, ", ") + ")"
+	}
+	if fixed, ok := vp.Fixed[line]; ok {
+		if compareVersion(v, parseVersion(fixed)) < 0 {
+			return Fail, fmt.Sprintf("Valkey %s has known vulnerabilities fixed in %s%s", ver, fixed, cves)
+		}
+		return Pass, ""
+	}
+	newest := ""
+	for l := range vp.Fixed {
+		if newest == "" || compareVersion(parseVersion(l), parseVersion(newest)) > 0 {
+			newest = l
+		}
+	}
+	if compareVersion(parseVersion(line), parseVersion(newest)) > 0 {
+		return Pass, "" // a newer release line than the policy knows
+	}
+	return Fail, fmt.Sprintf("Valkey %s is a release line with no fixed version in the policy (unsupported)%s", ver, cves)
+}
+
+func (e *evaluator) cert(cp *CertPredicate) (Status, string) {
+	if !e.f.Host {
+		return Skip, "needs the target host (certificates are not checked by lint)"
+	}
+	path, why := e.path(cp.Directive)
+	if path == "" {
+		return Skip, why
+	}
+	c := e.f.Certs[path]
+	if c == nil {
+		return Skip, path + " was not inspected"
+	}
+	if c.Err != "" {
+		return Fail, fmt.Sprintf("cannot read the certificate %s: %s", path, c.Err)
+	}
+	left := c.NotAfter.Sub(e.f.Now)
+	days := int(left.Hours() / 24)
+	if left <= 0 {
+		return Fail, fmt.Sprintf("the certificate %s expired on %s", path, c.NotAfter.UTC().Format("2006-01-02"))
+	}
+	if days < cp.MinDaysLeft {
+		return Fail, fmt.Sprintf("the certificate %s expires on %s (in %d days; expected at least %d)", path, c.NotAfter.UTC().Format("2006-01-02"), days, cp.MinDaysLeft)
+	}
+	return Pass, ""
+}

@@ -1,0 +1,308 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"strconv"
+	"strings"
+
+	"github.com/valkeyops/secure/internal/directives"
+)
+
+// Predicate is one condition about the facts. Exactly one kind is given:
+// a directive (with one operator), acl, file, process, version, cert, or a
+// combination any/all of predicates.
+type Predicate struct {
+	// Directive names a directive; its value comes from the running server,
+	// else the config file, else the policy's defaults. Operators (one):
+	Directive string `yaml:"directive"`
+	Equals    any    `yaml:"equals"`     // the same value, compared by meaning
+	NotEquals any    `yaml:"not_equals"` // any other value
+	OneOf     []any  `yaml:"one_of"`     // one of these values
+	Empty     *bool  `yaml:"empty"`      // true: empty value; false: set
+	Min       any    `yaml:"min"`        // numbers and memory sizes
+	Max       any    `yaml:"max"`
+	Excludes  []any  `yaml:"excludes"` // none of these words (case-insensitive)
+	MaxMode   string `yaml:"max_mode"` // octal permission: no bit beyond these
+	Absent    *bool  `yaml:"absent"`   // true: no line in the config file
+	InFile    *bool  `yaml:"in_file"`  // true: the config file sets it
+
+	ACL     *ACLPredicate     `yaml:"acl"`
+	File    *FilePredicate    `yaml:"file"`
+	Process *ProcessPredicate `yaml:"process"`
+	Version *VersionPredicate `yaml:"version"`
+	Cert    *CertPredicate    `yaml:"cert"`
+	Any     []*Predicate      `yaml:"any"`
+	All     []*Predicate      `yaml:"all"`
+
+	dir *directives.Directive
+}
+
+// ACLPredicate is about the ACL users selected by Users.
+type ACLPredicate struct {
+	// Users: all, enabled, default, non_default, non_admin (enabled users
+	// not in the policy's admins).
+	Users string `yaml:"users"`
+	// Forbid: none of the selected enabled users has this property:
+	// nopass, all_commands, dangerous_commands, all_keys.
+	Forbid string `yaml:"forbid"`
+	// Exists true: at least one selected user exists.
+	Exists *bool `yaml:"exists"`
+}
+
+// FilePredicate is about a file on the host.
+type FilePredicate struct {
+	// Path is "config" (the config file) or a directive whose value is a
+	// path (aclfile, dir, tls-key-file, ...). Skipped when not set.
+	Path    string   `yaml:"path"`
+	MaxMode string   `yaml:"max_mode"` // no permission bit beyond these
+	Owners  []string `yaml:"owners"`   // owner among these (default: the policy's owners)
+}
+
+// ProcessPredicate is about the server process.
+type ProcessPredicate struct {
+	NotUser string `yaml:"not_user"` // e.g. root
+}
+
+// VersionPredicate fails for a server version with known vulnerabilities.
+type VersionPredicate struct {
+	// Fixed maps a release line ("8.0") to its first version without the
+	// listed CVEs.
+	Fixed map[string]string `yaml:"fixed"`
+	// CVEs are named in the finding.
+	CVEs []string `yaml:"cves"`
+}
+
+// CertPredicate is about a certificate file named by a directive.
+type CertPredicate struct {
+	Directive   string `yaml:"directive"`
+	MinDaysLeft int    `yaml:"min_days_left"`
+}
+
+var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin"}
+var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys"}
+
+// yamlValue turns what go-yaml decoded into what directives.Desired reads.
+func yamlValue(v any) any {
+	switch x := v.(type) {
+	case int:
+		return json.Number(strconv.Itoa(x))
+	case int64:
+		return json.Number(strconv.FormatInt(x, 10))
+	case uint64:
+		return json.Number(strconv.FormatUint(x, 10))
+	case float64:
+		return x
+	case []any:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = yamlValue(x[i])
+		}
+		return out
+	}
+	return v
+}
+
+// fileOnly lists the directives that exist only in files (not CONFIG GET).
+var fileOnly = map[string]bool{"rename-command": true, "include": true, "user": true, "loadmodule": true}
+
+func lookupDirective(name string) (*directives.Directive, error) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	if fileOnly[n] {
+		return &directives.Directive{Name: n, Kind: directives.List}, nil
+	}
+	d, ok := directives.Lookup(n)
+	if !ok {
+		return nil, fmt.Errorf("unknown directive %q", name)
+	}
+	return d, nil
+}
+
+func (p *Predicate) kinds() []string {
+	var k []string
+	if p.Directive != "" {
+		k = append(k, "directive")
+	}
+	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
+		"version": p.Version != nil, "cert": p.Cert != nil, "any": p.Any != nil, "all": p.All != nil} {
+		if set {
+			k = append(k, name)
+		}
+	}
+	return k
+}
+
+func (p *Predicate) ops() []string {
+	var ops []string
+	for name, set := range map[string]bool{"equals": p.Equals != nil, "not_equals": p.NotEquals != nil, "one_of": p.OneOf != nil,
+		"empty": p.Empty != nil, "min": p.Min != nil, "max": p.Max != nil, "excludes": p.Excludes != nil,
+		"max_mode": p.MaxMode != "", "absent": p.Absent != nil, "in_file": p.InFile != nil} {
+		if set {
+			ops = append(ops, name)
+		}
+	}
+	return ops
+}
+
+func parseMode(s string) (uint64, error) {
+	m, err := strconv.ParseUint(strings.TrimPrefix(s, "0o"), 8, 32)
+	if err != nil || m > 0o7777 {
+		return 0, fmt.Errorf("mode %q is not an octal permission such as \"0640\"", s)
+	}
+	return m, nil
+}
+
+func (p *Predicate) validate(pol *Policy) error {
+	k := p.kinds()
+	if len(k) != 1 {
+		if len(k) == 0 {
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, any, all")
+		}
+		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
+	}
+	switch k[0] {
+	case "directive":
+		d, err := lookupDirective(p.Directive)
+		if err != nil {
+			return err
+		}
+		p.dir = d
+		ops := p.ops()
+		if len(ops) != 1 {
+			return fmt.Errorf("directive %s: expected exactly one operator (equals, not_equals, one_of, empty, min, max, excludes, max_mode, absent, in_file), got %d", d.Name, len(ops))
+		}
+		if fileOnly[d.Name] && ops[0] != "absent" && ops[0] != "in_file" {
+			return fmt.Errorf("directive %s exists only in files: use absent or in_file", d.Name)
+		}
+		for _, v := range append(append([]any{p.Equals, p.NotEquals}, p.OneOf...), p.Min, p.Max) {
+			if v == nil {
+				continue
+			}
+			if _, err := d.Desired(yamlValue(v)); err != nil {
+				return err
+			}
+		}
+		if p.Min != nil || p.Max != nil {
+			if d.Kind != directives.Int && d.Kind != directives.Memory {
+				return fmt.Errorf("directive %s: min and max need a number or memory directive", d.Name)
+			}
+		}
+		if p.MaxMode != "" {
+			if _, err := parseMode(p.MaxMode); err != nil {
+				return fmt.Errorf("directive %s: %v", d.Name, err)
+			}
+		}
+	case "acl":
+		if !contains(aclUsers, p.ACL.Users) {
+			return fmt.Errorf("acl: users %q is not one of %s", p.ACL.Users, strings.Join(aclUsers, ", "))
+		}
+		if (p.ACL.Forbid == "") == (p.ACL.Exists == nil) {
+			return fmt.Errorf("acl: give forbid or exists")
+		}
+		if p.ACL.Forbid != "" && !contains(aclForbid, p.ACL.Forbid) {
+			return fmt.Errorf("acl: forbid %q is not one of %s", p.ACL.Forbid, strings.Join(aclForbid, ", "))
+		}
+	case "file":
+		if p.File.Path != "config" {
+			if _, err := lookupDirective(p.File.Path); err != nil {
+				return fmt.Errorf("file: path must be config or a directive naming a path: %v", err)
+			}
+		}
+		if p.File.MaxMode == "" && p.File.Owners == nil && len(pol.Owners) == 0 {
+			return fmt.Errorf("file: give max_mode or owners")
+		}
+		if p.File.MaxMode != "" {
+			if _, err := parseMode(p.File.MaxMode); err != nil {
+				return fmt.Errorf("file: %v", err)
+			}
+		}
+	case "process":
+		if p.Process.NotUser == "" {
+			return fmt.Errorf("process: not_user is required")
+		}
+	case "version":
+		if len(p.Version.Fixed) == 0 {
+			return fmt.Errorf("version: fixed is required (release line: first fixed version)")
+		}
+		for line, v := range p.Version.Fixed {
+			if parseVersion(line) == nil || parseVersion(v) == nil {
+				return fmt.Errorf("version: %q: %q is not a version such as 8.0.7", line, v)
+			}
+		}
+	case "cert":
+		if _, err := lookupDirective(p.Cert.Directive); err != nil {
+			return fmt.Errorf("cert: %v", err)
+		}
+		if p.Cert.MinDaysLeft <= 0 {
+			return fmt.Errorf("cert: min_days_left must be a positive number of days")
+		}
+	case "any", "all":
+		list := p.Any
+		if k[0] == "all" {
+			list = p.All
+		}
+		if len(list) == 0 {
+			return fmt.Errorf("%s: expected a non-empty list of conditions", k[0])
+		}
+		for i, q := range list {
+			if q == nil {
+				return fmt.Errorf("%s[%d]: empty condition", k[0], i)
+			}
+			if err := q.validate(pol); err != nil {
+				return fmt.Errorf("%s[%d]: %v", k[0], i, err)
+			}
+		}
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedCopy(s []string) []string {
+	out := append([]string(nil), s...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if out[j] < out[i] {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+// parseVersion reads "8.0.1" (or "8.0") as numbers; nil when it is not one.
+func parseVersion(s string) []*big.Int {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	if len(parts) < 2 || len(parts) > 3 {
+		return nil
+	}
+	out := make([]*big.Int, 0, 3)
+	for _, p := range parts {
+		n, ok := new(big.Int).SetString(p, 10)
+		if !ok || n.Sign() < 0 {
+			return nil
+		}
+		out = append(out, n)
+	}
+	for len(out) < 3 {
+		out = append(out, big.NewInt(0))
+	}
+	return out
+}
+
+func compareVersion(a, b []*big.Int) int {
+	for i := range a {
+		if c := a[i].Cmp(b[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}

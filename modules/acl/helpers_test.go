@@ -1,0 +1,118 @@
+package acl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/valkey-io/valkey-go"
+
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+// startACL starts a server with an (empty) aclfile; extra are config lines.
+func startACL(t *testing.T, extra ...string) (*testserver.Server, string) {
+	t.Helper()
+	dir := t.TempDir()
+	aclfile := filepath.Join(dir, "users.acl")
+	require.NoError(t, os.WriteFile(aclfile, nil, 0o640))
+	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: append([]string{"aclfile " + aclfile}, extra...)})
+	return srv, aclfile
+}
+
+func task(srv *testserver.Server, args map[string]any) map[string]any {
+	out := map[string]any{"login_port": srv.Port}
+	for k, v := range args {
+		out[k] = v
+	}
+	return out
+}
+
+func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	req, err := ansible.ParseRequest("valkey_acl", data)
+	require.NoError(t, err)
+	res := Main(req)
+	require.NotNil(t, res)
+	f, _ := res.Fields.(*Fields)
+	return res, f
+}
+
+func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
+	t.Helper()
+	res, f := call(t, args)
+	require.False(t, res.Failed, "task failed: %s", res.Msg)
+	return res, f
+}
+
+// printed runs the module as the binary does and returns the printed JSON.
+func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	code := ansible.Run("valkey_acl", Main, bytes.NewReader(data), "", &out)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	return out.String(), doc, code
+}
+
+// aclList is the server's ACL LIST, as the default user (or srv.Password).
+func aclList(t *testing.T, srv *testserver.Server, user, password string) string {
+	t.Helper()
+	c := login(t, srv, user, password)
+	lines, err := c.Do(context.Background(), c.B().AclList().Build()).AsStrSlice()
+	require.NoError(t, err)
+	return strings.Join(lines, "\n")
+}
+
+// login opens a connection as user (empty: default).
+func login(t *testing.T, srv *testserver.Server, user, password string) valkey.Client {
+	t.Helper()
+	c, err := conn.Open(&conn.Options{LoginPort: srv.Port, LoginUser: user, LoginPassword: ansible.Secret(password)})
+	require.NoError(t, err, "login as %q", user)
+	t.Cleanup(c.Close)
+	return c
+}
+
+// canLogin reports whether user can authenticate with password.
+func canLogin(srv *testserver.Server, user, password string) bool {
+	c, err := conn.Open(&conn.Options{LoginPort: srv.Port, LoginUser: user, LoginPassword: ansible.Secret(password)})
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// allowed runs one command and reports whether the ACL let it run (any
+// answer but NOPERM counts as allowed).
+func allowed(t *testing.T, c valkey.Client, args ...string) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := c.Do(ctx, c.B().Arbitrary(args[0]).Args(args[1:]...).Build()).Error()
+	if err != nil && strings.HasPrefix(err.Error(), "NOPERM") {
+		return false
+	}
+	return true
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
+}
+
+func cmdSleep() { time.Sleep(25 * time.Millisecond) }

@@ -1,0 +1,165 @@
+// Package audit is the valkey_audit module: it evaluates the secure baseline
+// (and the user's rules) against the running server, its files and its host,
+// and reports drift between a desired state, the server and the file. It
+// never changes anything.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/audit"
+	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/policy"
+)
+
+// Options are valkey_audit's options.
+type Options struct {
+	conn.Options
+
+	// ConfigFile is the valkey.conf to check (default: INFO server config_file).
+	ConfigFile string `json:"config_file"`
+	// ACLFile is the aclfile to check (default: the server's aclfile directive).
+	ACLFile string `json:"aclfile"`
+	// Policy is policy YAML text (rules added to or overriding the baseline).
+	Policy string `json:"policy"`
+	// PolicyFile is a policy file on the target, applied before Policy.
+	PolicyFile string `json:"policy_file"`
+	// Baseline uses the shipped baseline (default true).
+	Baseline *bool `json:"baseline"`
+	// SkipRules are rule ids not evaluated.
+	SkipRules []string `json:"skip_rules"`
+	// Desired is the desired state to compare with (settings, users).
+	Desired *audit.Desired `json:"desired"`
+	// FailOn: never (default), drift, or a severity; several may be given.
+	FailOn StringList `json:"fail_on"`
+}
+
+// StringList accepts a list of strings or a single string.
+type StringList []string
+
+// UnmarshalJSON reads a string or a list of strings.
+func (s *StringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*s = StringList{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return errors.New("expected a string or a list of strings")
+	}
+	*s = many
+	return nil
+}
+
+// PolicyOptionName names inline policy text in messages.
+const PolicyOptionName = "policy (option)"
+
+// loadPolicy builds and validates the policy before anything is read from
+// the server: baseline, then policy_file, then policy.
+func (o *Options) loadPolicy() (*policy.Policy, error) {
+	var files []string
+	if o.PolicyFile != "" {
+		files = append(files, o.PolicyFile)
+	}
+	pol, err := policy.Load(o.Baseline != nil && !*o.Baseline, files...)
+	if err != nil {
+		return nil, err
+	}
+	if o.Policy != "" {
+		if err := pol.Add(policy.Source{Name: PolicyOptionName, Data: []byte(o.Policy)}); err != nil {
+			return nil, err
+		}
+	}
+	if len(pol.Rules) == 0 {
+		return nil, errors.New("the policy has no rules (baseline: false and no policy or policy_file)")
+	}
+	for _, id := range o.SkipRules {
+		r := pol.Get(id)
+		if r == nil {
+			return nil, fmt.Errorf("option \"skip_rules\": no rule %q in the policy", id)
+		}
+		off := false
+		r.Enabled = &off
+	}
+	return pol, nil
+}
+
+func isLoopback(o *conn.Options) bool {
+	if o.LoginUnixSocket != "" {
+		return true
+	}
+	h := o.LoginHost
+	if h == "" || h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Main is the module's entry point.
+func Main(req *ansible.Request) *ansible.Result {
+	var opts Options
+	if err := req.Decode(&opts); err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	if err := opts.Options.Validate(); err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	if err := audit.ValidateFailOn(opts.FailOn); err != nil {
+		return ansible.Fail("option " + err.Error() + "; the audit did not run")
+	}
+	if opts.Desired != nil {
+		secrets, err := audit.ValidateDesired(opts.Desired)
+		for _, s := range secrets {
+			req.AddSecret(s)
+		}
+		if err != nil {
+			return ansible.Fail(err.Error() + "; the audit did not run")
+		}
+	}
+	pol, err := opts.loadPolicy()
+	if err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	client, err := conn.Open(&opts.Options)
+	if err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout())
+	defer cancel()
+	g, err := audit.Gather(ctx, audit.Source{
+		Client: client, FS: audit.LocalFS{}, ConfigFile: opts.ConfigFile, ACLFile: opts.ACLFile,
+		LocalServer: isLoopback(&opts.Options),
+	})
+	if err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	for _, s := range g.Secrets {
+		req.AddSecret(s)
+	}
+	drift, err := audit.ComputeDrift(g, opts.Desired)
+	if err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
+	rep := audit.BuildReport(pol, g, drift)
+	res := &ansible.Result{Fields: rep, Warnings: g.Warnings}
+	who := opts.Address()
+	if rep.Server != nil {
+		who = fmt.Sprintf("%s %s at %s", rep.Server.Name, rep.Server.Version, who)
+	}
+	if why := rep.Failure(opts.FailOn); why != "" {
+		res.Failed = true
+		res.Msg = fmt.Sprintf("%s fails the audit (fail_on: %s): %s; %s", who, strings.Join(opts.FailOn, ", "), why, rep.Line())
+		return res
+	}
+	res.Msg = who + ": " + rep.Line()
+	return res
+}

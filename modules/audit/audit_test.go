@@ -1,0 +1,121 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+const (
+	requirePw = "module-requirepass-Pw-81c2"
+	appPw     = "module-app-Pw-5d1e"
+)
+
+// run runs the module as the binary does and returns the printed JSON.
+func run(t *testing.T, args map[string]any) (string, map[string]any, int) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	code := ansible.Run("valkey_audit", Main, bytes.NewReader(data), "", &out)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
+	return out.String(), doc, code
+}
+
+func server(t *testing.T) *testserver.Server {
+	dir := t.TempDir()
+	acl := filepath.Join(dir, "users.acl")
+	require.NoError(t, os.WriteFile(acl, []byte("user app on >"+appPw+" ~app:* +@read\n"), 0o640))
+	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{"requirepass " + requirePw, "aclfile " + acl, "maxmemory 64mb"}})
+	srv.Password = requirePw
+	return srv
+}
+
+func TestAuditReportsFindingsDriftAndNoSecrets(t *testing.T) {
+	srv := server(t)
+	srv.CLI("CONFIG", "SET", "maxmemory", "128mb")
+	out, doc, code := run(t, map[string]any{
+		"login_port": srv.Port, "login_password": requirePw,
+		"desired": map[string]any{
+			"settings": map[string]any{"maxmemory": "64mb", "requirepass": "another-" + requirePw},
+			"users":    []any{map[string]any{"name": "app", "passwords": []any{appPw}}, map[string]any{"name": "report"}},
+		},
+	})
+	assert.Equal(t, 0, code, out)
+	assert.Equal(t, false, doc["changed"])
+	assert.Equal(t, false, doc["passed"])
+	for _, s := range []string{requirePw, appPw, "another-"} {
+		assert.NotContains(t, out, s)
+	}
+	drift := doc["drift"].(map[string]any)
+	settings := drift["settings"].(map[string]any)
+	assert.Contains(t, settings, "maxmemory")
+	assert.Equal(t, ansible.Mask, settings["requirepass"].(map[string]any)["runtime"])
+	assert.Contains(t, drift["users"], "report")
+	summary := doc["summary"].(map[string]any)
+	assert.Positive(t, summary["findings"])
+	assert.Contains(t, doc["msg"], "valkey 8.")
+	ids := map[string]bool{}
+	for _, f := range doc["findings"].([]any) {
+		ids[f.(map[string]any)["id"].(string)] = true
+	}
+	assert.True(t, ids["VK-017"], "requirepass alongside ACL users: %v", ids)
+}
+
+func TestFailOn(t *testing.T) {
+	srv := server(t)
+	base := map[string]any{"login_port": srv.Port, "login_password": requirePw}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for a, b := range base {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	_, doc, code := run(t, with("fail_on", "high"))
+	assert.Equal(t, 1, code)
+	assert.Regexp(t, `fails the audit \(fail_on: high\): \d+ findings? at or above high`, doc["msg"])
+	assert.NotNil(t, doc["findings"], "a failed audit still returns the report")
+
+	_, _, code = run(t, with("fail_on", []any{"never"}))
+	assert.Equal(t, 0, code)
+
+	_, doc, code = run(t, with("fail_on", "drift"))
+	assert.Equal(t, 0, code, doc["msg"])
+	srv.CLI("CONFIG", "SET", "maxmemory", "1mb")
+	_, doc, code = run(t, with("fail_on", "drift"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, doc["msg"], "1 drifted directive (maxmemory)")
+}
+
+func TestBadInputFailsBeforeConnecting(t *testing.T) {
+	for name, c := range map[string]struct {
+		args map[string]any
+		want string
+	}{
+		"fail_on":               {map[string]any{"fail_on": "sometimes"}, `fail_on: "sometimes" is not one of never, drift, low, medium, high, critical; the audit did not run`},
+		"policy":                {map[string]any{"policy": "version: 1\nrules:\n  - id: VK-002\n    severity: bad\n"}, `invalid policy policy (option):4: rule VK-002: severity "bad" is not one of low, medium, high, critical; the audit did not run`},
+		"skip_rules":            {map[string]any{"skip_rules": []any{"VK-999"}}, `option "skip_rules": no rule "VK-999" in the policy`},
+		"desired":               {map[string]any{"desired": map[string]any{"settings": map[string]any{"maxmemory": "lots"}}}, `desired.settings: directive "maxmemory"`},
+		"unknown":               {map[string]any{"desire": map[string]any{}}, "unsupported option for valkey_audit: desire"},
+		"secret in bad desired": {map[string]any{"desired": map[string]any{"settings": map[string]any{"requirepass": []any{"pw-in-a-list-77"}}}}, "requirepass"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c.args["login_port"] = 1 // nothing listens there: validation must fail first
+			out, doc, code := run(t, c.args)
+			assert.Equal(t, 1, code)
+			assert.Contains(t, doc["msg"], c.want)
+			assert.NotContains(t, out, "pw-in-a-list-77")
+		})
+	}
+}

@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright: valkeyops.secure contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# Documentation only: the module is the Go binary `valkeyops module valkey_audit`,
+# run by the action plugin of the same name. The argument spec is derived from
+# DOCUMENTATION below, so what ansible-doc shows is exactly what is validated.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: valkey_audit
+short_description: Check a Valkey server against the secure baseline and report drift
+version_added: 0.1.0
+description:
+  - Evaluates a security policy against the running server (C(CONFIG GET), C(ACL LIST), C(INFO server)),
+    its configuration file and aclfile, and the host (file modes and owners, the user the server runs as,
+    certificate expiry).
+  - The policy is the secure baseline shipped with the collection (C(files/policy/baseline.yml), also
+    built into the module) plus your own rules, which add rules or override baseline rules by id. A
+    malformed policy fails the task with the file, the line and the rule id, before the server is touched.
+  - With O(desired) it also reports drift, per directive and per user, between the desired state, the
+    running server and the file. Directives whose running value differs from the file are reported even
+    without O(desired).
+  - Reads only. It never changes the server or a file, so RV(changed) is always false.
+  - Secrets (C(requirepass), passwords, password hashes) are compared but never shown.
+  - O(fail_on) makes the task fail, with a one-line reason, for scheduled compliance runs (AWX).
+author:
+  - valkeyops.secure contributors
+extends_documentation_fragment:
+  - valkeyops.secure.connection
+options:
+  config_file:
+    description:
+      - Path of the configuration file on the target.
+      - Defaults to the path the server reports in C(INFO server) (C(config_file)).
+    type: path
+  aclfile:
+    description:
+      - Path of the aclfile on the target. Defaults to the server's C(aclfile) directive.
+    type: path
+  policy:
+    description:
+      - Policy rules as YAML text (the format of C(files/policy/baseline.yml)), applied after O(policy_file).
+      - Typically V({{ lookup('ansible.builtin.file', 'policy.yml') }}). Errors name it C(policy (option)).
+    type: str
+  policy_file:
+    description:
+      - Path of a policy file on the target, applied after the baseline.
+    type: path
+  baseline:
+    description:
+      - Use the shipped secure baseline. With V(false) only O(policy_file) and O(policy) are evaluated.
+    type: bool
+    default: true
+  skip_rules:
+    description:
+      - Rule ids not to evaluate (for example V(VK-021)).
+    type: list
+    elements: str
+    default: []
+  desired:
+    description:
+      - The desired state to compare with, in the shape M(valkeyops.secure.valkey_config) and
+        M(valkeyops.secure.valkey_acl) take.
+    type: dict
+    suboptions:
+      settings:
+        description:
+          - Directives and their desired values, compared by meaning (C(1gb) equals C(1073741824)).
+          - A directive the file does not set is file drift, unless the desired value is empty.
+        type: dict
+      users:
+        description:
+          - ACL users, each a dictionary with C(name) and optionally C(state) (V(present) or V(absent))
+            and C(enabled) (a boolean). Other keys (passwords, rules) are accepted and ignored, and any
+            password or hash is masked.
+          - When given, a user on the server or in the aclfile that is not listed (other than C(default))
+            is drift, for example a user added by hand.
+        type: list
+        elements: dict
+  fail_on:
+    description:
+      - When the task fails. V(never) reports only.
+      - A severity (V(low), V(medium), V(high), V(critical)) fails on a finding of that severity or above.
+      - V(drift) fails when anything drifted.
+      - Give a list to combine them, for example V([drift, high]).
+    type: list
+    elements: str
+    choices: [never, drift, low, medium, high, critical]
+    default: [never]
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads; check mode runs it the same way.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - Runs on the target and reaches the server there, by default on 127.0.0.1. File modes, owners and
+    the server process are only checked when the server is local (loopback or a unix socket).
+  - The login user needs C(CONFIG GET), C(INFO) and C(ACL LIST); without C(ACL LIST) the ACL rules are
+    checked from the aclfile, with a warning.
+  - The same checks run without a server in CI with C(valkeyops lint valkey.conf), and across a fleet
+    without Ansible with C(valkeyops drift --targets targets.yml).
+seealso:
+  - name: Valkey security
+    description: The guidance the baseline follows.
+    link: https://valkey.io/topics/security/
+  - name: ACL
+    description: Users, passwords and command categories.
+    link: https://valkey.io/topics/acl/
+"""
+
+EXAMPLES = r"""
+- name: Audit against the secure baseline and fail on high findings or drift
+  valkeyops.secure.valkey_audit:
+    login_user: admin
+    login_password: "{{ vault_valkey_admin_password }}"
+    fail_on: [drift, high]
+    desired:
+      settings:
+        maxmemory: 1gb
+        protected-mode: true
+      users:
+        - name: default
+          enabled: false
+        - name: admin
+        - name: app
+  register: audit
+
+- name: Show a one-line summary
+  ansible.builtin.debug:
+    msg: "{{ audit.msg }}"
+
+- name: Add a site rule and lower a baseline rule
+  valkeyops.secure.valkey_audit:
+    login_unix_socket: /run/valkey/valkey.sock
+    skip_rules: [VK-021]
+    policy: |
+      version: 1
+      rules:
+        - id: VK-020
+          severity: low
+        - id: SITE-001
+          title: Keyspace notifications are off
+          severity: low
+          remediation: Set notify-keyspace-events to an empty string.
+          check:
+            directive: notify-keyspace-events
+            empty: true
+"""
+
+RETURN = r"""
+server:
+  description: The server audited.
+  returned: always
+  type: dict
+  sample: {"name": "valkey", "version": "8.0.1"}
+config_file:
+  description: The configuration file read.
+  returned: when the file was read
+  type: str
+  sample: /etc/valkey/valkey.conf
+aclfile:
+  description: The aclfile read.
+  returned: when the server uses one
+  type: str
+  sample: /etc/valkey/users.acl
+findings:
+  description: Failed rules, most severe first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: Rule id.
+      type: str
+      sample: VK-003
+    title:
+      description: What the rule wants.
+      type: str
+      sample: The default user needs a password or is disabled
+    severity:
+      description: low, medium, high or critical.
+      type: str
+      sample: critical
+    message:
+      description: What was found (never a secret value).
+      type: str
+      sample: enabled ACL user "default" has no password (nopass) (from ACL LIST)
+    remediation:
+      description: How to fix it.
+      type: str
+      sample: Disable it ("user default off") and give each client its own user.
+skipped_rules:
+  description: Rules that did not apply or lacked the facts they need, with the reason.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "VK-011", "reason": "not applicable: tls-port is \"0\""}]
+drift:
+  description:
+    - C(settings) maps a directive to its C(desired), C(runtime) and C(file) values and C(differs)
+      (V(runtime) and/or V(file)); C(users) maps a user to its C(desired), C(runtime) and C(file) state.
+    - Secret values show as C(********).
+  returned: always
+  type: dict
+  sample:
+    settings: {"maxmemory": {"desired": "1073741824", "runtime": "2147483648", "file": "1073741824", "differs": ["runtime"]}}
+    users: {"intruder": {"desired": "not listed", "runtime": "enabled", "file": "absent", "differs": ["runtime"]}}
+summary:
+  description: Counts of findings by severity, rules passed and skipped, drifted directives and users.
+  returned: always
+  type: dict
+  sample: {"critical": 0, "high": 1, "medium": 0, "low": 2, "findings": 3, "rules_passed": 20, "rules_skipped": 6,
+           "drifted_settings": 1, "drifted_users": 0}
+passed:
+  description: True when there is no finding and no drift.
+  returned: always
+  type: bool
+  sample: false
+msg:
+  description: A one-line summary, for a job log.
+  returned: always
+  type: str
+  sample: "valkey 8.0.1 at 127.0.0.1:6379: 3 findings (1 high, 2 low): VK-006 VK-019 VK-021; no drift"
+"""

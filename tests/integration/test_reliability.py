@@ -1,0 +1,207 @@
+"""Reliability: faults end in one clear failure and no drift between the
+running server and its file; concurrent runs all land; secrets stay out of
+argv and the server log."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from conftest import free_port, recap
+
+
+def _task_playbook(write_playbook, port, settings, name="play.yml", extra=""):
+    body = json.dumps(
+        [
+            {
+                "hosts": "localhost",
+                "gather_facts": False,
+                "tasks": [
+                    dict(
+                        {
+                            "name": "Configure",
+                            "valkeyops.secure.valkey_config": dict({"login_port": port, "settings": settings}, **json.loads(extra or "{}")),
+                        }
+                    )
+                ],
+            }
+        ]
+    )
+    return write_playbook(body, name)
+
+
+def test_server_down_fails_clearly_and_leaves_the_file(ansible, valkey, write_playbook):
+    vk = valkey()
+    before = vk.conf.read_bytes()
+    port = vk.port
+    vk.stop()
+    pb = _task_playbook(write_playbook, port, {"timeout": 9})
+    out = ansible.playbook(pb, check=False)
+    assert out.returncode != 0
+    assert f"cannot connect to 127.0.0.1:{port}" in out.stdout
+    assert "connection refused" in out.stdout
+    assert "nothing was changed" in out.stdout
+    assert vk.conf.read_bytes() == before
+
+
+def test_wrong_password_fails_clearly(ansible, valkey, write_playbook, tmp_path):
+    vk = valkey()
+    vk.cli("CONFIG", "SET", "requirepass", "right-password-123")
+    vk.password = "right-password-123"
+    before = vk.snapshot()
+    wrong = "wrong-" + secrets.token_hex(8)
+    (tmp_path / "vars.json").write_text(json.dumps({"pw": wrong}))
+    pb = _task_playbook(write_playbook, vk.port, {"timeout": 9}, extra=json.dumps({"login_password": "{{ pw }}"}))
+    out = ansible.playbook(pb, "-vvvv", "-e", "@%s" % (tmp_path / "vars.json"), check=False)
+    assert out.returncode != 0
+    assert "authentication failed (wrong user name or password, or the user is disabled)" in out.stdout
+    assert wrong not in out.stdout + out.stderr
+    assert vk.snapshot() == before
+
+
+def test_tls_required_but_not_offered(ansible, valkey, write_playbook):
+    vk = valkey()
+    before = vk.snapshot()
+    pb = _task_playbook(write_playbook, vk.port, {"timeout": 9}, extra=json.dumps({"tls": True, "connect_timeout": 2}))
+    out = ansible.playbook(pb, check=False)
+    assert out.returncode != 0
+    assert f"cannot connect to 127.0.0.1:{vk.port}" in out.stdout
+    assert "nothing was changed" in out.stdout
+    assert vk.snapshot() == before
+
+
+def test_disk_full_rolls_back_the_runtime_change(ansible, valkey, write_playbook, tmp_path):
+    conf_dir = tmp_path / "full"
+    conf_dir.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(conf_dir)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        vk = valkey(conf_dir=conf_dir)
+        # Fill the filesystem so the rewritten config cannot be written.
+        filler = conf_dir / "filler"
+        subprocess.run(["dd", "if=/dev/zero", "of=%s" % filler, "bs=1k", "count=64"], capture_output=True)
+        before = vk.snapshot()
+        pb = _task_playbook(write_playbook, vk.port, {"maxmemory": "3gb", "timeout": 61, "notify-keyspace-events": "KEA" * 500})
+        out = ansible.playbook(pb, check=False)
+        assert out.returncode != 0
+        assert f"failed to write {vk.conf}" in out.stdout
+        assert "no space left on device" in out.stdout
+        assert "was rolled back; nothing was changed" in out.stdout
+        assert vk.snapshot() == before, "runtime and file must both be as before"
+        assert [p.name for p in conf_dir.iterdir() if p.name.startswith(".valkey.conf")] == [], "temp file left behind"
+    finally:
+        subprocess.run(["umount", "-l", str(conf_dir)])
+
+
+def test_aclfile_deleted_under_the_server(ansible, valkey, write_playbook, tmp_path):
+    acl = tmp_path / "users.acl"
+    acl.write_text("user default on nopass ~* &* +@all\n")
+    vk = valkey("aclfile %s\n" % acl)
+    acl.unlink()
+    pb = _task_playbook(write_playbook, vk.port, {"timeout": 33})
+    out = ansible.playbook(pb)
+    assert recap(out.stdout)["changed"] == 1
+    assert vk.get("timeout") == "33"
+    assert "timeout 33" in vk.conf.read_text().splitlines()
+
+
+def test_eight_parallel_runs_all_land(ansible, valkey, write_playbook):
+    vk = valkey()
+    directives = {
+        "timeout": 101,
+        "tcp-keepalive": 102,
+        "hz": 13,
+        "maxclients": 1004,
+        "maxmemory": "105mb",
+        "slowlog-max-len": 106,
+        "latency-monitor-threshold": 107,
+        "set-max-intset-entries": 1008,
+    }
+    books = [
+        _task_playbook(write_playbook, vk.port, {name: value}, name="p%d.yml" % i)
+        for i, (name, value) in enumerate(directives.items())
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outs = list(pool.map(lambda pb: ansible.playbook(pb, check=False), books))
+    for out in outs:
+        assert out.returncode == 0, out.stdout[-2000:]
+    text = vk.conf.read_text()
+    lines = text.splitlines()
+    for name, value in directives.items():
+        assert vk.get(name) == (
+            str(105 * 1024 * 1024) if name == "maxmemory" else str(value)
+        ), name
+        written = [l for l in lines if l.split(" ", 1)[0] == name]
+        assert written == ["%s %s" % (name, value)], (name, written)
+    assert lines[0] == "# valkeyops test server", "file damaged"
+    # The file still loads: a second server starts from it.
+    port = free_port()
+    proc = subprocess.Popen(["valkey-server", str(vk.conf), "--port", str(port), "--logfile", ""], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and proc.poll() is None:
+            ping = subprocess.run(["valkey-cli", "-p", str(port), "ping"], capture_output=True, text=True)
+            if ping.stdout.strip() == "PONG":
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "valkey-server refused the edited file: %s" % proc.stdout.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_secrets_never_in_argv_or_server_log(ansible, valkey, write_playbook, tmp_path):
+    vk = valkey()
+    secret = "argv-" + secrets.token_hex(16)
+    (tmp_path / "vars.json").write_text(json.dumps({"pw": secret}))
+    pb = write_playbook(
+        f"""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - valkeyops.secure.valkey_config:
+                login_port: {vk.port}
+                settings:
+                  requirepass: "{{{{ pw }}}}"
+            - valkeyops.secure.valkey_config:
+                login_port: {vk.port}
+                login_password: "{{{{ pw }}}}"
+                settings:
+                  timeout: 77
+              loop: "{{{{ range(20) | list }}}}"
+        """
+    )
+    seen = []
+    stop = threading.Event()
+
+    def watch():
+        # Read every process's argv straight from /proc, as fast as we can:
+        # a module run lasts milliseconds.
+        while not stop.is_set():
+            snap = []
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    snap.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    pass
+            seen.append("\n".join(snap))
+
+    t = threading.Thread(target=watch)
+    t.start()
+    try:
+        out = ansible.playbook(pb, "-vvvv", "-e", "@%s" % (tmp_path / "vars.json"))
+    finally:
+        stop.set()
+        t.join()
+    assert recap(out.stdout)["changed"] == 2
+    assert any("module valkey_config" in ps for ps in seen), "the watcher never saw the module run"
+    assert not any(secret in ps for ps in seen), "a secret showed in a process's argv"
+    assert secret not in vk.log.read_text()
+    assert secret not in out.stdout + out.stderr
