@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/valkeyops/secure/internal/journal"
 	"slices"
 	"sort"
 	"strings"
@@ -118,13 +119,54 @@ func (m *run) execute(ctx context.Context) error {
 	if m.req.CheckMode || len(m.changes) == 0 {
 		return nil
 	}
-	// 4. Apply.
-	return m.apply(ctx)
+	// 4. A change that cannot be recorded is not made.
+	warning, err := journal.Check(m.opts.JournalOptions)
+	if err != nil {
+		return fmt.Errorf("cannot record the change: %v; set journal_path to a writable file, or journal_required: false to change without a record; nothing was changed", err)
+	}
+	if warning != "" {
+		m.res.Warn("%s", warning)
+	}
+	// 5. Apply, then record what was applied (users by name only: never a
+	// password or a hash).
+	err = m.apply(ctx)
+	var pe *partialError
+	if err == nil || errors.As(err, &pe) {
+		if w, jerr := journal.Append(m.opts.JournalOptions, m.journalEntry(err != nil)); jerr != nil && err == nil {
+			m.res.Warn("the change was applied but could not be recorded in the journal: %v", jerr)
+		} else if w != "" && warning == "" {
+			m.res.Warn("%s", w)
+		}
+	}
+	return err
+}
+
+// journalEntry lists the users this run created, updated or deleted.
+func (m *run) journalEntry(partial bool) journal.Entry {
+	e := journal.NewEntry(m.req, m.opts.Address(), m.opts.LoginPort)
+	if m.opts.LoginUnixSocket != "" {
+		e.Port = 0
+	}
+	e.Partial = partial
+	for _, c := range m.changes {
+		detail := "updated"
+		switch {
+		case slices.Contains(m.fields.Created, c.name):
+			detail = "created"
+		case slices.Contains(m.fields.Deleted, c.name):
+			detail = "deleted"
+		}
+		e.Changes = append(e.Changes, journal.Change{Kind: journal.KindUser, Name: c.name, Detail: detail})
+	}
+	return e
 }
 
 // validate checks the options and builds each user's desired state.
 func (m *run) validate() error {
 	o := m.opts
+	if err := o.JournalOptions.Validate(); err != nil {
+		return fmt.Errorf("%v; nothing was changed", err)
+	}
 	switch o.Persist {
 	case "":
 		o.Persist = DefaultPersist

@@ -3,6 +3,7 @@ package acl
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/aclrule"
+	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
@@ -302,4 +304,39 @@ func TestRollbackWhenACLSaveFails(t *testing.T) {
 	assert.NotContains(t, out, pw)
 	assert.Equal(t, before, aclList(t, srv, "", ""))
 	assert.Equal(t, fileBefore, readFile(t, aclfile))
+}
+
+func TestJournalRecordsUsersByNameOnly(t *testing.T) {
+	srv, _ := startACL(t)
+	appPW, roPW := secret(t, "app-"), secret(t, "ro-")
+	args := task(srv, map[string]any{"users": appUsers(appPW, roPW)})
+	path := args["journal_path"].(string)
+
+	// Check mode records nothing.
+	cargs := task(srv, map[string]any{"users": appUsers(appPW, roPW), "_ansible_check_mode": true})
+	callOK(t, cargs)
+	_, err := os.Stat(path)
+	require.True(t, os.IsNotExist(err), "check mode must not write the journal")
+
+	callOK(t, args)
+	data := readFile(t, path)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	require.Len(t, lines, 1, "one line per change set")
+	var entry journal.Entry
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &entry))
+	assert.Equal(t, "valkey_acl", entry.Module)
+	var names []string
+	for _, c := range entry.Changes {
+		assert.Equal(t, journal.KindUser, c.Kind)
+		assert.Equal(t, "created", c.Detail)
+		names = append(names, c.Name)
+	}
+	assert.ElementsMatch(t, []string{"app", "reader"}, names)
+	for _, s := range []string{appPW, roPW, aclrule.HashPassword(appPW), aclrule.HashPassword(roPW)} {
+		assert.NotContains(t, string(data), s, "no password or hash in the journal")
+	}
+
+	// A no-op run writes nothing more.
+	callOK(t, task(srv, map[string]any{"users": appUsers(appPW, roPW)}))
+	assert.Equal(t, data, readFile(t, path))
 }

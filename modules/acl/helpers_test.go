@@ -28,8 +28,11 @@ func startACL(t *testing.T, extra ...string) (*testserver.Server, string) {
 	return srv, aclfile
 }
 
+// task builds the module arguments for srv. The change journal goes to a
+// temp file (the default, /var/log/valkeyops/changes.jsonl, is never
+// written by tests).
 func task(srv *testserver.Server, args map[string]any) map[string]any {
-	out := map[string]any{"login_port": srv.Port}
+	out := map[string]any{"login_port": srv.Port, "journal_path": filepath.Join(srv.Dir, "changes.jsonl")}
 	for k, v := range args {
 		out[k] = v
 	}

@@ -7,6 +7,7 @@ package acl
 import (
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/journal"
 )
 
 // State values of a user.
@@ -66,6 +67,9 @@ type UserSpec struct {
 // Options of valkey_acl.
 type Options struct {
 	conn.Options
+	// JournalOptions are the change journal's options (journal,
+	// journal_path, journal_required, journal_syslog).
+	journal.JournalOptions
 	// UserSpec at top level: one user (name required), for loops.
 	UserSpec
 	// Users is the list of users; exclusive with a top-level name.

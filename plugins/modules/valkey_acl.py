@@ -36,6 +36,7 @@ author:
   - valkeyops.secure contributors
 extends_documentation_fragment:
   - valkeyops.secure.connection
+  - valkeyops.secure.journal
 options:
   users:
     description:
