@@ -9,18 +9,26 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/valkeyops/secure/internal/journal"
 	"net"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/audit"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 )
 
 // Options are valkey_audit's options.
 type Options struct {
 	conn.Options
+	// JournalOptions locate the change journal, read to tell a drifted value
+	// set by a recorded change from one changed outside Ansible. The audit
+	// itself never writes to it (it changes nothing).
+	journal.JournalOptions
 
 	// ConfigFile is the valkey.conf to check (default: INFO server config_file).
 	ConfigFile string `json:"config_file"`
@@ -112,6 +120,9 @@ func Main(req *ansible.Request) *ansible.Result {
 	if err := opts.Options.Validate(); err != nil {
 		return ansible.Fail(err.Error() + "; the audit did not run")
 	}
+	if err := opts.JournalOptions.Validate(); err != nil {
+		return ansible.Fail(err.Error() + "; the audit did not run")
+	}
 	if err := audit.ValidateFailOn(opts.FailOn); err != nil {
 		return ansible.Fail("option " + err.Error() + "; the audit did not run")
 	}
@@ -150,7 +161,13 @@ func Main(req *ansible.Request) *ansible.Result {
 		return ansible.Fail(err.Error() + "; the audit did not run")
 	}
 	rep := audit.BuildReport(pol, g, drift)
-	res := &ansible.Result{Fields: rep, Warnings: g.Warnings}
+	fields := &Fields{Report: rep, OutOfBand: []OutOfBand{}}
+	res := &ansible.Result{Fields: fields, Warnings: g.Warnings}
+	if opts.JournalOptions.Enabled() {
+		oob, warnings := outOfBand(opts.JournalOptions.Path(), drift)
+		fields.OutOfBand = oob
+		res.Warnings = append(res.Warnings, warnings...)
+	}
 	who := opts.Address()
 	if rep.Server != nil {
 		who = fmt.Sprintf("%s %s at %s", rep.Server.Name, rep.Server.Version, who)
@@ -162,4 +179,66 @@ func Main(req *ansible.Request) *ansible.Result {
 	}
 	res.Msg = who + ": " + rep.Line()
 	return res
+}
+
+// Fields are valkey_audit's return values: the report plus the drifted
+// directives no recorded change explains.
+type Fields struct {
+	*audit.Report
+	OutOfBand []OutOfBand `json:"out_of_band"`
+}
+
+// OutOfBand is a drifted directive whose running value was not set by any
+// change recorded in the journal: it was changed outside Ansible.
+type OutOfBand struct {
+	Directive string `json:"directive"`
+	Runtime   string `json:"runtime"`
+	// LastRecorded is the value the last recorded change set (empty when the
+	// journal holds no change of this directive), with when and by whom.
+	LastRecorded string `json:"last_recorded,omitempty"`
+	RecordedAt   string `json:"recorded_at,omitempty"`
+	RecordedBy   string `json:"recorded_by,omitempty"`
+}
+
+// outOfBand checks every drifted directive's running value against the last
+// change the journal recorded for it. Secret directives are skipped: the
+// journal never holds their values.
+func outOfBand(path string, drift audit.Drift) ([]OutOfBand, []string) {
+	out := []OutOfBand{}
+	var warnings []string
+	names := make([]string, 0, len(drift.Settings))
+	for n := range drift.Settings {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		sd := drift.Settings[name]
+		if sd.Runtime == audit.Unknown || sd.Runtime == audit.NotSet {
+			continue
+		}
+		if d, ok := directives.Lookup(name); !ok || d.Secret {
+			continue
+		}
+		rec, err := journal.LastRecorded(path, name)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("out-of-band check skipped: %v", err))
+			return out, warnings
+		}
+		if rec != nil && rec.Change.After != nil && *rec.Change.After == sd.Runtime {
+			continue
+		}
+		o := OutOfBand{Directive: name, Runtime: sd.Runtime}
+		if rec != nil {
+			if rec.Change.After != nil {
+				o.LastRecorded = *rec.Change.After
+			}
+			o.RecordedAt = rec.Entry.Time.Format(time.RFC3339)
+			if c := rec.Entry.Controller; c != nil {
+				o.RecordedBy = c.User
+			}
+		}
+		out = append(out, o)
+		warnings = append(warnings, fmt.Sprintf("out-of-band change: %s runs with %s, which no change recorded in %s set", name, sd.Runtime, path))
+	}
+	return out, warnings
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
@@ -118,4 +119,41 @@ func TestBadInputFailsBeforeConnecting(t *testing.T) {
 			assert.NotContains(t, out, "pw-in-a-list-77")
 		})
 	}
+}
+
+// A drifted value set by a recorded change (valkey_config with persist:
+// runtime) is drift but not out-of-band; a value changed by hand with CONFIG
+// SET is reported as an out-of-band change.
+func TestOutOfBandChangeReportedFromTheJournal(t *testing.T) {
+	srv := testserver.StartWith(t, testserver.Options{Extra: []string{"hz 10", "maxmemory 64mb"}})
+	path := filepath.Join(t.TempDir(), "changes.jsonl")
+
+	// A recorded change: runtime only, so the file keeps 64mb (drift).
+	data, err := json.Marshal(map[string]any{
+		"login_port": srv.Port, "journal_path": path, "persist": "runtime",
+		"settings": map[string]any{"maxmemory": "128mb"},
+	})
+	require.NoError(t, err)
+	req, err := ansible.ParseRequest("valkey_config", data)
+	require.NoError(t, err)
+	var opts settings.Options
+	require.NoError(t, req.Decode(&opts))
+	require.NoError(t, opts.Validate())
+	res := settings.Converge(req, opts)
+	require.False(t, res.Failed, res.Msg)
+	require.True(t, res.Changed)
+
+	// An unrecorded change, behind Ansible's back.
+	srv.CLI("CONFIG", "SET", "hz", "20")
+
+	_, doc, code := run(t, map[string]any{"login_port": srv.Port, "config_file": srv.ConfPath, "journal_path": path})
+	require.Equal(t, 0, code, doc["msg"])
+	drift := doc["drift"].(map[string]any)["settings"].(map[string]any)
+	assert.Contains(t, drift, "maxmemory")
+	assert.Contains(t, drift, "hz")
+	oob := doc["out_of_band"].([]any)
+	require.Len(t, oob, 1, "only hz was changed outside Ansible")
+	assert.Equal(t, "hz", oob[0].(map[string]any)["directive"])
+	assert.Equal(t, "20", oob[0].(map[string]any)["runtime"])
+	assert.Contains(t, doc["warnings"], "out-of-band change: hz runs with 20, which no change recorded in "+path+" set")
 }

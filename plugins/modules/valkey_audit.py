@@ -29,6 +29,7 @@ author:
   - valkeyops.secure contributors
 extends_documentation_fragment:
   - valkeyops.secure.connection
+  - valkeyops.secure.journal
 options:
   config_file:
     description:
@@ -98,6 +99,9 @@ attributes:
   platform:
     platforms: posix
 notes:
+  - The audit changes nothing and writes no journal entry. It reads the change journal (O(journal_path))
+    to tell a drifted value that a recorded change set from one changed outside Ansible, and reports
+    the latter in RV(out_of_band) with a warning. O(journal=false) skips that check.
   - Runs on the target and reaches the server there, by default on 127.0.0.1. File modes, owners and
     the server process are only checked when the server is local (loopback or a unix socket).
   - The login user needs C(CONFIG GET), C(INFO) and C(ACL LIST); without C(ACL LIST) the ACL rules are
@@ -153,6 +157,15 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+out_of_band:
+  description:
+    - Drifted directives whose running value no change recorded in the journal set, i.e. changed
+      outside Ansible, with the last recorded value, when and by whom. Secret directives are never
+      listed (the journal holds no secret values).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"directive": "hz", "runtime": "20", "last_recorded": "10", "recorded_at": "2026-11-22T10:15:02Z", "recorded_by": "alice"}]
 server:
   description: The server audited.
   returned: always
