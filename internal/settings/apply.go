@@ -3,6 +3,7 @@ package settings
 import (
 	"context"
 	"fmt"
+	"github.com/valkey-io/valkey-go"
 	"slices"
 	"strings"
 
@@ -82,6 +83,11 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 		err := m.srv.configSet(ctx, pairs)
 		if err == nil {
 			return todo, nil
+		}
+		if _, isReply := valkey.IsValkeyErr(err); !isReply {
+			// No answer at all (the server died, the network dropped): the
+			// file is left alone, so a restarted server runs what it ran.
+			return nil, fmt.Errorf("the server did not answer the CONFIG SET (%v); the config file was not written, so nothing was changed there; check the server", err)
 		}
 		ref, ok := asRefusal(err)
 		if !ok || attempt >= maxRefusals {

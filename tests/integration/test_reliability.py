@@ -5,6 +5,7 @@ argv and the server log."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import threading
@@ -205,3 +206,49 @@ def test_secrets_never_in_argv_or_server_log(ansible, valkey, write_playbook, tm
     assert not any(secret in ps for ps in seen), "a secret showed in a process's argv"
     assert secret not in vk.log.read_text()
     assert secret not in out.stdout + out.stderr
+
+
+def test_server_killed_mid_task(ansible, valkey, write_playbook):
+    """The module has read the server and waits for the config directory's
+    lock (held here, as a concurrent run would); the server is killed; the
+    lock is released. The task must fail clearly and leave the file as it
+    was, so a restarted server runs exactly what it ran before."""
+    import fcntl
+    import signal
+
+    vk = valkey()
+    before_file = vk.conf.read_bytes()
+    before_runtime = vk.cli("CONFIG", "GET", "*")
+    pb = _task_playbook(write_playbook, vk.port, {"maxmemory": "2gb", "timeout": 45})
+    fd = os.open(str(vk.conf.parent), os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        proc = subprocess.Popen(
+            [str(ansible.venv / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ansible.env(), cwd=str(pb.parent),
+        )
+        # Wait until the module runs (it blocks on the lock after reading the server).
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if any(b"module valkey_config" in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()):
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        vk.proc.send_signal(signal.SIGKILL)
+        vk.proc.wait(5)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, out
+    assert "the server did not answer the CONFIG SET" in out
+    assert "the config file was not written" in out
+    assert vk.conf.read_bytes() == before_file
+    # Restarted from its file, the server runs what it ran before.
+    vk.start()
+
+    def pairs(text):
+        lines = text.split("\n")
+        return dict(zip(lines[0::2], lines[1::2]))
+
+    assert pairs(vk.cli("CONFIG", "GET", "*")) == pairs(before_runtime)
