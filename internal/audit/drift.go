@@ -220,21 +220,12 @@ func runtimeValue(g *Gathered, d *directives.Directive, names map[string]bool) (
 }
 
 func fileValue(f *policy.Facts, d *directives.Directive) (directives.Value, bool, error) {
-	occ := f.Config.Occurrences(d.Names()...)
-	if len(occ) == 0 {
+	args, last, ok := f.Config.Effective(d.Accumulates, d.Names()...)
+	if !ok {
 		return directives.Value{}, false, nil
-	}
-	var args []string
-	if d.Accumulates {
-		for _, o := range occ {
-			args = append(args, o.Args...)
-		}
-	} else {
-		args = occ[len(occ)-1].Args
 	}
 	v, err := d.FromFile(args)
 	if err != nil {
-		last := occ[len(occ)-1]
 		return v, true, fmt.Errorf("%s:%d", last.File, last.Line)
 	}
 	return v, true, nil

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/valkeyops/secure/internal/conn"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -204,7 +205,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		return fmt.Errorf("failed to read the server's configuration (CONFIG GET *): %w", err)
 	}
 	f := g.Facts
-	f.Info = parseInfo(infoText)
+	f.Info = conn.ParseInfo(infoText)
 	f.Runtime = make(map[string]string, len(values))
 	for k, v := range values {
 		k = strings.ToLower(k)
@@ -234,20 +235,6 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		}
 	}
 	return nil
-}
-
-func parseInfo(text string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {

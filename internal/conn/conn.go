@@ -211,3 +211,19 @@ func describe(err error) string {
 
 // Timeout is the context deadline a module uses for its commands.
 func (o *Options) Timeout() time.Duration { return o.timeout() * 6 }
+
+// ParseInfo reads the text of an INFO reply into field: value pairs
+// (section headers and blank lines skipped).
+func ParseInfo(text string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -155,3 +155,11 @@ func TestOpenRefused(t *testing.T) {
 	assert.ErrorIs(t, err, ErrConnect)
 	assert.Contains(t, err.Error(), "cannot connect to unix:"+sock+": ")
 }
+
+func TestParseInfo(t *testing.T) {
+	got := ParseInfo("# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\n\r\nconfig_file:/etc/valkey/valkey.conf\r\nexecutable:/usr/bin/valkey-server\r\n")
+	assert.Equal(t, map[string]string{
+		"redis_version": "7.2.4", "server_name": "valkey",
+		"config_file": "/etc/valkey/valkey.conf", "executable": "/usr/bin/valkey-server",
+	}, got)
+}

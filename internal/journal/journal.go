@@ -195,6 +195,17 @@ func Check(o JournalOptions) (warning string, err error) {
 	return soft(o, err, "the change is applied without a record")
 }
 
+// Guard is Check with the sentence every module fails with when the
+// journal cannot be written: a change that cannot be recorded is not made.
+// Callers add what was left unchanged.
+func Guard(o JournalOptions) (warning string, err error) {
+	warning, err = Check(o)
+	if err != nil {
+		err = fmt.Errorf("cannot record the change: %v; set journal_path to a writable file, or journal_required: false to change without a record", err)
+	}
+	return warning, err
+}
+
 // Append records one change set: one JSON line, appended with O_APPEND in a
 // single write (lines of concurrent runs never interleave), fsync'd. The file
 // is opened for every entry, so logrotate can move it between tasks. With

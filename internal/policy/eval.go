@@ -159,19 +159,9 @@ func (e *evaluator) lookup(d *directives.Directive) (*value, string) {
 		// CONFIG GET * does not list every directive (hidden ones): the file may.
 	}
 	if e.f.Config != nil {
-		occ := e.f.Config.Occurrences(d.Names()...)
-		if len(occ) > 0 {
-			var args []string
-			if d.Accumulates {
-				for _, o := range occ {
-					args = append(args, o.Args...)
-				}
-			} else {
-				args = occ[len(occ)-1].Args
-			}
+		if args, last, ok := e.f.Config.Effective(d.Accumulates, d.Names()...); ok {
 			v, err := d.FromFile(args)
 			if err != nil {
-				last := occ[len(occ)-1]
 				return nil, fmt.Sprintf("%s:%d: %v", last.File, last.Line, err)
 			}
 			return &value{v, "file"}, ""

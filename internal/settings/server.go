@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/valkeyops/secure/internal/conn"
 	"regexp"
 	"strings"
 
@@ -42,7 +43,7 @@ func readServer(ctx context.Context, c valkey.Client) (*server, error) {
 	for k, v := range values {
 		s.values[strings.ToLower(k)] = v
 	}
-	info := parseInfo(infoText)
+	info := conn.ParseInfo(infoText)
 	s.configFile = info["config_file"]
 	switch {
 	case info["valkey_version"] != "":
@@ -53,20 +54,6 @@ func readServer(ctx context.Context, c valkey.Client) (*server, error) {
 		s.info = ServerInfo{Name: "redis", Version: info["redis_version"]}
 	}
 	return s, nil
-}
-
-func parseInfo(text string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		if k, v, ok := strings.Cut(line, ":"); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 func (s *server) names() map[string]bool {

@@ -155,9 +155,9 @@ func (m *run) execute(ctx context.Context) error {
 	}
 	// 6. A change that cannot be recorded is not made: check the journal
 	// before the first side effect.
-	warning, err := journal.Check(m.opts.JournalOptions)
+	warning, err := journal.Guard(m.opts.JournalOptions)
 	if err != nil {
-		return fmt.Errorf("cannot record the change: %v; set journal_path to a writable file, or journal_required: false to change without a record; nothing was changed", err)
+		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	if warning != "" {
 		m.res.Warn("%s", warning)
@@ -421,16 +421,7 @@ func (m *run) plan() error {
 			}
 		}
 		if m.cfg != nil {
-			occ := m.cfg.Occurrences(d.Names()...)
-			if len(occ) > 0 {
-				var args []string
-				if d.Accumulates {
-					for _, o := range occ {
-						args = append(args, o.Args...)
-					}
-				} else {
-					args = occ[len(occ)-1].Args
-				}
+			if args, last, ok := m.cfg.Effective(d.Accumulates, d.Names()...); ok {
 				if d.Secret {
 					for _, a := range args {
 						m.req.AddSecret(a)
@@ -438,7 +429,6 @@ func (m *run) plan() error {
 				}
 				norm, err := d.FromFile(args)
 				if err != nil {
-					last := occ[len(occ)-1]
 					return fmt.Errorf("directive %q in %s line %d: %v; nothing was changed", it.key, last.File, last.Line, err)
 				}
 				it.fileArgs, it.fileNorm, it.inFile = args, norm, true

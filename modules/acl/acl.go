@@ -120,9 +120,9 @@ func (m *run) execute(ctx context.Context) error {
 		return nil
 	}
 	// 4. A change that cannot be recorded is not made.
-	warning, err := journal.Check(m.opts.JournalOptions)
+	warning, err := journal.Guard(m.opts.JournalOptions)
 	if err != nil {
-		return fmt.Errorf("cannot record the change: %v; set journal_path to a writable file, or journal_required: false to change without a record; nothing was changed", err)
+		return fmt.Errorf("%w; nothing was changed", err)
 	}
 	if warning != "" {
 		m.res.Warn("%s", warning)

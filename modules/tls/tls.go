@@ -207,7 +207,7 @@ func (r *run) execute() *ansible.Result {
 	}
 	// A change that cannot be recorded is not made: check the journal
 	// before the first file is written (the engine appends the entry).
-	if warning, err := journal.Check(r.o.JournalOptions); err != nil {
+	if warning, err := journal.Guard(r.o.JournalOptions); err != nil {
 		return r.fail(err)
 	} else if warning != "" {
 		r.res.Warn("%s", warning)
