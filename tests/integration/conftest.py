@@ -155,6 +155,39 @@ class Ansible:
         return proc
 
 
+class ArgvWatcher:
+    """Collects every process's argv from /proc, as fast as it can, while the
+    `with` block runs (a module run lasts milliseconds)."""
+
+    def __init__(self):
+        import threading
+
+        self.snapshots: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+
+    def _watch(self):
+        while not self._stop.is_set():
+            snap = []
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    snap.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+                except OSError:
+                    pass
+            self.snapshots.append("\n".join(snap))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def saw(self, text: str) -> bool:
+        return any(text in snap for snap in self.snapshots)
+
+
 def recap(output: str, host: str = "localhost"):
     m = re.search(r"^%s\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)" % re.escape(host), output, re.M)
     assert m, "no PLAY RECAP for %s in:\n%s" % (host, output[-3000:])

@@ -10,41 +10,22 @@ import hashlib
 import json
 import os
 import secrets
-import threading
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, recap
+from conftest import ArgvWatcher, free_port, recap
 from test_valkey_tls import PKI, key_body_lines, openssl
 
 
 def _hunt(ansible, pb: Path, vars_file: Path, hidden: list[str], extra_dirs=(), result_format="text"):
-    seen: list[str] = []
-    stop = threading.Event()
-
-    def watch():
-        while not stop.is_set():
-            snap = []
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    snap.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    pass
-            seen.append("\n".join(snap))
-
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
-        env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"} if result_format == "json" else {}
+    env = {"ANSIBLE_CALLBACK_RESULT_FORMAT": "json"} if result_format == "json" else {}
+    with ArgvWatcher() as argv:
         out = ansible.playbook(pb, "-vvvv", "--diff", "-e", "@%s" % vars_file, env=env, check=False)
-    finally:
-        stop.set()
-        t.join()
     text = out.stdout + out.stderr
     for s in hidden:
         assert s not in text, "secret in the output (%s format)" % result_format
-        assert not any(s in snap for snap in seen), "secret in a process's argv"
+        assert not argv.saw(s), "secret in a process's argv"
     for root in [ansible.home, *extra_dirs]:
         for path in Path(root).rglob("*"):
             if path.is_file() and not path.is_symlink() and vars_file != path and path.suffix != ".conf":

@@ -8,14 +8,13 @@ import json
 import os
 import secrets
 import subprocess
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, recap
+from conftest import ArgvWatcher, free_port, recap
 
 
 def _task_playbook(write_playbook, port, settings, name="play.yml", extra=""):
@@ -179,31 +178,11 @@ def test_secrets_never_in_argv_or_server_log(ansible, valkey, write_playbook, tm
               loop: "{{{{ range(20) | list }}}}"
         """
     )
-    seen = []
-    stop = threading.Event()
-
-    def watch():
-        # Read every process's argv straight from /proc, as fast as we can:
-        # a module run lasts milliseconds.
-        while not stop.is_set():
-            snap = []
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    snap.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-                except OSError:
-                    pass
-            seen.append("\n".join(snap))
-
-    t = threading.Thread(target=watch)
-    t.start()
-    try:
+    with ArgvWatcher() as argv:
         out = ansible.playbook(pb, "-vvvv", "-e", "@%s" % (tmp_path / "vars.json"))
-    finally:
-        stop.set()
-        t.join()
     assert recap(out.stdout)["changed"] == 2
-    assert any("module valkey_config" in ps for ps in seen), "the watcher never saw the module run"
-    assert not any(secret in ps for ps in seen), "a secret showed in a process's argv"
+    assert argv.saw("module valkey_config"), "the watcher never saw the module run"
+    assert not argv.saw(secret), "a secret showed in a process's argv"
     assert secret not in vk.log.read_text()
     assert secret not in out.stdout + out.stderr
 
