@@ -5,6 +5,7 @@
 #   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
+#   make fuzz    every Go fuzz target for FUZZTIME (default 60s) each
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -22,7 +23,7 @@ GOFLAGS_BUILD := -trimpath -ldflags "-s -w -buildid= -X main.version=$(VERSION)"
 
 .PHONY: help
 help:
-	@echo "make demo | test | build | collection | bench | lint | clean"
+	@echo "make demo | test | build | collection | bench | fuzz | lint | clean"
 
 # ---- machine and tools ------------------------------------------------------
 
@@ -81,6 +82,19 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+# Each fuzz target for FUZZTIME; go-test above runs only their seed corpora
+# (f.Add seeds and testdata/fuzz/<FuzzName>/). A failure leaves its input in
+# the package's testdata/fuzz/<FuzzName>/: keep it there as a seed.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz:
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' cmd internal modules | sort -u | \
+	while IFS=: read -r file fn; do \
+	  f=$${fn#func }; pkg=./$$(dirname $$file)/; \
+	  echo "fuzz $$f in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
+
 .PHONY: ansible-test
 ansible-test: build collection
 	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
@@ -131,7 +145,8 @@ $(VENV_BENCH)/.installed: requirements/bench.txt
 
 bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/per_task.py
-	@for b in bench/acl_users.py; do [ ! -f $$b ] || $(VENV_BENCH)/bin/python $$b; done
+	$(VENV_BENCH)/bin/python bench/acl_users.py
+	$(VENV_BENCH)/bin/python bench/drift_targets.py
 
 .PHONY: clean
 clean:

@@ -32,6 +32,7 @@ const (
 // the directive, what was wrong and what was expected; they never contain the
 // value of a Secret directive.
 func (d *Directive) Desired(v any) (Value, error) {
+	v = asNumber(v)
 	switch d.Kind {
 	case List, Flags:
 		tokens, err := d.desiredTokens(v)
@@ -270,7 +271,7 @@ func (d *Directive) desiredTokens(v any) ([]string, error) {
 	var out []string
 	var add func(x any, depth int) error
 	add = func(x any, depth int) error {
-		switch y := x.(type) {
+		switch y := asNumber(x).(type) {
 		case nil:
 			return nil
 		case string:
@@ -805,4 +806,21 @@ func (d *Directive) percentiles(tokens []string) (Value, error) {
 	}
 	j := strings.Join(out, " ")
 	return Value{Canonical: j, Set: j, Args: out}, nil
+}
+
+// asNumber turns the integer and float types YAML decoders produce (goccy's
+// uint64 and int64, Go's int) into json.Number, the one numeric form the
+// rest of this file handles besides float64. Other values pass through.
+func asNumber(v any) any {
+	switch x := v.(type) {
+	case int:
+		return json.Number(strconv.FormatInt(int64(x), 10))
+	case int8, int16, int32, int64:
+		return json.Number(fmt.Sprint(x))
+	case uint, uint8, uint16, uint32, uint64:
+		return json.Number(fmt.Sprint(x))
+	case float32:
+		return json.Number(strconv.FormatFloat(float64(x), 'f', -1, 32))
+	}
+	return v
 }

@@ -405,3 +405,19 @@ func TestCanonicalIsStable(t *testing.T) {
 		})
 	}
 }
+
+// YAML decoders hand integers over as uint64, int64 or int (goccy/go-yaml
+// for the drift targets file): they are numbers like any other.
+func TestDesiredAcceptsGoIntegerTypes(t *testing.T) {
+	d, ok := Lookup("timeout")
+	require.True(t, ok)
+	for _, v := range []any{uint64(300), int64(300), 300, int32(300), float32(300)} {
+		got, err := d.Desired(v)
+		require.NoError(t, err, "%T", v)
+		assert.Equal(t, "300", got.Canonical, "%T", v)
+	}
+	save, _ := Lookup("save")
+	got, err := save.Desired([]any{uint64(3600), uint64(1)})
+	require.NoError(t, err)
+	assert.Equal(t, "3600 1", got.Canonical)
+}
