@@ -455,29 +455,54 @@ func (s Selector) clone() Selector {
 
 // SplitRules splits the rules part of an ACL LIST line into SETUSER
 // arguments: on spaces, except inside a (…) selector.
+//
+// A ")" may end a word inside a selector (the server prints the pattern of
+// "(&a) +get)" as "(resetchannels &a) -@all +get)"), so a selector is not
+// closed by the first word ending with ")". The server prints the root rules
+// first and the selectors last, and no rule inside a selector starts with
+// "(": a selector runs from a word starting with "(" to the first word
+// ending with ")" that is followed by another selector or by the end of the
+// line. Failing that (not ACL LIST output) it ends at the first word ending
+// with ")", like the server's own merging of selector arguments in an ACL
+// file, or else at the end of the line.
 func SplitRules(s string) []string {
-	var out []string
-	depth, start := 0, -1
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == ' ' && depth == 0:
-			if start >= 0 {
-				out = append(out, s[start:i])
-				start = -1
-			}
+	type span struct{ start, end int }
+	var words []span
+	for i := 0; i < len(s); {
+		if s[i] == ' ' {
+			i++
 			continue
-		case c == '(' && start < 0:
-			depth = 1
-		case c == ')' && depth > 0:
-			depth = 0
 		}
-		if start < 0 {
-			start = i
+		j := i
+		for j < len(s) && s[j] != ' ' {
+			j++
 		}
+		words = append(words, span{i, j})
+		i = j
 	}
-	if start >= 0 {
-		out = append(out, s[start:])
+	var out []string
+	for i := 0; i < len(words); i++ {
+		if s[words[i].start] != '(' {
+			out = append(out, s[words[i].start:words[i].end])
+			continue
+		}
+		end := -1
+		for j := i; j < len(words) && (j == i || s[words[j].start] != '('); j++ {
+			if s[words[j].end-1] == ')' && (j+1 == len(words) || s[words[j+1].start] == '(') {
+				end = j
+				break
+			}
+		}
+		for j := i; end < 0 && j < len(words); j++ {
+			if s[words[j].end-1] == ')' {
+				end = j
+			}
+		}
+		if end < 0 { // unterminated: the rest, which Apply rejects
+			end = len(words) - 1
+		}
+		out = append(out, s[words[i].start:words[end].end])
+		i = end
 	}
 	return out
 }

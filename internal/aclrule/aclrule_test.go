@@ -47,6 +47,8 @@ var ruleCases = []struct {
 	{"skip sanitize", []string{"skip-sanitize-payload"}, "off skip-sanitize-payload resetchannels -@all"},
 	{"selectors", []string{"~a*", "+get", "(~b* +set)", "(%R~c* +@read -keys &x)"},
 		"off sanitize-payload ~a* resetchannels -@all +get (~b* resetchannels -@all +set) (%R~c* resetchannels &x -@all +@read -keys)"},
+	{"parenthesis in selector patterns", []string{"(&a) +get)", "(~a)b %R~c) &x(y +set)"},
+		"off sanitize-payload resetchannels -@all (resetchannels &a) -@all +get) (~a)b %R~c) resetchannels &x(y -@all +set)"},
 	{"clearselectors", []string{"(~a +get)", "clearselectors", "(+@all)"}, "off sanitize-payload resetchannels -@all (resetchannels +@all)"},
 }
 
@@ -152,6 +154,12 @@ func TestApplyErrors(t *testing.T) {
 func TestSplitRules(t *testing.T) {
 	assert.Equal(t, []string{"on", "~a", "(~b resetchannels -@all +set)", "(+@all)"},
 		SplitRules("on ~a (~b resetchannels -@all +set) (+@all)"))
+	// A ")" ends a selector word only before another selector or the end.
+	assert.Equal(t, []string{"on", "(resetchannels &0) -@all)", "(~a)b resetchannels -@all +get)"},
+		SplitRules("on  (resetchannels &0) -@all) (~a)b resetchannels -@all +get)"))
+	// Otherwise the server's rule for ACL files: the first word ending with ")".
+	assert.Equal(t, []string{"(~a)", "on", "(~b)"}, SplitRules("(~a) on (~b)"))
+	assert.Equal(t, []string{"(~a (~b)", "(~c"}, SplitRules("(~a (~b) (~c"))
 	name, u, err := ParseListLine("user x(y on sanitize-payload resetchannels -@all")
 	require.NoError(t, err)
 	assert.Equal(t, "x(y", name)
