@@ -74,7 +74,7 @@ var (
 	ErrAfterAll   = errors.New("a pattern after the * pattern has no effect")
 	ErrBadHash    = errors.New("not a SHA-256 hash: expected 64 hexadecimal characters")
 	ErrNoSuchPass = errors.New("the password to remove is not set")
-	ErrSpaces     = errors.New("contains a space or control character")
+	ErrSpaces     = errors.New("contains whitespace or a NUL byte")
 	ErrEmpty      = errors.New("empty pattern")
 )
 
@@ -94,7 +94,14 @@ func ValidHash(h string) bool {
 }
 
 func hasSpace(s string) bool {
-	return strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0
+	return strings.IndexFunc(s, func(r rune) bool { return isASCIISpace(r) || r == 0 }) >= 0
+}
+
+// isASCIISpace is the server's idea of a separator (isspace in the C
+// locale): other control characters and Unicode spaces are part of a pattern,
+// and ACL LIST prints them as they are.
+func isASCIISpace(r rune) bool {
+	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f'
 }
 
 // Apply applies one ACL SETUSER argument to the user, as the server would.
@@ -156,7 +163,7 @@ func (u *User) Apply(rule string) error {
 			return ErrSyntax
 		}
 		var s Selector
-		for _, r := range strings.Fields(rule[1 : len(rule)-1]) {
+		for _, r := range strings.FieldsFunc(rule[1:len(rule)-1], isASCIISpace) {
 			if err := s.Apply(r); err != nil {
 				return err
 			}

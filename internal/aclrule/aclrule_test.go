@@ -208,3 +208,16 @@ func TestCatalogAndAllows(t *testing.T) {
 		assert.Equal(t, want, u.Allows("acl|setuser", cats), rules)
 	}
 }
+
+// ACL LIST prints control characters and Unicode spaces inside patterns as
+// they are (checked on valkey-server 8.0.1); reading them back must work,
+// or one such user created by hand would stop every valkey_acl run.
+func TestParseListLineKeepsOddPatternBytes(t *testing.T) {
+	name, u, err := ParseListLine("user odd on nopass ~c\x01d resetchannels -@all +get (~a\u00a0b +get)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name != "odd" || len(u.Root.Keys) != 1 || len(u.Selectors) != 1 || len(u.Selectors[0].Keys) != 1 {
+		t.Fatalf("got %+v", u)
+	}
+}
