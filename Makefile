@@ -2,6 +2,8 @@
 #   make demo    start a throwaway Valkey, harden it with valkey_config, twice
 #   make test    everything CI runs (installs what it needs first)
 #   make molecule   the roles' scenarios against localhost
+#   make site    a hardened Valkey on this machine (example inventory), then
+#   make audit   the compliance audit of it (passes)
 #   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
@@ -113,7 +115,21 @@ collections-link:
 molecule: system-deps venv build collections-link
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH VALKEYOPS_PYTHON=$(CURDIR)/$(VENV)/bin/python \
 	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
+	  VALKEYOPS_MOLECULE_APP_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
 	  $(VENV)/bin/molecule test --all
+
+# Quick start: a hardened Valkey on this machine (127.0.0.1 only) with the
+# example inventory and its DUMMY vault password, then the audit, which
+# passes. `make site TLS=true` adds TLS (a lab certificate, plain port off).
+EXAMPLE_INVENTORY := examples/inventory
+EXAMPLE_PLAYBOOK = ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-playbook \
+	-i $(EXAMPLE_INVENTORY) --vault-password-file $(EXAMPLE_INVENTORY)/vault-password.txt \
+	$(if $(TLS),-e valkey_tls_enabled=$(TLS))
+.PHONY: site audit
+site: system-deps venv build collections-link
+	$(EXAMPLE_PLAYBOOK) playbooks/site.yml
+audit: venv build collections-link
+	$(EXAMPLE_PLAYBOOK) playbooks/audit.yml
 
 .PHONY: lint
 lint: venv collections-link
