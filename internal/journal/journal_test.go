@@ -355,3 +355,21 @@ func TestCLI(t *testing.T) {
 	assert.Equal(t, 0, code)
 	assert.Contains(t, errs, CLIUsage)
 }
+
+func TestFilterSelectsOneServer(t *testing.T) {
+	e := Entry{Server: "127.0.0.1:6379", ConfigFile: "/etc/valkey/valkey.conf", Changes: []Change{{Kind: KindDirective, Name: "hz"}}}
+	for _, tc := range []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"any server", Filter{}, true},
+		{"same file", Filter{ConfigFile: "/etc/valkey/valkey.conf"}, true},
+		{"same address, other file", Filter{ConfigFile: "/other.conf", Server: "127.0.0.1:6379"}, true},
+		{"other server", Filter{ConfigFile: "/other.conf", Server: "127.0.0.1:6380"}, false},
+	} {
+		if _, got := tc.f.Match(e); got != tc.want {
+			t.Errorf("%s: got %v", tc.name, got)
+		}
+	}
+}

@@ -19,6 +19,11 @@ type Filter struct {
 	Since     time.Time // entries at or after this time
 	Directive string    // entries that changed this directive (any of its names)
 	Module    string    // entries of this module
+	// ConfigFile and Server select the entries of one server: those that
+	// went to its config file, or that reached it at this address (a
+	// runtime-only change records no file). Both empty: any server.
+	ConfigFile string
+	Server     string
 }
 
 // canonical returns the canonical name of a directive (masterauth ->
@@ -38,6 +43,12 @@ func (f Filter) Match(e Entry) (Entry, bool) {
 	}
 	if f.Module != "" && e.Module != f.Module {
 		return e, false
+	}
+	if f.ConfigFile != "" || f.Server != "" {
+		same := (f.ConfigFile != "" && e.ConfigFile == f.ConfigFile) || (f.Server != "" && e.Server == f.Server)
+		if !same {
+			return e, false
+		}
 	}
 	if f.Directive == "" {
 		return e, true
@@ -114,6 +125,13 @@ type Record struct {
 // normalised by internal/directives), the change was out of band. A secret
 // directive's record has no value: compare its time instead.
 func LastRecorded(path, directive string) (*Record, error) {
+	return LastRecordedMatching(path, Filter{Directive: directive})
+}
+
+// LastRecordedMatching is LastRecorded for the entries f selects (f.Directive
+// is required): the audit asks about one server's directive, not every
+// server's on the host.
+func LastRecordedMatching(path string, f Filter) (*Record, error) {
 	file, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -123,7 +141,7 @@ func LastRecorded(path, directive string) (*Record, error) {
 	}
 	defer file.Close()
 	var last *Record
-	_, err = Scan(file, Filter{Directive: directive}, func(e Entry) error {
+	_, err = Scan(file, f, func(e Entry) error {
 		c := e.Changes[len(e.Changes)-1]
 		last = &Record{Entry: e, Change: c}
 		return nil

@@ -164,7 +164,10 @@ func Main(req *ansible.Request) *ansible.Result {
 	fields := &Fields{Report: rep, OutOfBand: []OutOfBand{}}
 	res := &ansible.Result{Fields: fields, Warnings: g.Warnings}
 	if opts.JournalOptions.Enabled() {
-		oob, warnings := outOfBand(opts.JournalOptions.Path(), drift)
+		// The journal on a host holds every server's changes: ask about
+		// this one, by its config file or the address it was reached at.
+		which := journal.Filter{ConfigFile: rep.ConfigFile, Server: opts.Address()}
+		oob, warnings := outOfBand(opts.JournalOptions.Path(), which, drift)
 		fields.OutOfBand = oob
 		res.Warnings = append(res.Warnings, warnings...)
 	}
@@ -203,7 +206,7 @@ type OutOfBand struct {
 // outOfBand checks every drifted directive's running value against the last
 // change the journal recorded for it. Secret directives are skipped: the
 // journal never holds their values.
-func outOfBand(path string, drift audit.Drift) ([]OutOfBand, []string) {
+func outOfBand(path string, which journal.Filter, drift audit.Drift) ([]OutOfBand, []string) {
 	out := []OutOfBand{}
 	var warnings []string
 	names := make([]string, 0, len(drift.Settings))
@@ -219,7 +222,8 @@ func outOfBand(path string, drift audit.Drift) ([]OutOfBand, []string) {
 		if d, ok := directives.Lookup(name); !ok || d.Secret {
 			continue
 		}
-		rec, err := journal.LastRecorded(path, name)
+		which.Directive = name
+		rec, err := journal.LastRecordedMatching(path, which)
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("out-of-band check skipped: %v", err))
 			return out, warnings

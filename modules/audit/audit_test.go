@@ -143,6 +143,21 @@ func TestOutOfBandChangeReportedFromTheJournal(t *testing.T) {
 	require.False(t, res.Failed, res.Msg)
 	require.True(t, res.Changed)
 
+	// Another server on the host gets hz 20 by a recorded change, in the
+	// same journal: that must not excuse this server's hz.
+	other := testserver.StartWith(t, testserver.Options{Extra: []string{"hz 10"}})
+	data, err = json.Marshal(map[string]any{
+		"login_port": other.Port, "journal_path": path, "settings": map[string]any{"hz": 20},
+	})
+	require.NoError(t, err)
+	req, err = ansible.ParseRequest("valkey_config", data)
+	require.NoError(t, err)
+	var otherOpts settings.Options
+	require.NoError(t, req.Decode(&otherOpts))
+	require.NoError(t, otherOpts.Validate())
+	res = settings.Converge(req, otherOpts)
+	require.False(t, res.Failed, res.Msg)
+
 	// An unrecorded change, behind Ansible's back.
 	srv.CLI("CONFIG", "SET", "hz", "20")
 
