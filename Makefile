@@ -135,7 +135,8 @@ audit: venv build collections-link
 lint: venv collections-link
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
-	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-lint
+	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) \
+	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/examples/inventory/vault-password.txt $(VENV)/bin/ansible-lint
 	$(VENV)/bin/python scripts/role_docs.py --check
 	$(MAKE) --no-print-directory sanity
 
