@@ -131,14 +131,33 @@ func (m *run) execute(ctx context.Context) error {
 	// password or a hash).
 	err = m.apply(ctx)
 	var pe *partialError
-	if err == nil || errors.As(err, &pe) {
-		if w, jerr := journal.Append(m.opts.JournalOptions, m.journalEntry(err != nil)); jerr != nil && err == nil {
-			m.res.Warn("the change was applied but could not be recorded in the journal: %v", jerr)
-		} else if w != "" && warning == "" {
-			m.res.Warn("%s", w)
-		}
+	if err != nil && !errors.As(err, &pe) {
+		return err
+	}
+	if warning != "" { // already warned: the journal cannot be written
+		return err
+	}
+	w, jerr := journal.Append(m.opts.JournalOptions, m.journalEntry(err != nil))
+	if w != "" {
+		m.res.Warn("%s", w)
+	}
+	switch {
+	case err != nil && jerr != nil:
+		return &partialError{fmt.Sprintf("%v; recording it also failed: %v", err, jerr)}
+	case jerr != nil:
+		// As valkey_config: the change happened, the task fails so that
+		// an unrecorded change does not go unnoticed.
+		return &partialError{fmt.Sprintf("the change of users %s was applied but could not be recorded: %v", strings.Join(changedUsers(m.changes), ", "), jerr)}
 	}
 	return err
+}
+
+func changedUsers(changes []*change) []string {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.name
+	}
+	return names
 }
 
 // journalEntry lists the users this run created, updated or deleted.
