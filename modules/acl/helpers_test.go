@@ -1,9 +1,7 @@
 package acl
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -39,35 +38,22 @@ func task(srv *testserver.Server, args map[string]any) map[string]any {
 	return out
 }
 
+// call runs Main with a Request parsed from the JSON of args.
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	req, err := ansible.ParseRequest("valkey_acl", data)
-	require.NoError(t, err)
-	res := Main(req)
-	require.NotNil(t, res)
-	f, _ := res.Fields.(*Fields)
-	return res, f
+	return ansibletest.Call[Fields](t, "valkey_acl", Main, args)
 }
 
+// callOK is call that fails the test when the task failed.
 func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	res, f := call(t, args)
-	require.False(t, res.Failed, "task failed: %s", res.Msg)
-	return res, f
+	return ansibletest.CallOK[Fields](t, "valkey_acl", Main, args)
 }
 
 // printed runs the module as the binary does and returns the printed JSON.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	var out bytes.Buffer
-	code := ansible.Run("valkey_acl", Main, bytes.NewReader(data), "", &out)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
-	return out.String(), doc, code
+	return ansibletest.Printed(t, "valkey_acl", Main, args)
 }
 
 // aclList is the server's ACL LIST, as the default user (or srv.Password).

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -23,13 +23,7 @@ const (
 // run runs the module as the binary does and returns the printed JSON.
 func run(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	var out bytes.Buffer
-	code := ansible.Run("valkey_audit", Main, bytes.NewReader(data), "", &out)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), out.String())
-	return out.String(), doc, code
+	return ansibletest.Printed(t, "valkey_audit", Main, args)
 }
 
 func server(t *testing.T) *testserver.Server {

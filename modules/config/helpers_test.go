@@ -1,8 +1,6 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -42,37 +41,21 @@ func withJournal(t *testing.T, args map[string]any) map[string]any {
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
 	withJournal(t, args)
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	req, err := ansible.ParseRequest("valkey_config", data)
-	require.NoError(t, err)
-	res := Main(req)
-	require.NotNil(t, res)
-	f, _ := res.Fields.(*Fields)
-	return res, f
+	return ansibletest.Call[Fields](t, "valkey_config", Main, args)
 }
 
 // callOK is call that fails the test when the task failed.
 func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	res, f := call(t, args)
-	require.False(t, res.Failed, "task failed: %s", res.Msg)
-	require.NotNil(t, f)
-	return res, f
+	withJournal(t, args)
+	return ansibletest.CallOK[Fields](t, "valkey_config", Main, args)
 }
 
-// printed runs the module through ansible.Run, as the binary does, and
-// returns the printed JSON and the decoded document.
+// printed runs the module as the binary does and returns the printed JSON.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
 	withJournal(t, args)
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	var out bytes.Buffer
-	code := ansible.Run("valkey_config", Main, bytes.NewReader(data), "", &out)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "output %s", out.String())
-	return out.String(), doc, code
+	return ansibletest.Printed(t, "valkey_config", Main, args)
 }
 
 // fileArgs returns the arguments of every line of the config file that sets

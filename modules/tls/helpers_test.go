@@ -2,10 +2,8 @@ package tls
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/x509check"
 	"github.com/valkeyops/secure/internal/x509check/certtest"
@@ -95,36 +94,22 @@ func (l *lab) state(t *testing.T) state {
 	return s
 }
 
+// call runs Main with a Request parsed from the JSON of args.
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	req, err := ansible.ParseRequest("valkey_tls", data)
-	require.NoError(t, err)
-	res := Main(req)
-	require.NotNil(t, res)
-	f, _ := res.Fields.(*Fields)
-	return res, f
+	return ansibletest.Call[Fields](t, "valkey_tls", Main, args)
 }
 
+// callOK is call that fails the test when the task failed.
 func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	res, f := call(t, args)
-	require.False(t, res.Failed, "task failed: %s", res.Msg)
-	require.NotNil(t, f)
-	return res, f
+	return ansibletest.CallOK[Fields](t, "valkey_tls", Main, args)
 }
 
-// printed runs the module as the binary does and returns the JSON output.
+// printed runs the module as the binary does and returns the printed JSON.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
-	data, err := json.Marshal(args)
-	require.NoError(t, err)
-	var out bytes.Buffer
-	code := ansible.Run("valkey_tls", Main, bytes.NewReader(data), "", &out)
-	var doc map[string]any
-	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "output %s", out.String())
-	return out.String(), doc, code
+	return ansibletest.Printed(t, "valkey_tls", Main, args)
 }
 
 // served is the fingerprint a TLS client sees on port.

@@ -1,0 +1,50 @@
+// Package ansibletest runs a module's handler in tests the way the binary
+// does: arguments as JSON, parsed by ansible.ParseRequest, the result as
+// returned or as printed by ansible.Run.
+package ansibletest
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/ansible"
+)
+
+// Call runs h with args and returns the result and its fields as *F (nil
+// when the result carries none of that type).
+func Call[F any](t testing.TB, module string, h ansible.Handler, args map[string]any) (*ansible.Result, *F) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	req, err := ansible.ParseRequest(module, data)
+	require.NoError(t, err)
+	res := h(req)
+	require.NotNil(t, res)
+	f, _ := res.Fields.(*F)
+	return res, f
+}
+
+// CallOK is Call that fails the test when the task failed or has no fields.
+func CallOK[F any](t testing.TB, module string, h ansible.Handler, args map[string]any) (*ansible.Result, *F) {
+	t.Helper()
+	res, f := Call[F](t, module, h, args)
+	require.False(t, res.Failed, "task failed: %s", res.Msg)
+	require.NotNil(t, f)
+	return res, f
+}
+
+// Printed runs h through ansible.Run, as the binary does, and returns the
+// printed JSON, the decoded document and the exit code.
+func Printed(t testing.TB, module string, h ansible.Handler, args map[string]any) (string, map[string]any, int) {
+	t.Helper()
+	data, err := json.Marshal(args)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	code := ansible.Run(module, h, bytes.NewReader(data), "", &out)
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "output %s", out.String())
+	return out.String(), doc, code
+}
