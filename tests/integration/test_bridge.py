@@ -289,7 +289,7 @@ def test_tarball_ships_binaries_and_no_sources(tarball):
         names = set(tf.getnames())
     assert {"bin/valkeyops_linux_amd64", "bin/valkeyops_linux_arm64", "bin/SHA256SUMS"} <= names
     assert {"plugins/modules/valkey_config.py", "plugins/action/valkey_config.py", "meta/runtime.yml"} <= names
-    assert not [n for n in names if n.endswith(".go") or n.startswith(("tests/", "bench/", ".venv", "internal/"))]
+    assert not [n for n in names if n.endswith(".go") or n.startswith(("tests/", "bench/", ".venv", "internal/", "molecule/", ".pytest_cache", "dist/"))]
 
 
 def test_binaries_are_static_and_stripped(tarball, tmp_path):
