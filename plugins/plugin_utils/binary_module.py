@@ -368,9 +368,17 @@ class BinaryModuleAction(ActionBase):
                 ("unsupported parameters: %s" % e.msg) if isinstance(e, UnsupportedError) else e.msg
                 for e in validation.errors
             )
+            # The arguments failed validation, so secrets may sit where the
+            # spec does not expect them (a password list given as a dict):
+            # mask every string the secret options hold, whatever their shape.
+            hidden = no_log | _strings(args, CONNECTION_NO_LOG + tuple(self.NO_LOG))
+            try:
+                hidden |= self.extra_no_log_values(args)
+            except (AttributeError, TypeError, KeyError, ValueError):
+                pass  # malformed beyond what the subclass can read; masked below by option
             return mask(
                 {"failed": True, "changed": False, "msg": "%s: invalid arguments: %s; nothing was changed" % (fqcn, msgs)},
-                no_log | _strings(args, CONNECTION_NO_LOG + tuple(self.NO_LOG)),
+                hidden,
             )
         params = validation.validated_parameters
         no_log |= self.extra_no_log_values(params)
@@ -452,10 +460,34 @@ def mask(value, secrets_):
 
 
 def _strings(args, names):
-    """Raw values of secret options, for masking messages before validation."""
+    """Raw values of secret options, for masking messages before validation:
+    every string under an option of that name, at any depth (the options of
+    a users list included) and whatever its (possibly wrong) shape."""
     found = set()
-    for name in names:
-        v = args.get(name)
-        if isinstance(v, str) and v:
-            found.add(v)
+
+    def collect(v):
+        if isinstance(v, str):
+            if v:
+                found.add(v)
+        elif isinstance(v, dict):
+            for e in v.values():
+                collect(e)
+        elif isinstance(v, (list, tuple)):
+            for e in v:
+                collect(e)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            found.add(str(v))
+
+    def walk(v):
+        if isinstance(v, dict):
+            for k, e in v.items():
+                if k in names:
+                    collect(e)
+                else:
+                    walk(e)
+        elif isinstance(v, (list, tuple)):
+            for e in v:
+                walk(e)
+
+    walk(args)
     return found

@@ -154,3 +154,36 @@ def test_valkey_tls_key_material(ansible, valkey, write_playbook, tmp_path):
     hidden = [passphrase] + key_body_lines(key_pem) + key_body_lines(key.read_text())
     out = _hunt(ansible, pb, vars_file, hidden, extra_dirs=[])
     assert "wrong" in out.stdout or "passphrase" in out.stdout
+
+
+def test_secrets_in_malformed_arguments_are_masked(ansible, valkey, write_playbook, tmp_path):
+    """Arguments that fail validation on the controller may hold a secret
+    where the spec does not expect it; the error must not show it.
+    (ansible-core's validator does not quote values today; the plugin masks
+    every string under a secret option anyway, and this guards both.)"""
+    vk = valkey()
+    s = {"a": "malformed-" + secrets.token_hex(12), "b": "login-" + secrets.token_hex(12)}
+    vars_file = tmp_path / "controller-vars.json"
+    vars_file.write_text(json.dumps(s))
+    pb = write_playbook(
+        f"""\
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - name: passwords given as a dict, plus an unknown option
+              valkeyops.secure.valkey_acl:
+                login_port: {vk.port}
+                login_password: "{{{{ b }}}}"
+                users:
+                  - {{name: app, passwords: {{oops: "{{{{ a }}}}"}}, bogus: 1}}
+              ignore_errors: true
+            - name: login_password of the wrong type
+              valkeyops.secure.valkey_config:
+                login_port: {vk.port}
+                login_password: ["{{{{ b }}}}", "{{{{ a }}}}"]
+                settings: {{timeout: 5}}
+              ignore_errors: true
+        """
+    )
+    out = _hunt(ansible, pb, vars_file, list(s.values()))
+    assert "invalid arguments" in out.stdout
