@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-from per_task import ROOT, free_port, wait_port, write_section
+from per_task import ROOT, free_port, start_sshd, wait_port, write_section
 
 TARGETS = int(os.environ.get("BENCH_TARGETS", "50"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -32,31 +30,8 @@ def main():
     work.chmod(0o755)
     procs = []
     try:
-        for name in ("host_key", "client_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
-        (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
-        ssh_port = free_port()
-        user = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-        (work / "sshd_config").write_text(
-            textwrap.dedent(
-                f"""\
-                Port {ssh_port}
-                ListenAddress 127.0.0.1
-                HostKey {work}/host_key
-                PidFile {work}/sshd.pid
-                AuthorizedKeysFile {work}/authorized_keys
-                StrictModes no
-                UsePAM no
-                PasswordAuthentication no
-                PermitRootLogin prohibit-password
-                MaxStartups 200
-                MaxSessions 200
-                """
-            )
-        )
-        Path("/run/sshd").mkdir(exist_ok=True)
-        procs.append(subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.DEVNULL))
-        wait_port(ssh_port)
+        ssh_port, user, sshd = start_sshd(work, extra="MaxStartups 200\nMaxSessions 200\n")
+        procs.append(sshd)
         host_key = (work / "host_key.pub").read_text().split()
         (work / "known_hosts").write_text("[127.0.0.1]:%d %s %s\n" % (ssh_port, host_key[0], host_key[1]))
 

@@ -71,6 +71,36 @@ def peak_rss_kib(port, runs=5):
     return out
 
 
+def start_sshd(work, extra=""):
+    """A throwaway sshd on 127.0.0.1 for the current user: host and client
+    keys in work (client_key), key login only. Returns (port, user, process)."""
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
+    (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
+    port = free_port()
+    user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    (work / "sshd_config").write_text(
+        textwrap.dedent(
+            f"""\
+            Port {port}
+            ListenAddress 127.0.0.1
+            HostKey {work}/host_key
+            PidFile {work}/sshd.pid
+            AuthorizedKeysFile {work}/authorized_keys
+            StrictModes no
+            UsePAM no
+            PasswordAuthentication no
+            PermitRootLogin prohibit-password
+            """
+        )
+        + extra
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)
+    proc = subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return port, user, proc
+
+
 def write_section(title, body):
     """Replace (or add) one `## title` section of docs/benchmarks.md."""
     path = ROOT / "docs" / "benchmarks.md"
@@ -92,30 +122,8 @@ def main():
     try:
         home = work / "home"
         home.mkdir()
-        # sshd for the current user, throwaway keys.
-        for name in ("host_key", "client_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
-        (work / "authorized_keys").write_text((work / "client_key.pub").read_text())
-        ssh_port = free_port()
-        user = os.environ.get("USER") or subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
-        (work / "sshd_config").write_text(
-            textwrap.dedent(
-                f"""\
-                Port {ssh_port}
-                ListenAddress 127.0.0.1
-                HostKey {work}/host_key
-                PidFile {work}/sshd.pid
-                AuthorizedKeysFile {work}/authorized_keys
-                StrictModes no
-                UsePAM no
-                PasswordAuthentication no
-                PermitRootLogin prohibit-password
-                """
-            )
-        )
-        Path("/run/sshd").mkdir(exist_ok=True)
-        procs.append(subprocess.Popen([shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", str(work / "sshd_config")], stderr=subprocess.DEVNULL))
-        wait_port(ssh_port)
+        ssh_port, user, sshd = start_sshd(work)
+        procs.append(sshd)
         # valkey-server.
         vk_port = free_port()
         (work / "valkey.conf").write_text(f"port {vk_port}\nbind 127.0.0.1\ndir {work}\nsave \"\"\ntimeout 300\n")
