@@ -56,7 +56,6 @@ func printSpec(w io.Writer) int {
 		doc.Modules[name] = ansible.SpecOf(m.options)
 	}
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", " ")
 	if err := enc.Encode(doc); err != nil {
 		return 1
 	}
