@@ -167,6 +167,9 @@ func (r *Request) Decode(opts any) error {
 	if err != nil {
 		return err
 	}
+	if err := absolutePaths(spec.Options, checked, ""); err != nil {
+		return err
+	}
 	data, err := json.Marshal(checked)
 	if err != nil {
 		return fmt.Errorf("internal error: failed to encode the checked options: %w", err)

@@ -612,3 +612,37 @@ var secretDirectives = sync.OnceValue(func() []string {
 func IsSecretDirective(name string) bool {
 	return contains(secretDirectives(), strings.ToLower(strings.TrimSpace(name)))
 }
+
+// absolutePaths refuses a relative path option. It is the Go side's own rule
+// (the controller leaves it here, so that a path reaches the target exactly
+// as written): `~` and `$HOME` mean nothing to the target, and a relative
+// path would depend on the working directory of whoever runs the module.
+func absolutePaths(options map[string]*Option, params map[string]any, prefix string) error {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		o := options[k]
+		items := []any{params[k]}
+		if o.Type == "list" {
+			items, _ = params[k].([]any)
+		}
+		for _, item := range items {
+			switch v := item.(type) {
+			case string:
+				if (o.Type == "path" || o.Elements == "path") && v != "" && !strings.HasPrefix(v, "/") {
+					return fmt.Errorf("option %q: %q is not an absolute path", prefix+k, v)
+				}
+			case map[string]any:
+				if o.Options != nil {
+					if err := absolutePaths(o.Options, v, prefix+k+"."); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -151,3 +151,20 @@ func TestSecretDirectivesIncludeAliases(t *testing.T) {
 	assert.True(t, IsSecretDirective(" MasterUser "))
 	assert.False(t, IsSecretDirective("timeout"))
 }
+
+func TestDecodeRefusesRelativePaths(t *testing.T) {
+	for _, p := range []string{"~/x.conf", "$HOME/x.conf", "x.conf", "./x.conf"} {
+		in, _ := json.Marshal(map[string]any{"file": p})
+		r, err := ParseRequest("m", in)
+		require.NoError(t, err)
+		var o specOpts
+		assert.EqualError(t, r.Decode(&o), `option "file": `+strconvQuote(p)+` is not an absolute path`, p)
+	}
+	r, err := ParseRequest("m", []byte(`{"file":"/etc/$HOME/~x.conf"}`))
+	require.NoError(t, err)
+	var o specOpts
+	require.NoError(t, r.Decode(&o))
+	assert.Equal(t, "/etc/$HOME/~x.conf", o.File, "taken as written")
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
