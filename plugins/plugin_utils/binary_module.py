@@ -345,6 +345,8 @@ def _check_one(module, o, v, name):
     if v is None:
         raise _expected(name, ARTICLES.get(t, "a value"))
     if t in ("str", "path"):
+        if not isinstance(v, (str, dict, list, tuple, set, bool, int, float)):
+            v = to_text(v)  # a text-like object (an inline !vault value): its text, as Ansible's validator did
         if isinstance(v, str):
             if "\0" in v:
                 raise OptionError("option %s: the value contains a NUL byte" % go_quote(name))
@@ -498,8 +500,8 @@ def _collect(v, found):
     elif isinstance(v, (list, tuple)):
         for e in v:
             _collect(e, found)
-    elif _is_number(v):
-        found.add(str(v))
+    elif v is not None and not isinstance(v, (bool, set)):
+        found.add(to_text(v))  # a number, or a text-like object (an inline !vault value)
 
 
 def remote_script(key, module, prefix="", args_file=""):

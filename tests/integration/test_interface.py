@@ -318,3 +318,37 @@ def test_target_paths_reach_the_target_as_written(ansible, write_playbook, tmp_p
     assert "timeout 7" in (literal / "valkey.conf").read_text().splitlines()
     assert json.loads((literal / "changes.jsonl").read_text())["module"] == "valkey_config"
     assert not (ansible.home / "x").exists()
+
+
+@pytest.mark.parametrize("venv_fixture", ["ansible", "ansible_oldest"])
+def test_inline_vault_password(request, venv_fixture, valkey, write_playbook, tmp_path):
+    """A `!vault` value written in the task itself reaches the module as its
+    plain text (an object, not a str, in ansible-core's hands), and is never
+    shown."""
+    import secrets as _secrets
+
+    ansible = request.getfixturevalue(venv_fixture)
+    password = "vault-" + _secrets.token_hex(12)
+    vk = valkey()
+    vk.cli("CONFIG", "SET", "requirepass", password)
+    vk.password = password
+    vault_pw = tmp_path / "vault-pw"
+    vault_pw.write_text("test-vault-password\n")
+    enc = subprocess.run(
+        [str(ansible.venv / "bin" / "ansible-vault"), "encrypt_string", "--vault-password-file", str(vault_pw), password, "--name", "login_password"],
+        capture_output=True, text=True, check=True, env=ansible.env(),
+    ).stdout
+    body = "\n".join("        " + line for line in enc.strip().splitlines())
+    pb = write_playbook(
+        "- hosts: localhost\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - valkeyops.secure.valkey_config:\n"
+        "        login_port: %d\n"
+        "        settings: {timeout: 42}\n"
+        "        journal: false\n"
+        "%s\n" % (vk.port, body)
+    )
+    out = ansible.playbook(pb, "--vault-password-file", str(vault_pw), "-vvv")
+    assert vk.get("timeout") == "42"
+    assert password not in out.stdout + out.stderr
