@@ -290,18 +290,30 @@ def check_options(module, spec, params):
     return out
 
 
+_NAMES = {}  # id(options) -> (names in order, required names): 10,000 users share one suboptions dict
+
+
+def _names(options):
+    plan = _NAMES.get(id(options))
+    if plan is None or plan[0] is not options:
+        names = sorted(options)
+        plan = _NAMES[id(options)] = (options, names, [k for k in names if options[k].get("required")])
+    return plan[1], plan[2]
+
+
 def _check_level(module, options, params, prefix):
-    keys = dict((_key(k), v) for k, v in params.items())
-    unknown = sorted(prefix + k for k in keys if k not in options)
+    keys = params if all(isinstance(k, str) for k in params) else dict((_key(k), v) for k, v in params.items())
+    unknown = [prefix + k for k in keys if k not in options]
     if unknown:
+        unknown.sort()
         where = " in " + prefix[:-1] if prefix else ""
         raise OptionError(
             "unsupported %s for %s: %s; valid options%s: %s"
             % ("options" if len(unknown) > 1 else "option", module, ", ".join(unknown), where, ", ".join(sorted(options)))
         )
-    names = sorted(options)
-    for k in names:
-        if options[k].get("required") and keys.get(k) is None:
+    names, required = _names(options)
+    for k in required:
+        if keys.get(k) is None:
             raise OptionError("option %s is required" % go_quote(prefix + k))
     out = {}
     for k in names:
@@ -317,6 +329,11 @@ def _check_value(module, o, v, name):
         _check_choice(o, c, name)
         return c
     elements = o.get("elements")
+    if elements in ("str", "path") and isinstance(v, list) and all(isinstance(x, str) and "\0" not in x for x in v):
+        # The common case, checked at once: strings without a NUL byte.
+        choices = o.get("choices")
+        if not choices or all(x in choices for x in v):
+            return list(v)
     if isinstance(v, (list, tuple)):
         items = v
     elif isinstance(v, str) and elements != "dict":
@@ -432,10 +449,18 @@ def spec_secrets(options, params, secret_directives):
     key of a free-form dictionary."""
     found = set()
 
+    def holds_secret(o):
+        return o.get("no_log") or o.get("directives") or o.get("secret_keys") or any(holds_secret(e) for e in (o.get("options") or {}).values())
+
+    plans = {}
+
     def walk(options, params):
-        for k, v in params.items():
-            o = options.get(k)
-            if o is None or v is None:
+        names = plans.get(id(options))
+        if names is None:
+            names = plans[id(options)] = [k for k in sorted(options) if holds_secret(options[k])]
+        for k in names:
+            v, o = params.get(k), options[k]
+            if v is None:
                 continue
             for item in (v if o["type"] == "list" and isinstance(v, list) else [v]):
                 if o.get("no_log"):
