@@ -3,6 +3,7 @@ package ansible
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -168,3 +169,20 @@ func TestDecodeRefusesRelativePaths(t *testing.T) {
 }
 
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// BenchmarkDecodeUsers decodes 10,000 items with five options each, the
+// shape of a large valkey_acl task.
+func BenchmarkDecodeUsers(b *testing.B) {
+	items := make([]any, 10000)
+	for i := range items {
+		items[i] = map[string]any{"name": fmt.Sprintf("user%05d", i), "mode": "yes", "codes": []string{fmt.Sprintf("pw-%05d-0123456789ab", i)}}
+	}
+	data, _ := json.Marshal(map[string]any{"items": items, "tags": []string{"a", "b"}, "login_port": 6379})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := ParseRequest("m", data)
+		require.NoError(b, err)
+		var o specOpts
+		require.NoError(b, r.Decode(&o))
+	}
+}
