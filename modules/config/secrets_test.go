@@ -121,7 +121,7 @@ func TestRollbackWhenFileUnwritable(t *testing.T) {
 	}
 	confDir := filepath.Join(t.TempDir(), "ro")
 	require.NoError(t, os.Mkdir(confDir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", confDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", confDir).CombinedOutput(); err != nil {
 		t.Skipf("mount is not permitted here: %v: %s", err, out)
 	}
 	// Registered before the server starts, so it runs after the server is killed.
