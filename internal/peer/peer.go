@@ -24,6 +24,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -342,12 +343,13 @@ func (p *Process) trustedUID() bool {
 	return p.UID == 0 || (p.UID > 0 && p.UID <= SystemUIDMax) || p.UID == os.Geteuid()
 }
 
-// ConfigArg is the config file the server was started with, resolved
-// against its working directory, read from its command line; ok is false
-// when the command line cannot tell (Valkey rewrites its process title
-// unless set-proc-title is no, which replaces the arguments).
+// ConfigArg is the config file the server was started with, read from its
+// command line; ok is false when the command line cannot tell: Valkey
+// rewrites its process title (unless set-proc-title is no), which replaces
+// the arguments, and a relative path cannot be resolved any more because
+// the server changes its working directory to dir at startup.
 func (p *Process) ConfigArg() (path string, ok bool) {
-	if len(p.Args) < 2 || p.Cwd == "" {
+	if len(p.Args) < 2 {
 		return "", false
 	}
 	a := p.Args[1]
@@ -355,7 +357,7 @@ func (p *Process) ConfigArg() (path string, ok bool) {
 		return "", true // started without a config file
 	}
 	if !filepath.IsAbs(a) {
-		a = filepath.Join(p.Cwd, a)
+		return "", false
 	}
 	return filepath.Clean(a), true
 }
@@ -366,4 +368,44 @@ func (p *Process) String() string {
 		return fmt.Sprintf("a process of uid %d", p.UID)
 	}
 	return fmt.Sprintf("%s (pid %d, uid %d)", p.Exe, p.PID, p.UID)
+}
+
+// Trust is what the server's process may own on the paths root writes for
+// it: its own user and group (the server writes its config directory with
+// CONFIG REWRITE, its aclfile with ACL SAVE). A nil or unverifiable
+// process adds nobody.
+func (p *Process) Trust() safefs.Trust {
+	if p == nil || p.Unverifiable || p.UID == 0 {
+		return safefs.Trust{}
+	}
+	who := fmt.Sprintf("the server's user (uid %d)", p.UID)
+	if u, err := user.LookupId(strconv.Itoa(p.UID)); err == nil {
+		who = fmt.Sprintf("the server's user %s", u.Username)
+	}
+	t := safefs.Trust{UIDs: []int{p.UID}, Who: who}
+	if p.GID > 0 {
+		t.GIDs = []int{p.GID}
+	}
+	return t
+}
+
+// ConfigFile checks the config file a server reported (INFO config_file)
+// against what /proc says of its process: the process must be local and
+// verified, and when its command line still holds its arguments, the config
+// argument must be the same file. It returns the path to use; the error is
+// one clause naming the disagreement.
+func (p *Process) ConfigFile(reported string) (string, error) {
+	if p == nil {
+		return "", errors.New("the server is on another host, so the config file it reports is not a file here")
+	}
+	if reported == "" {
+		return "", nil
+	}
+	if !filepath.IsAbs(reported) {
+		return "", fmt.Errorf("the server reports the relative config file %q", reported)
+	}
+	if arg, ok := p.ConfigArg(); ok && arg != filepath.Clean(reported) {
+		return "", fmt.Errorf("the server reports config file %q, but its process (pid %d) was started with %q", reported, p.PID, arg)
+	}
+	return filepath.Clean(reported), nil
 }

@@ -23,7 +23,7 @@ func (m *run) apply(ctx context.Context) error {
 		return err
 	}
 	if m.cfg != nil && m.cfg.Changed() {
-		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode})
+		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode, Trust: m.trust})
 		if werr != nil {
 			if len(applied) == 0 {
 				return fmt.Errorf("failed to write %s: %v; nothing was changed", m.fields.ConfigFile, werr)
