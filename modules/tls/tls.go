@@ -90,6 +90,7 @@ func (r *run) execute() *ansible.Result {
 		return r.fail(err)
 	}
 	r.mat = mat
+	defer mat.close()
 	for _, l := range keyLines(mat.key.data) {
 		r.req.AddSecret(l)
 	}
