@@ -14,6 +14,7 @@ import (
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/peer"
 )
 
 // DefaultUser is the server's built-in user: it cannot be deleted and is
@@ -94,6 +95,10 @@ type run struct {
 	// login user loses the right to (its password in finisherPassword).
 	finisher         string
 	finisherPassword string
+	// peer is the verified server process (nil: on another host); kept
+	// holds the saved file's owner and mode, restored after saving.
+	peer *peer.Process
+	kept *keptFile
 }
 
 func (m *run) execute(ctx context.Context) error {
@@ -102,11 +107,11 @@ func (m *run) execute(ctx context.Context) error {
 		return err
 	}
 	// 2. One round trip of reads.
-	client, err := conn.Open(&m.opts.Options)
+	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
 		return fmt.Errorf("%v; nothing was changed", err)
 	}
-	m.client = client
+	m.client, m.peer = client, p
 	defer client.Close()
 	if m.srv, err = readState(ctx, client); err != nil {
 		return fmt.Errorf("%v; nothing was changed", err)
@@ -119,6 +124,11 @@ func (m *run) execute(ctx context.Context) error {
 	if m.req.CheckMode || len(m.changes) == 0 {
 		return nil
 	}
+	// The file the server will rewrite: its owner and mode, to restore.
+	if err := m.keepPersisted(); err != nil {
+		return err
+	}
+	defer m.kept.close()
 	// 4. A change that cannot be recorded is not made.
 	warning, err := journal.Guard(m.opts.JournalOptions)
 	if err != nil {
@@ -508,6 +518,30 @@ func (m *run) manageable() bool {
 		}
 	}
 	return false
+}
+
+// keepPersisted records the owner and mode of the file ACL SAVE or CONFIG
+// REWRITE will replace, after checking that root may touch its path.
+func (m *run) keepPersisted() error {
+	if m.persistCmd == "" {
+		return nil
+	}
+	path := m.fields.PersistedTo
+	if m.persistCmd == "config|rewrite" {
+		if _, err := m.peer.ConfigFile(path); err != nil {
+			return fmt.Errorf("refusing to save the users with CONFIG REWRITE: %v; use persist: none or aclfile; nothing was changed", err)
+		}
+	}
+	if m.peer == nil {
+		m.res.Warn("the server is on another host: the owner and mode of %s are not checked after it saves the users", path)
+		return nil
+	}
+	k, err := keepAttrs(path, m.peer.Trust())
+	if err != nil {
+		return fmt.Errorf("refusing to save the users to %s: %v; nothing was changed", path, err)
+	}
+	m.kept = k
+	return nil
 }
 
 // persistTarget resolves persist against what the server has.
