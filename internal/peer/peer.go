@@ -43,11 +43,14 @@ var ServerNames = []string{
 	"redis-server", "redis-sentinel", "redis-check-rdb", "redis-check-aof",
 }
 
-// SystemUIDMax is the highest uid of a system account (useradd --system,
-// SYS_UID_MAX of login.defs). A server runs as root, as a system account
-// (valkey, redis) or as the module's own user; a login user could start
-// the real binary on the port of a stopped server and collect passwords.
-const SystemUIDMax = 999
+// The uids of login users (UID_MIN and UID_MAX of login.defs). A server
+// runs as root, as a system account (valkey, redis, nobody) or as the
+// module's own user; a login user could start the real binary on the port
+// of a stopped server and collect the passwords sent to it.
+const (
+	LoginUIDMin = 1000
+	LoginUIDMax = 60000
+)
 
 // ErrUntrusted is matched (errors.Is) by every refusal of a peer.
 var ErrUntrusted = errors.New("untrusted peer")
@@ -340,7 +343,7 @@ func (p *Process) Verify() error {
 }
 
 func (p *Process) trustedUID() bool {
-	return p.UID == 0 || (p.UID > 0 && p.UID <= SystemUIDMax) || p.UID == os.Geteuid()
+	return p.UID >= 0 && (p.UID < LoginUIDMin || p.UID > LoginUIDMax || p.UID == os.Geteuid())
 }
 
 // ConfigArg is the config file the server was started with, read from its
