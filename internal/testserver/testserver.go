@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	ConfName string
 	// Extra are config lines appended after the generated ones.
 	Extra []string
+	// Credential, when set, runs the server as that user and group (the
+	// test must be root, and Dir writable by that user): the server's own
+	// user then plays the attacker in trust tests.
+	Credential *syscall.Credential
 }
 
 // Server is a running valkey-server.
@@ -147,6 +152,9 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	}
 	s.cmd = exec.Command(bin, s.ConfPath)
 	s.cmd.Dir = o.Dir
+	if o.Credential != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start valkey-server: %w", err)
 	}
