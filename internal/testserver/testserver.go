@@ -77,6 +77,29 @@ func lookPath(t testing.TB, name string) string {
 	return p
 }
 
+// StartAs starts a server run by uid:gid (the test must be root) in a
+// fresh directory that user owns (mode 0750, directly under the system's
+// temp dir so the user can reach it): the server's own user, which may plant
+// links there, as on a real install where valkey owns its directory.
+func StartAs(t testing.TB, uid, gid int, extra ...string) *Server {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running the server as another user needs root")
+	}
+	dir, err := os.MkdirTemp("", "valkeyops-as-"+strconv.Itoa(uid)+"-")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	return StartWith(t, Options{Dir: dir, Extra: extra, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}})
+}
+
 // Start starts a server with the default options plus extra config lines.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
@@ -149,6 +172,11 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	lines = append(lines, o.Extra...)
 	if err := os.WriteFile(s.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 		return nil, fmt.Errorf("failed to write %s: %w", s.ConfPath, err)
+	}
+	if c := o.Credential; c != nil {
+		if err := os.Chown(s.ConfPath, int(c.Uid), int(c.Gid)); err != nil {
+			return nil, fmt.Errorf("failed to chown %s: %w", s.ConfPath, err)
+		}
 	}
 	s.cmd = exec.Command(bin, s.ConfPath)
 	s.cmd.Dir = o.Dir
