@@ -45,7 +45,9 @@ type LocalFS struct{}
 
 // ReadFile reads a local file: a regular file only (a FIFO or a device
 // would hang or never end), at most conffile.MaxFileSize bytes.
-func (LocalFS) ReadFile(path string) ([]byte, error) { return safefs.ReadFile(path, conffile.MaxFileSize) }
+func (LocalFS) ReadFile(path string) ([]byte, error) {
+	return safefs.ReadFile(path, conffile.MaxFileSize)
+}
 
 // Stat inspects a local file.
 func (LocalFS) Stat(path string) *policy.FileInfo {
