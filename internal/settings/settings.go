@@ -379,8 +379,13 @@ func (m *run) configPath() (string, error) {
 		return "", fmt.Errorf("persist: %s needs a config file, but the server runs without one and config_file is not set; set config_file or use persist: runtime; nothing was changed", m.opts.Persist)
 	}
 	if path != "" && m.opts.file() {
-		if err := safefs.Check(path, m.trust); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := safefs.Check(path, m.trust)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, safefs.ErrUnsafe), errors.Is(err, safefs.ErrNotRegular):
 			return "", fmt.Errorf("refusing to write config_file %q: %v; nothing was changed", path, err)
+		default: // e.g. a directory this user may not enter
+			return "", fmt.Errorf("failed to write %s: %v; nothing was changed", path, err)
 		}
 	}
 	return path, nil
