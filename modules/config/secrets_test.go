@@ -156,3 +156,61 @@ func TestRollbackWhenFileUnwritable(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, fmt.Sprint(entries))
 }
+
+// TestFailedWriteRemovesItsBackup fills a small tmpfs so that the backup of
+// valkey.conf fits and the new file does not: the task fails saying nothing
+// was changed, and nothing is left behind (0.1.0 left the backup).
+func TestFailedWriteRemovesItsBackup(t *testing.T) {
+	testserver.Bin(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	confDir := filepath.Join(t.TempDir(), "small")
+	require.NoError(t, os.Mkdir(confDir, 0o755))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", confDir).CombinedOutput(); err != nil {
+		t.Skipf("mount is not permitted here: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", confDir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", confDir, err, out)
+		}
+	})
+	srv := testserver.StartWith(t, testserver.Options{ConfDir: confDir, Extra: []string{"maxmemory 10mb"}})
+	before := srv.ReadConf()
+	require.Less(t, len(before), 4096, "the backup must fit in the one page left free")
+	// Fill the file system, then free exactly one page: room for the
+	// backup, none for the new file.
+	filler := filepath.Join(confDir, "filler")
+	f, err := os.Create(filler)
+	require.NoError(t, err)
+	page := make([]byte, 4096)
+	size := int64(0)
+	for {
+		n, err := f.Write(page)
+		size += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	require.NoError(t, f.Truncate(size/4096*4096-4096))
+	require.NoError(t, f.Close())
+
+	_, doc, code := printed(t, task(srv, map[string]any{
+		"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file", "config_file": srv.ConfPath, "backup": true,
+	}))
+	assert.Equal(t, 1, code)
+	msg, _ := doc["msg"].(string)
+	assert.True(t, strings.HasPrefix(msg, "failed to write "+srv.ConfPath+": "), msg)
+	assert.Contains(t, msg, "no space left on device")
+	assert.True(t, strings.HasSuffix(msg, "; nothing was changed"), msg)
+	assert.Equal(t, false, doc["changed"])
+	assert.Nil(t, doc["backup_file"])
+	assert.Equal(t, before, srv.ReadConf())
+	entries, err := os.ReadDir(confDir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"valkey.conf", "filler"}, names, "no backup is left behind")
+}
