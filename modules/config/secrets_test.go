@@ -214,3 +214,22 @@ func TestFailedWriteRemovesItsBackup(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"valkey.conf", "filler"}, names, "no backup is left behind")
 }
+
+// TestSecretMaskedWhateverTheOrder gives a secret's value to a directive
+// checked before the secret one (the raw output is printed at -vvvv before
+// the controller masks it): the binary's own output must not show it.
+func TestSecretMaskedWhateverTheOrder(t *testing.T) {
+	srv := testserver.Start(t)
+	pass := randomSecret(t, "order-")
+	for _, secret := range []string{"requirepass", "primaryauth", "masterauth", "tls-key-file-pass"} {
+		t.Run(secret, func(t *testing.T) {
+			// "appendfsync" and "maxmemory" sort before every secret directive.
+			out, doc, code := printed(t, task(srv, map[string]any{
+				"settings": map[string]any{"appendfsync": pass, "maxmemory": pass, secret: pass},
+			}))
+			assert.Equal(t, 1, code)
+			assert.NotContains(t, out, pass)
+			assert.Contains(t, doc["msg"], "appendfsync")
+		})
+	}
+}
