@@ -37,6 +37,8 @@ func Lock(path string, timeout time.Duration) (unlock func(), err error) {
 		err = waitLock(d, timeout)
 	}
 	switch {
+	case errors.Is(err, errGaveUp): // the waiter closes d
+		return nil, fmt.Errorf("failed to lock %q: another valkeyops run holds the lock on %s (waited %s): %w", path, dir, timeout, ErrLocked)
 	case errors.Is(err, syscall.EWOULDBLOCK):
 		_ = d.Close()
 		return nil, fmt.Errorf("failed to lock %q: another valkeyops run holds the lock on %s (waited %s): %w", path, dir, max(timeout, 0), ErrLocked)
@@ -63,10 +65,14 @@ func flock(d *os.File, how int) error {
 	}
 }
 
+// errGaveUp: the wait timed out; the descriptor now belongs to the waiting
+// goroutine, which closes it.
+var errGaveUp = errors.New("gave up waiting")
+
 // waitLock blocks in flock until the lock is granted or timeout passes
-// (EWOULDBLOCK). A flock cannot be cancelled: on timeout the waiting
-// goroutine is left to finish, and releases the lock and the descriptor
-// itself if it is granted later.
+// (errGaveUp). A flock cannot be cancelled: on timeout the waiting
+// goroutine is left to finish, and releases the lock and closes the
+// descriptor itself when flock returns.
 func waitLock(d *os.File, timeout time.Duration) error {
 	var mu sync.Mutex
 	gaveUp := false
@@ -98,7 +104,7 @@ func waitLock(d *os.File, timeout time.Duration) error {
 		return err
 	default:
 		gaveUp = true
-		return syscall.EWOULDBLOCK
+		return errGaveUp
 	}
 }
 
