@@ -62,6 +62,10 @@ type Task struct {
 	Journal journal.JournalOptions
 	// Timeout bounds the whole task (server round trips and lock waits).
 	Timeout time.Duration
+	// NothingDone ends the message of a failure after which nothing
+	// changed (default NothingChanged; the audit, which changes nothing,
+	// says "the audit did not run").
+	NothingDone string
 
 	locks conffile.Locks
 }
@@ -144,6 +148,9 @@ func (t *Task) fail(err error, m Module) {
 	t.Res.Diff = nil
 	m.Unchanged()
 	t.Res.Msg = Message(err)
+	if t.NothingDone != "" && !errors.As(err, new(*statedError)) {
+		t.Res.Msg = err.Error() + "; " + t.NothingDone
+	}
 }
 
 // Message is the text of a failure after which nothing changed.
