@@ -201,6 +201,16 @@ func (m *run) validate() error {
 			specs = append(specs, &o.Users[i])
 		}
 	}
+	// Every hash a user of the task will have is a secret from the start,
+	// so that no message (of an earlier user) can show one.
+	for _, s := range specs {
+		for _, p := range s.Passwords {
+			m.req.AddSecret(aclrule.HashPassword(p.Reveal()))
+		}
+		for _, h := range s.PasswordHashes {
+			m.req.AddSecret(strings.ToLower(h.Reveal()))
+		}
+	}
 	seen := map[string]bool{}
 	for i, s := range specs {
 		if s.Name == "" {
@@ -213,9 +223,6 @@ func (m *run) validate() error {
 		u, err := buildUser(s)
 		if err != nil {
 			return fmt.Errorf("user %q: %v", s.Name, err)
-		}
-		for _, h := range u.desiredHashes() {
-			m.req.AddSecret(h)
 		}
 		m.users = append(m.users, u)
 	}
@@ -248,13 +255,6 @@ func (s *UserSpec) given() string {
 		return "update_password"
 	}
 	return ""
-}
-
-func (u *user) desiredHashes() []string {
-	if u.desired == nil {
-		return nil
-	}
-	return u.desired.Hashes
 }
 
 // buildUser validates one user's fields and builds its desired state.

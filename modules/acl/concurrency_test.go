@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conffile/locktest"
 	"github.com/valkeyops/secure/internal/testserver"
@@ -78,4 +79,21 @@ func readText(t *testing.T, path string) string {
 	b, err := os.ReadFile(filepath.Clean(path))
 	require.NoError(t, err)
 	return strings.TrimSpace(string(b))
+}
+
+// TestHashMaskedWhateverTheOrder: a message about an earlier user cannot
+// show the hash of a later user's password (the raw output is printed at
+// -vvvv before the controller masks it).
+func TestHashMaskedWhateverTheOrder(t *testing.T) {
+	srv, _ := startACL(t)
+	pw := "later-user-password-1"
+	hash := aclrule.HashPassword(pw)
+	out, doc, code := printed(t, task(srv, map[string]any{"users": []any{
+		map[string]any{"name": "first", "nopass": true, "keys": []string{hash + " x"}},
+		map[string]any{"name": "second", "passwords": []string{pw}},
+	}}))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, doc["msg"], `user "first": key pattern`)
+	assert.NotContains(t, out, hash)
+	assert.NotContains(t, out, pw)
 }
