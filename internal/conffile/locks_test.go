@@ -39,20 +39,14 @@ func TestLocksReentrant(t *testing.T) {
 // /proc/locks, and gets the lock when the holder releases it.
 func TestLockWaitsInTheKernel(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "valkey.conf")
-	release := locktest.Hold(t, path)
-	done := make(chan struct{})
 	var err error
-	go func() {
-		defer close(done)
+	locktest.Race(t, path, func() {
 		var unlock func()
 		unlock, err = conffile.Lock(path, time.Minute)
 		if err == nil {
 			unlock()
 		}
-	}()
-	locktest.WaitBlocked(t, path, done)
-	release()
-	<-done
+	}, func() {})
 	require.NoError(t, err)
 	assert.Zero(t, locktest.Waiters(t, locktest.ID(t, filepath.Dir(path))))
 }

@@ -38,27 +38,21 @@ func TestPersistPlansUnderTheLock(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, file := tc.start(t)
-			release := locktest.Hold(t, file)
-			done := make(chan struct{})
 			var res *ansible.Result
 			var fields *Fields
-			go func() {
-				defer close(done)
+			locktest.Race(t, file, func() {
 				res, fields = call(t, task(srv, map[string]any{
 					"users":     []any{map[string]any{"name": "app", "passwords": []string{"app-password-1"}, "keys": []string{"app:*"}, "commands": []string{"+get"}}},
 					"exclusive": true, "persist": tc.persist,
 				}))
-			}()
-			locktest.WaitBlocked(t, file, done)
-
-			// The other run, under the lock: a user in the server, and
-			// (valkey_config) a line in the config file.
-			srv.CLI("ACL", "SETUSER", "intruder", "on", ">intruder-password", "+@all", "~*")
-			srv.ConfigSet("maxmemory", "100mb")
-			conf := string(srv.ReadConf()) + "maxmemory 100mb\n"
-			require.NoError(t, os.WriteFile(srv.ConfPath, []byte(conf), 0o640))
-			release()
-			<-done
+			}, func() {
+				// The other run, under the lock: a user in the server, and
+				// (valkey_config) a line in the config file.
+				srv.CLI("ACL", "SETUSER", "intruder", "on", ">intruder-password", "+@all", "~*")
+				srv.ConfigSet("maxmemory", "100mb")
+				conf := string(srv.ReadConf()) + "maxmemory 100mb\n"
+				require.NoError(t, os.WriteFile(srv.ConfPath, []byte(conf), 0o640))
+			})
 
 			require.False(t, res.Failed, res.Msg)
 			assert.Equal(t, []string{"app"}, fields.Created)

@@ -24,24 +24,17 @@ import (
 func TestPlansFromStateReadUnderTheLock(t *testing.T) {
 	srv := testserver.Start(t, "maxmemory 1gb")
 	jpath := filepath.Join(t.TempDir(), "changes.jsonl")
-	release := locktest.Hold(t, srv.ConfPath)
-
-	done := make(chan struct{})
 	var res *ansible.Result
 	var fields *Fields
-	go func() {
-		defer close(done)
+	locktest.Race(t, srv.ConfPath, func() {
 		res, fields = call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "1gb"}, "journal_path": jpath}))
-	}()
-	locktest.WaitBlocked(t, srv.ConfPath, done)
-
-	// The other run, while it holds the lock: 100mb in the server and the file.
-	srv.ConfigSet("maxmemory", "100mb")
-	conf := strings.Replace(string(srv.ReadConf()), "maxmemory 1gb", "maxmemory 100mb", 1)
-	require.NoError(t, os.WriteFile(srv.ConfPath, []byte(conf), 0o640))
-	require.Equal(t, []string{"100mb"}, fileArgs(t, srv.ConfPath, "maxmemory"))
-	release()
-	<-done
+	}, func() {
+		// The other run, while it holds the lock: 100mb in the server and the file.
+		srv.ConfigSet("maxmemory", "100mb")
+		conf := strings.Replace(string(srv.ReadConf()), "maxmemory 1gb", "maxmemory 100mb", 1)
+		require.NoError(t, os.WriteFile(srv.ConfPath, []byte(conf), 0o640))
+		require.Equal(t, []string{"100mb"}, fileArgs(t, srv.ConfPath, "maxmemory"))
+	})
 
 	require.False(t, res.Failed, res.Msg)
 	assert.True(t, res.Changed)

@@ -115,21 +115,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 // file write fails: the runtime change must be rolled back. chmod does not
 // stop root, so the directory is a tmpfs remounted read-only.
 func TestRollbackWhenFileUnwritable(t *testing.T) {
-	testserver.Bin(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	confDir := filepath.Join(t.TempDir(), "ro")
-	require.NoError(t, os.Mkdir(confDir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", confDir).CombinedOutput(); err != nil {
-		t.Skipf("mount is not permitted here: %v: %s", err, out)
-	}
-	// Registered before the server starts, so it runs after the server is killed.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", confDir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", confDir, err, out)
-		}
-	})
+	confDir := mountTmpfs(t, "1m")
 	pass := randomSecret(t, "rb-")
 	srv := testserver.StartWith(t, testserver.Options{ConfDir: confDir, Extra: []string{"maxmemory 10mb", "timeout 0"}})
 	if out, err := exec.Command("mount", "-o", "remount,ro", confDir).CombinedOutput(); err != nil {
@@ -161,20 +147,7 @@ func TestRollbackWhenFileUnwritable(t *testing.T) {
 // valkey.conf fits and the new file does not: the task fails saying nothing
 // was changed, and nothing is left behind (0.1.0 left the backup).
 func TestFailedWriteRemovesItsBackup(t *testing.T) {
-	testserver.Bin(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	confDir := filepath.Join(t.TempDir(), "small")
-	require.NoError(t, os.Mkdir(confDir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", confDir).CombinedOutput(); err != nil {
-		t.Skipf("mount is not permitted here: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", confDir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", confDir, err, out)
-		}
-	})
+	confDir := mountTmpfs(t, "64k")
 	srv := testserver.StartWith(t, testserver.Options{ConfDir: confDir, Extra: []string{"maxmemory 10mb"}})
 	before := srv.ReadConf()
 	require.Less(t, len(before), 4096, "the backup must fit in the one page left free")
@@ -232,4 +205,26 @@ func TestSecretMaskedWhateverTheOrder(t *testing.T) {
 			assert.Contains(t, doc["msg"], "appendfsync")
 		})
 	}
+}
+
+// mountTmpfs mounts a tmpfs of size on a fresh directory (skipping the test
+// without root or mount permission). Call it before the server starts: the
+// unmount, registered first, runs after the server is killed.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	testserver.Bin(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount is not permitted here: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

@@ -26,24 +26,18 @@ func TestPlansUnderTheLock(t *testing.T) {
 	callOK(t, l.args(map[string]any{"journal_path": jpath}))
 	a := served(t, l.tlsPort)
 
-	release := locktest.Hold(t, filepath.Join(l.dest, "server.crt"))
-	done := make(chan struct{})
 	var res *ansible.Result
 	var fields *Fields
-	go func() {
-		defer close(done)
+	locktest.Race(t, filepath.Join(l.dest, "server.crt"), func() {
 		res, fields = call(t, l.args(map[string]any{"journal_path": jpath}))
-	}()
-	locktest.WaitBlocked(t, filepath.Join(l.dest, "server.crt"), done)
-
-	// The other run, under the lock: B in the files and in the server.
-	b := l.ca.Issue(t, certtest.Options{CN: "other-run"})
-	require.NoError(t, os.WriteFile(filepath.Join(l.dest, "server.crt"), b.CertPEM, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(l.dest, "server.key"), b.KeyPEM, 0o600))
-	l.srv.ConfigSet("tls-cert-file", filepath.Join(l.dest, "server.crt"))
-	require.NotEqual(t, a, served(t, l.tlsPort))
-	release()
-	<-done
+	}, func() {
+		// The other run, under the lock: B in the files and in the server.
+		b := l.ca.Issue(t, certtest.Options{CN: "other-run"})
+		require.NoError(t, os.WriteFile(filepath.Join(l.dest, "server.crt"), b.CertPEM, 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(l.dest, "server.key"), b.KeyPEM, 0o600))
+		l.srv.ConfigSet("tls-cert-file", filepath.Join(l.dest, "server.crt"))
+		require.NotEqual(t, a, served(t, l.tlsPort))
+	})
 
 	require.False(t, res.Failed, res.Msg)
 	assert.True(t, res.Changed)

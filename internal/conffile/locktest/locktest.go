@@ -105,3 +105,21 @@ func ID(t testing.TB, dir string) string {
 // runtimeYield gives the waiting run a moment of CPU between two reads of
 // /proc/locks (a poll of the kernel's state, not a timing assumption).
 func runtimeYield() { time.Sleep(time.Millisecond) }
+
+// Race plays the other run around task: it holds the lock of path's
+// directory, starts task, waits until task is blocked on the lock, runs
+// other (the other run's changes, made under the lock), releases the lock
+// and returns when task has finished.
+func Race(t testing.TB, path string, task func(), other func()) {
+	t.Helper()
+	release := Hold(t, path)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		task()
+	}()
+	WaitBlocked(t, path, done)
+	other()
+	release()
+	<-done
+}
