@@ -22,7 +22,7 @@ const maxRefusals = 64
 // apply makes the planned changes: one CONFIG SET, then the file. If the
 // file cannot be written, the runtime change is rolled back so the server
 // and its file never disagree because of this run.
-func (m *run) apply(ctx context.Context) error {
+func (m *Engine) apply(ctx context.Context) error {
 	applied, err := m.applyRuntime(ctx)
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func (m *run) apply(ctx context.Context) error {
 // server refuses a parameter as immutable or protected, that directive is
 // moved to restart_required (it is still written to the file) and the rest
 // is sent again; any other refusal fails the task with nothing changed.
-func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
+func (m *Engine) applyRuntime(ctx context.Context) ([]*item, error) {
 	var todo []*item
 	for _, it := range m.items {
 		if it.setRuntime {
@@ -135,7 +135,7 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 }
 
 // rollback restores the runtime values read before the run.
-func (m *run) rollback(ctx context.Context, applied []*item) error {
+func (m *Engine) rollback(ctx context.Context, applied []*item) error {
 	pairs := make([]pair, len(applied))
 	for i, it := range applied {
 		pairs[i] = pair{it.serverName, it.runtimeBefore}

@@ -74,16 +74,10 @@ func Converge(req *ansible.Request, opts Options) *ansible.Result {
 	return outcome.Run(&outcome.Task{Req: req, Res: e.res, Journal: opts.JournalOptions, Timeout: opts.Timeout()}, e)
 }
 
-// Engine is one convergence of directives, an outcome.Module: a module that
-// converges directives as part of a larger task (valkey_tls) calls its Plan,
-// Apply and Record from its own, with the same Task, so that the directory
-// locks are shared and the task writes one journal entry.
-type Engine = run
-
 // New prepares a convergence of opts (which passed Validate). Its result
 // (Result) carries *Fields.
 func New(req *ansible.Request, opts Options) *Engine {
-	m := &run{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{
+	m := &Engine{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{
 		Values: map[string]string{}, RuntimeChanged: []string{}, FileChanged: []string{},
 		RestartRequiredDirectives: []string{}, Drift: map[string]DriftEntry{},
 	}}
@@ -92,20 +86,24 @@ func New(req *ansible.Request, opts Options) *Engine {
 }
 
 // Result is the engine's own result: changed, diff, warnings and *Fields.
-func (m *run) Result() *ansible.Result { return m.res }
+func (m *Engine) Result() *ansible.Result { return m.res }
 
 // Fields are the engine's return values.
-func (m *run) Fields() *Fields { return m.fields }
+func (m *Engine) Fields() *Fields { return m.fields }
 
 // Unchanged clears the lists of changes, for a failure after which nothing
 // changed.
-func (m *run) Unchanged() {
+func (m *Engine) Unchanged() {
 	m.fields.RuntimeChanged = []string{}
 	m.fields.FileChanged = []string{}
 	m.fields.BackupFile = ""
 }
 
-type run struct {
+// Engine is one convergence of directives, an outcome.Module: a module that
+// converges directives as part of a larger task (valkey_tls) calls its Plan,
+// Apply and Record from its own, with the same Task, so that the directory
+// locks are shared and the task writes one journal entry.
+type Engine struct {
 	req    *ansible.Request
 	opts   *Options
 	res    *ansible.Result
@@ -118,7 +116,7 @@ type run struct {
 
 // Plan reads the server and the file, under the lock of the file's
 // directory outside check mode, and plans every change. It changes nothing.
-func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
+func (m *Engine) Plan(ctx context.Context, t *outcome.Task) error {
 	// 1. Everything that needs neither the server nor the file.
 	m.registerSecrets()
 	pending, err := m.parseSettings()
@@ -164,7 +162,7 @@ func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 // reread reads the server's values again once the lock is held (outside
 // check mode), so that the plan, the rollback and the journal's before
 // come from the state the lock protects.
-func (m *run) reread(ctx context.Context, t *outcome.Task) error {
+func (m *Engine) reread(ctx context.Context, t *outcome.Task) error {
 	if m.srv == nil || t.Req.CheckMode {
 		return nil
 	}
@@ -177,13 +175,13 @@ func (m *run) reread(ctx context.Context, t *outcome.Task) error {
 }
 
 // Apply makes the planned changes (apply.go).
-func (m *run) Apply(ctx context.Context, _ *outcome.Task) error { return m.apply(ctx) }
+func (m *Engine) Apply(ctx context.Context, _ *outcome.Task) error { return m.apply(ctx) }
 
 // Record is the journal entry of what Apply changed.
-func (m *run) Record(partial bool) journal.Entry { return m.journalEntry(partial) }
+func (m *Engine) Record(partial bool) journal.Entry { return m.journalEntry(partial) }
 
 // Close closes the connection to the server, if one was opened.
-func (m *run) Close() {
+func (m *Engine) Close() {
 	if m.srv != nil {
 		m.srv.client.Close()
 	}
@@ -192,7 +190,7 @@ func (m *run) Close() {
 // registerSecrets registers the value of every secret directive of the task
 // before anything is checked, so that no message can show one, whatever the
 // order in which directives are checked.
-func (m *run) registerSecrets() {
+func (m *Engine) registerSecrets() {
 	for key, v := range m.opts.Settings {
 		d, ok := directives.Lookup(strings.ToLower(strings.TrimSpace(key)))
 		if !ok || !d.Secret {
@@ -221,7 +219,7 @@ func registerValue(req *ansible.Request, v any) {
 // are not secret. A directive the table does not know (a newer server's)
 // may be secret: its value is not recorded either. partial records only
 // the runtime change that stayed after a failed file write.
-func (m *run) journalEntry(partial bool) journal.Entry {
+func (m *Engine) journalEntry(partial bool) journal.Entry {
 	addr := m.opts.Address()
 	port := 0
 	if m.opts.LoginUnixSocket == "" {
@@ -270,7 +268,7 @@ func (m *run) journalEntry(partial bool) journal.Entry {
 
 // parseSettings normalises every desired value. Directives the static table
 // does not know are returned to be checked against the server.
-func (m *run) parseSettings() (pending []string, err error) {
+func (m *Engine) parseSettings() (pending []string, err error) {
 	keys := make([]string, 0, len(m.opts.Settings))
 	for k := range m.opts.Settings {
 		keys = append(keys, k)
@@ -298,7 +296,7 @@ func (m *run) parseSettings() (pending []string, err error) {
 	return pending, nil
 }
 
-func (m *run) addItem(key string, d *directives.Directive) error {
+func (m *Engine) addItem(key string, d *directives.Directive) error {
 	v := m.opts.Settings[key]
 	if d.Secret {
 		if s, ok := v.(string); ok {
@@ -318,7 +316,7 @@ func (m *run) addItem(key string, d *directives.Directive) error {
 
 // connect opens the server when the task needs it; with persist: file it is
 // optional (used to find the file and to know newer directives).
-func (m *run) connect(ctx context.Context, pending []string) error {
+func (m *Engine) connect(ctx context.Context, pending []string) error {
 	needed := m.opts.runtime() || m.opts.ConfigFile == "" || len(pending) > 0
 	if !needed {
 		// persist: file with an explicit path: the server is not needed.
@@ -350,7 +348,7 @@ func (m *run) connect(ctx context.Context, pending []string) error {
 
 // unknown resolves directives the table lacks: known to the server means a
 // newer directive, treated as a plain string; otherwise an error.
-func (m *run) unknown(pending []string, serverNames map[string]bool) error {
+func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 	for _, key := range pending {
 		name := strings.ToLower(strings.TrimSpace(key))
 		if !serverNames[name] {
@@ -370,7 +368,7 @@ func (m *run) unknown(pending []string, serverNames map[string]bool) error {
 	return nil
 }
 
-func (m *run) configPath() (string, error) {
+func (m *Engine) configPath() (string, error) {
 	path := m.opts.ConfigFile
 	if path == "" && m.srv != nil {
 		path = m.srv.configFile
@@ -390,7 +388,7 @@ func (m *run) configPath() (string, error) {
 
 // readFile loads the config file (and its includes). A file that does not
 // exist yet is created by persist: file/both when its directory exists.
-func (m *run) readFile(path string) error {
+func (m *Engine) readFile(path string) error {
 	if path == "" {
 		return nil
 	}
@@ -423,7 +421,7 @@ func (m *run) readFile(path string) error {
 
 // plan compares desired, runtime and file values and edits the file in
 // memory. It changes nothing outside this process.
-func (m *run) plan() error {
+func (m *Engine) plan() error {
 	for _, it := range m.items {
 		d := it.dir
 		if m.srv != nil {
@@ -509,7 +507,7 @@ func fileNames(it *item) []string {
 }
 
 // show renders a value for output: secrets are never shown.
-func (m *run) show(d *directives.Directive, v string) string {
+func (m *Engine) show(d *directives.Directive, v string) string {
 	if d.Secret {
 		return ansible.Mask
 	}
@@ -517,7 +515,7 @@ func (m *run) show(d *directives.Directive, v string) string {
 }
 
 // report fills changed, the lists, warnings and the diff from the plan.
-func (m *run) report() {
+func (m *Engine) report() {
 	var rtBefore, rtAfter, fBefore, fAfter []string
 	for _, it := range m.items {
 		d := it.dir
@@ -573,7 +571,7 @@ func (m *run) report() {
 	m.fillValues(nil)
 }
 
-func (m *run) line(d *directives.Directive, v, age string) string {
+func (m *Engine) line(d *directives.Directive, v, age string) string {
 	if d.Secret {
 		return d.Name + " " + ansible.Mask + " (" + age + " value hidden)"
 	}
@@ -589,7 +587,7 @@ func lines(ls []string) string {
 
 // fillValues reports what the server says for each directive (after a real
 // run: re-read; in check mode: the planned value).
-func (m *run) fillValues(after map[string]string) {
+func (m *Engine) fillValues(after map[string]string) {
 	for _, it := range m.items {
 		v, ok := "", false
 		if after != nil {
