@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/testserver"
 )
 
 // loadAsync runs Load in a goroutine: a test asserting "no hang" waits for
@@ -74,31 +75,19 @@ func TestLoadRefusesWhatIsNotAFile(t *testing.T) {
 // valkey.conf -> a root-only file in the directory it owns; 0.1.0 wrote the
 // target. Now the write is refused and the target is untouched.
 func TestWriteAtomicRefusesPlantedLink(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("planting a link as another user needs root")
-	}
-	const nobody = 65534
-	shadow := filepath.Join(t.TempDir(), "shadow")
-	require.NoError(t, os.WriteFile(shadow, []byte("root:$6$hash\n"), 0o600))
+	testserver.NeedRoot(t)
+	shadow := testserver.RootOnly(t)
 	dir := filepath.Join(t.TempDir(), "etc")
 	require.NoError(t, os.Mkdir(dir, 0o750))
-	require.NoError(t, os.Chown(dir, nobody, nobody))
+	require.NoError(t, os.Chown(dir, testserver.Nobody, testserver.Nobody))
 	link := filepath.Join(dir, "valkey.conf")
-	require.NoError(t, os.Symlink(shadow, link))
-	require.NoError(t, os.Lchown(link, nobody, nobody))
+	testserver.PlantLink(t, shadow, link)
 
 	for _, backup := range []bool{false, true} {
 		_, err := WriteAtomic(link, []byte("maxmemory 1gb\n"), WriteOptions{Backup: backup, Trust: trustNobody})
 		assert.EqualError(t, err, `failed to write "`+link+`": "`+link+`" is a symbolic link made by uid 65534; links are followed only when root made them`)
 	}
-	b, err := os.ReadFile(shadow)
-	require.NoError(t, err)
-	assert.Equal(t, "root:$6$hash\n", string(b))
-	fi, err := os.Stat(shadow)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode())
-	entries, _ := os.ReadDir(filepath.Dir(shadow))
-	assert.Len(t, entries, 1, "nothing was created next to the target")
+	testserver.AssertRootOnlyUntouched(t, shadow)
 }
 
 const lockChildEnv = "VALKEYOPS_TEST_LOCK_CHILD"

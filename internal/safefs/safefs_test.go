@@ -12,53 +12,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/testserver"
 )
 
-// nobody is the unprivileged user that plays the attacker: the server's
-// own user, or any local user.
-const nobody = 65534
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("planting files as another user needs root")
-	}
-}
-
-// secret is a root-only file an attacker would like root to write to or
-// expose (stands for /etc/shadow).
-func secret(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "shadow")
-	require.NoError(t, os.WriteFile(p, []byte("root:$6$hash\n"), 0o600))
-	return p
-}
-
-func assertUntouched(t *testing.T, p string) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	require.NoError(t, err)
-	assert.Equal(t, "root:$6$hash\n", string(b))
-	fi, err := os.Stat(p)
-	require.NoError(t, err)
-	assert.Equal(t, fs.FileMode(0o600), fi.Mode().Perm())
-	assert.Equal(t, uint32(0), fi.Sys().(*syscall.Stat_t).Uid)
-}
-
-// plantLink makes a symbolic link owned by nobody, as that user would.
-func plantLink(t *testing.T, target, link string) {
-	t.Helper()
-	require.NoError(t, os.Symlink(target, link))
-	require.NoError(t, os.Lchown(link, nobody, nobody))
-}
+const nobody = testserver.Nobody
 
 // TestAttackerPaths: every way an unprivileged user could make root write
 // somewhere else is refused with one sentence, and the target is untouched.
 // On 0.1.0 (filepath.EvalSymlinks, os.Stat, os.Chmod) each one wrote
 // through.
 func TestAttackerPaths(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	tests := []struct {
 		name  string
 		setup func(t *testing.T, base, shadow string) (path string, trust Trust)
@@ -70,7 +35,7 @@ func TestAttackerPaths(t *testing.T) {
 				dir := filepath.Join(base, "etc")
 				require.NoError(t, os.Mkdir(dir, 0o750))
 				require.NoError(t, os.Chown(dir, nobody, nobody))
-				plantLink(t, shadow, filepath.Join(dir, "valkey.conf"))
+				testserver.PlantLink(t, shadow, filepath.Join(dir, "valkey.conf"))
 				return filepath.Join(dir, "valkey.conf"), Trust{UIDs: []int{nobody}, Who: "the server's user nobody"}
 			},
 			want: `"%s/etc/valkey.conf" is a symbolic link made by uid 65534; links are followed only when root made them`,
@@ -81,7 +46,7 @@ func TestAttackerPaths(t *testing.T) {
 				dir := filepath.Join(base, "etc")
 				require.NoError(t, os.Mkdir(dir, 0o750))
 				require.NoError(t, os.Chown(dir, nobody, nobody))
-				plantLink(t, filepath.Join(filepath.Dir(shadow), "sudoers.d-new"), filepath.Join(dir, "valkey.conf"))
+				testserver.PlantLink(t, filepath.Join(filepath.Dir(shadow), "sudoers.d-new"), filepath.Join(dir, "valkey.conf"))
 				return filepath.Join(dir, "valkey.conf"), Trust{UIDs: []int{nobody}, Who: "the server's user nobody"}
 			},
 			want: `"%s/etc/valkey.conf" is a symbolic link made by uid 65534; links are followed only when root made them`,
@@ -92,7 +57,7 @@ func TestAttackerPaths(t *testing.T) {
 				dir := filepath.Join(base, "etc")
 				require.NoError(t, os.Mkdir(dir, 0o750))
 				require.NoError(t, os.Chown(dir, nobody, nobody))
-				plantLink(t, filepath.Dir(shadow), filepath.Join(dir, "conf.d"))
+				testserver.PlantLink(t, filepath.Dir(shadow), filepath.Join(dir, "conf.d"))
 				return filepath.Join(dir, "conf.d", "shadow"), Trust{UIDs: []int{nobody}, Who: "the server's user nobody"}
 			},
 			want: `"%s/etc/conf.d" is a symbolic link made by uid 65534; links are followed only when root made them`,
@@ -149,7 +114,7 @@ func TestAttackerPaths(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			base := t.TempDir()
-			shadow := secret(t)
+			shadow := testserver.RootOnly(t)
 			path, trust := tc.setup(t, base, shadow)
 			want := strings.ReplaceAll(tc.want, "%s", base)
 
@@ -165,9 +130,7 @@ func TestAttackerPaths(t *testing.T) {
 				_ = d.Close()
 			}
 			require.Error(t, err)
-			assertUntouched(t, shadow)
-			_, err = os.Stat(filepath.Join(filepath.Dir(shadow), "sudoers.d-new"))
-			assert.ErrorIs(t, err, fs.ErrNotExist, "the dangling link's target was created")
+			testserver.AssertRootOnlyUntouched(t, shadow)
 		})
 	}
 }
@@ -176,7 +139,7 @@ func TestAttackerPaths(t *testing.T) {
 // directories, a sticky /tmp on the way, the server's own directory, a link
 // root made.
 func TestTrustedPaths(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	base := t.TempDir() // under the sticky, world-writable /tmp
 	own := filepath.Join(base, "valkey")
 	require.NoError(t, os.Mkdir(own, 0o770))
@@ -201,19 +164,19 @@ func TestTrustedPaths(t *testing.T) {
 // name (the race: after the check, before the rename) is replaced by the
 // rename; its target is never written.
 func TestWriteFileReplacesLinkNeverFollows(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	dir := t.TempDir()
-	shadow := secret(t)
+	shadow := testserver.RootOnly(t)
 	d, err := OpenDir(dir, Trust{})
 	require.NoError(t, err)
 	defer d.Close()
 	TestHookBeforeRename = func(*Dir, string) error {
-		plantLink(t, shadow, filepath.Join(dir, "server.key"))
+		testserver.PlantLink(t, shadow, filepath.Join(dir, "server.key"))
 		return nil
 	}
 	t.Cleanup(func() { TestHookBeforeRename = nil })
 	require.NoError(t, d.WriteFile("server.key", []byte("key\n"), Attr{Mode: 0o600, UID: -1, GID: -1}))
-	assertUntouched(t, shadow)
+	testserver.AssertRootOnlyUntouched(t, shadow)
 	fi, err := os.Lstat(filepath.Join(dir, "server.key"))
 	require.NoError(t, err)
 	assert.True(t, fi.Mode().IsRegular())
@@ -223,19 +186,19 @@ func TestWriteFileReplacesLinkNeverFollows(t *testing.T) {
 // TestSetAttrRefuses: chmod/chown act on the descriptor of a regular file
 // with one name; a link or a hard link to another file is refused.
 func TestSetAttrRefuses(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	dir := t.TempDir()
-	shadow := secret(t)
+	shadow := testserver.RootOnly(t)
 	d, err := OpenDir(dir, Trust{})
 	require.NoError(t, err)
 	defer d.Close()
-	plantLink(t, shadow, filepath.Join(dir, "valkey.conf"))
+	testserver.PlantLink(t, shadow, filepath.Join(dir, "valkey.conf"))
 	err = d.SetAttr("valkey.conf", Attr{Mode: 0o644, UID: nobody, GID: nobody}, Trust{})
 	assert.EqualError(t, err, `"`+dir+`/valkey.conf" is a symbolic link`)
 	require.NoError(t, os.Link(shadow, filepath.Join(dir, "users.acl")))
 	err = d.SetAttr("users.acl", Attr{Mode: 0o644, UID: nobody, GID: nobody}, Trust{})
 	assert.EqualError(t, err, `"`+dir+`/users.acl" has 2 hard links; a file with other names is not changed`)
-	assertUntouched(t, shadow)
+	testserver.AssertRootOnlyUntouched(t, shadow)
 }
 
 // TestReadFileBounds: a FIFO returns at once (0.1.0 hung for ever), a

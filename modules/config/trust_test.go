@@ -15,36 +15,7 @@ import (
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
-// nobody plays the server's own user (valkey on a real install): it owns
-// the server's directory and may plant links there.
-const nobody = 65534
-
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("planting files as another user needs root")
-	}
-}
-
-// rootOnly is a root-only file an attacker wants root to append to (it
-// stands for /etc/shadow); its directory is root's.
-func rootOnly(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "shadow")
-	require.NoError(t, os.WriteFile(p, []byte("root:$6$hash:19000::::::\n"), 0o600))
-	return p
-}
-
-func assertRootOnlyUntouched(t *testing.T, p string) {
-	t.Helper()
-	assert.Equal(t, "root:$6$hash:19000::::::\n", string(readFile(t, p)))
-	fi, err := os.Stat(p)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode())
-	entries, err := os.ReadDir(filepath.Dir(p))
-	require.NoError(t, err)
-	assert.Len(t, entries, 1, "nothing was created next to the target")
-}
+const nobody = testserver.Nobody
 
 // printedAsync is printed with the "no hang" guarantee made visible: the
 // test waits for the module to return (a generous deadline is only a
@@ -77,11 +48,11 @@ func printedAsync(t *testing.T, args map[string]any) (string, map[string]any, in
 // 0.1.0 appended directive lines to the target (or created it). Now the
 // task fails before any change, runtime included.
 func TestServerUserPlantsConfigLink(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	for _, dangling := range []bool{false, true} {
 		t.Run("dangling="+strconv.FormatBool(dangling), func(t *testing.T) {
 			srv := testserver.StartAs(t, nobody, nobody, "maxmemory 10mb")
-			target := rootOnly(t)
+			target := testserver.RootOnly(t)
 			if dangling {
 				target = filepath.Join(filepath.Dir(target), "sudoers-new")
 			}
@@ -99,7 +70,7 @@ func TestServerUserPlantsConfigLink(t *testing.T) {
 				_, err := os.Lstat(target)
 				assert.ErrorIs(t, err, os.ErrNotExist, "the dangling link's target was created")
 			} else {
-				assertRootOnlyUntouched(t, target)
+				testserver.AssertRootOnlyUntouched(t, target)
 			}
 		})
 	}
@@ -109,7 +80,7 @@ func TestServerUserPlantsConfigLink(t *testing.T) {
 // server's user owns its directory and its file, as with CONFIG REWRITE)
 // is managed normally; the file keeps its owner.
 func TestServerOwnDirectoryIsFine(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	srv := testserver.StartAs(t, nobody, nobody, "maxmemory 10mb")
 	_, doc, code := printedAsync(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}}))
 	require.Equal(t, 0, code, "%v", doc["msg"])
@@ -122,7 +93,7 @@ func TestServerOwnDirectoryIsFine(t *testing.T) {
 // TestConfigDirWritableByOthers: a config directory every local user can
 // write is not root's to write in.
 func TestConfigDirWritableByOthers(t *testing.T) {
-	needRoot(t)
+	testserver.NeedRoot(t)
 	srv := testserver.Start(t, "maxmemory 10mb")
 	dir := filepath.Dir(srv.ConfPath)
 	require.NoError(t, os.Chmod(dir, 0o777))
@@ -138,7 +109,7 @@ func TestConfigDirWritableByOthers(t *testing.T) {
 // answers on its port, naming a root-only file as its config file. 0.1.0
 // sent it the admin password (HELLO AUTH) and edited the named file.
 func TestSquatterOnThePort(t *testing.T) {
-	target := rootOnly(t)
+	target := testserver.RootOnly(t)
 	reply := "$" + strconv.Itoa(len("config_file:"+target+"\r\n")) + "\r\nconfig_file:" + target + "\r\n\r\n"
 	sq := testserver.StartSquatter(t, reply)
 	exe, _ := os.Executable()
@@ -154,7 +125,7 @@ func TestSquatterOnThePort(t *testing.T) {
 	sq.Wait()
 	assert.Empty(t, sq.Received(), "the squatter was sent something")
 	if os.Geteuid() == 0 {
-		assertRootOnlyUntouched(t, target)
+		testserver.AssertRootOnlyUntouched(t, target)
 	}
 }
 

@@ -11,37 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/testserver"
 )
 
-// nobody plays the server's user, who may write where the issue found
-// dest_dir (a directory the valkey user could write).
-const nobody = 65534
-
-// rootOnly stands for a root-only file (a private key of another service).
-func rootOnly(t *testing.T) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "other-service.key")
-	require.NoError(t, os.WriteFile(p, []byte("-----BEGIN PRIVATE KEY-----\nsecret\n"), 0o600))
-	return p
-}
-
-func assertRootOnlyUntouched(t *testing.T, p string) {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	require.NoError(t, err)
-	assert.Equal(t, "-----BEGIN PRIVATE KEY-----\nsecret\n", string(b))
-	fi, err := os.Stat(p)
-	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode())
-	st := fi.Sys().(*syscall.Stat_t)
-	assert.Equal(t, [2]uint32{0, 0}, [2]uint32{st.Uid, st.Gid})
-}
-
-func plant(t *testing.T, target, link string) {
-	t.Helper()
-	require.NoError(t, os.Symlink(target, link))
-	require.NoError(t, os.Lchown(link, nobody, nobody))
-}
+const nobody = testserver.Nobody
 
 // TestDestDirAttacks: on 0.1.0 stat, chown, chmod and write followed a
 // link in dest_dir, which made a root-only file root:valkey 0644. Each
@@ -59,7 +32,7 @@ func TestDestDirAttacks(t *testing.T) {
 			name: "dest_dir owned by the server's user, with a planted key link",
 			setup: func(t *testing.T, l *lab, target string) string {
 				require.NoError(t, os.Chown(l.dest, nobody, nobody))
-				plant(t, target, filepath.Join(l.dest, KeyName))
+				testserver.PlantLink(t, target, filepath.Join(l.dest, KeyName))
 				return l.dest
 			},
 			want: `refusing dest_dir "%s": "%s" is owned by uid 65534, not by root; make it owned by root and writable only by root; nothing was changed`,
@@ -76,7 +49,7 @@ func TestDestDirAttacks(t *testing.T) {
 		{
 			name: "a link planted before dest_dir was locked down",
 			setup: func(t *testing.T, l *lab, target string) string {
-				plant(t, target, filepath.Join(l.dest, CertName))
+				testserver.PlantLink(t, target, filepath.Join(l.dest, CertName))
 				return l.dest
 			},
 			want: `%s/server.crt is a symbolic link; refusing to write through it (remove it); nothing was changed`,
@@ -85,7 +58,7 @@ func TestDestDirAttacks(t *testing.T) {
 			name: "dest_dir is a link the server's user made",
 			setup: func(t *testing.T, l *lab, target string) string {
 				link := l.dest + "-link"
-				plant(t, filepath.Dir(target), link)
+				testserver.PlantLink(t, filepath.Dir(target), link)
 				return link
 			},
 			want: `refusing dest_dir "%s-link": "%s-link" is a symbolic link made by uid 65534; links are followed only when root made them; make it owned by root and writable only by root; nothing was changed`,
@@ -94,14 +67,14 @@ func TestDestDirAttacks(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			l := newLab(t)
-			target := rootOnly(t)
+			target := testserver.RootOnly(t)
 			dest := tc.setup(t, l, target)
 			before := l.state(t)
 			_, doc, code := printed(t, l.args(map[string]any{"dest_dir": dest, "group": "nogroup"}))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, replaceAll(tc.want, l.dest), doc["msg"])
 			assert.Equal(t, false, doc["changed"])
-			assertRootOnlyUntouched(t, target)
+			testserver.AssertRootOnlyUntouched(t, target)
 			assert.Equal(t, before, l.state(t))
 		})
 	}
@@ -129,19 +102,19 @@ func TestDestDirRace(t *testing.T) {
 		t.Skip("planting links as another user needs root")
 	}
 	l := newLab(t)
-	target := rootOnly(t)
+	target := testserver.RootOnly(t)
 	safefs.TestHookBeforeRename = func(d *safefs.Dir, tmp string) error {
 		if d.Path == l.dest && strings.HasPrefix(tmp, "."+KeyName+".") {
 			name := filepath.Join(l.dest, KeyName)
 			_ = os.Remove(name)
-			plant(t, target, name)
+			testserver.PlantLink(t, target, name)
 		}
 		return nil
 	}
 	t.Cleanup(func() { safefs.TestHookBeforeRename = nil })
 	_, f := callOK(t, l.args(nil))
 	assert.Len(t, f.MaterialChanged, 3)
-	assertRootOnlyUntouched(t, target)
+	testserver.AssertRootOnlyUntouched(t, target)
 	fi, err := os.Lstat(filepath.Join(l.dest, KeyName))
 	require.NoError(t, err)
 	assert.True(t, fi.Mode().IsRegular(), "the key is a file, not the planted link")
