@@ -53,7 +53,7 @@ func WriteAtomic(path string, data []byte, opts WriteOptions) (backup string, er
 	st, err := d.Stat(name)
 	switch {
 	case err == nil:
-		if err := safefs.Check(d.Join(name), opts.Trust); err != nil {
+		if err := d.CheckFile(name, opts.Trust); err != nil {
 			return "", fmt.Errorf("failed to write %q: %w", path, err)
 		}
 		attr = safefs.AttrOf(st)

@@ -15,6 +15,7 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/peer"
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
@@ -116,4 +117,42 @@ func TestGuardFollowsValidReplies(t *testing.T) {
 		assert.False(t, g.inLine, "step %d", step)
 		assert.Zero(t, g.skip, "step %d", step)
 	}
+}
+
+// TestRemoteServerGetsPasswordOnlyOverVerifiedTLS: a server that is not in
+// this host's socket table (played here by a squatter that Identify is
+// told is remote: one machine cannot make a second host) gets a password
+// only over TLS with certificate validation; without a password, plain
+// TCP is fine.
+func TestRemoteServerGetsPasswordOnlyOverVerifiedTLS(t *testing.T) {
+	identify = func(context.Context, net.Conn) (*peer.Process, error) { return nil, nil }
+	t.Cleanup(func() { identify = peer.Identify })
+	off := false
+	for _, tc := range []struct {
+		name string
+		o    Options
+	}{
+		{"plain TCP", Options{LoginPassword: "remote-pw-5c1d"}},
+		{"TLS without validation", Options{LoginPassword: "remote-pw-5c1d", TLS: true, ValidateCerts: &off}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sq := testserver.StartSquatter(t, "+OK\r\n")
+			tc.o.LoginPort = sq.Port
+			_, err := Open(&tc.o)
+			require.Error(t, err)
+			assert.Equal(t, "cannot connect to 127.0.0.1:"+strconv.Itoa(sq.Port)+": refusing to send the password to 127.0.0.1:"+strconv.Itoa(sq.Port)+
+				": the server is not on this host, and a password goes to another host only over TLS with a verified certificate (tls: true, validate_certs: true); nothing was sent to it", err.Error())
+			sq.Wait()
+			assert.Empty(t, sq.Received())
+		})
+	}
+	// No password: nothing secret to protect, the connection goes ahead
+	// (the squatter's "+OK" is not a HELLO reply, so the client then fails
+	// on the protocol, not on trust).
+	sq := testserver.StartSquatter(t, "+OK\r\n")
+	_, err := Open(&Options{LoginPort: sq.Port})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "refusing")
+	sq.Wait()
+	assert.NotContains(t, string(sq.Received()), "AUTH")
 }

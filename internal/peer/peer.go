@@ -69,7 +69,6 @@ type Process struct {
 	PID      int
 	UID, GID int    // effective user and group
 	Exe      string // the executable's path (" (deleted)" removed)
-	Cwd      string // working directory ("" when unreadable)
 	Args     []string
 	// Unverifiable is set when this process may not inspect the peer (it
 	// is not root and the peer belongs to another user): only UID is known.
@@ -318,7 +317,6 @@ func describe(pid, uid, gid int) (*Process, error) {
 		return nil, refuse("cannot read the executable of pid %d: %v", pid, err)
 	}
 	p.Exe = strings.TrimSuffix(exe, " (deleted)")
-	p.Cwd, _ = os.Readlink(filepath.Join(base, "cwd"))
 	if cmd, err := os.ReadFile(filepath.Join(base, "cmdline")); err == nil {
 		p.Args = strings.Split(strings.TrimSuffix(string(cmd), "\x00"), "\x00")
 	}

@@ -133,6 +133,11 @@ func Check(path string, t Trust) error {
 		return err
 	}
 	defer d.Close()
+	return d.CheckFile(name, t)
+}
+
+// CheckFile checks name in d, when it exists: a regular file with one link.
+func (d *Dir) CheckFile(name string, t Trust) error {
 	st, err := d.Stat(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

@@ -36,7 +36,7 @@ func keepAttrs(path string, trust safefs.Trust) (*keptFile, error) {
 	st, err := d.Stat(name)
 	switch {
 	case err == nil:
-		if err := safefs.Check(d.Join(name), trust); err != nil {
+		if err := d.CheckFile(name, trust); err != nil {
 			_ = d.Close()
 			return nil, err
 		}
