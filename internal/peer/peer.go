@@ -111,18 +111,18 @@ func identifyUnix(c *net.UnixConn) (*Process, error) {
 
 // sockEntry is one line of /proc/net/tcp{,6}.
 type sockEntry struct {
-	local, remote netip
+	local, remote endpoint
 	state         string
 	uid           int
 	inode         uint64
 }
 
-type netip struct {
+type endpoint struct {
 	ip   net.IP
 	port int
 }
 
-func (a netip) equal(ip net.IP, port int) bool { return a.port == port && a.ip.Equal(ip) }
+func (a endpoint) equal(ip net.IP, port int) bool { return a.port == port && a.ip.Equal(ip) }
 
 func identifyTCP(ctx context.Context, c *net.TCPConn) (*Process, error) {
 	la, _ := c.LocalAddr().(*net.TCPAddr)
@@ -195,14 +195,14 @@ func parseSockLine(line string) (sockEntry, bool) {
 
 // parseAddr reads "0100007F:18EB": the address as 32-bit words in host
 // byte order, the port in hex.
-func parseAddr(s string) (netip, bool) {
+func parseAddr(s string) (endpoint, bool) {
 	h, p, ok := strings.Cut(s, ":")
 	if !ok {
-		return netip{}, false
+		return endpoint{}, false
 	}
 	raw, err := hex.DecodeString(h)
 	if err != nil || (len(raw) != 4 && len(raw) != 16) {
-		return netip{}, false
+		return endpoint{}, false
 	}
 	ip := make(net.IP, len(raw))
 	for i := 0; i < len(raw); i += 4 {
@@ -210,9 +210,9 @@ func parseAddr(s string) (netip, bool) {
 	}
 	port, err := strconv.ParseUint(p, 16, 16)
 	if err != nil {
-		return netip{}, false
+		return endpoint{}, false
 	}
-	return netip{ip: ip, port: int(port)}, true
+	return endpoint{ip: ip, port: int(port)}, true
 }
 
 // ownerOf finds the process holding the socket inode: first among the
