@@ -77,11 +77,17 @@ func lookPath(t testing.TB, name string) string {
 	return p
 }
 
-// StartAs starts a server run by uid:gid (the test must be root) in a
-// fresh directory that user owns (mode 0750, directly under the system's
-// temp dir so the user can reach it): the server's own user, which may plant
-// links there, as on a real install where valkey owns its directory.
+// StartAs starts a server run by uid:gid (the test must be root) in
+// OwnedDir(t, uid, gid): the server's own user, which may plant links
+// there, as on a real install where valkey owns its directory.
 func StartAs(t testing.TB, uid, gid int, extra ...string) *Server {
+	t.Helper()
+	return StartWith(t, Options{Dir: OwnedDir(t, uid, gid), Extra: extra, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}})
+}
+
+// OwnedDir is a fresh directory owned by uid:gid, mode 0750, directly under
+// the system's temp dir so that user can reach it (skips unless root).
+func OwnedDir(t testing.TB, uid, gid int) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("running the server as another user needs root")
@@ -97,7 +103,7 @@ func StartAs(t testing.TB, uid, gid int, extra ...string) *Server {
 	if err := os.Chown(dir, uid, gid); err != nil {
 		t.Fatalf("testserver: %v", err)
 	}
-	return StartWith(t, Options{Dir: dir, Extra: extra, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}})
+	return dir
 }
 
 // Start starts a server with the default options plus extra config lines.

@@ -12,6 +12,11 @@ import (
 // server creates with ACL SAVE or CONFIG REWRITE (it holds password hashes).
 const NewFileMode = 0o640
 
+// testHookAfterSave, set by tests only, runs after the server saved the
+// users and before their file's owner and mode are restored: the moment
+// the server's user could swap the file.
+var testHookAfterSave func()
+
 // keptFile is the file the server rewrites when the users are saved. The
 // server writes a new file with its own umask (0644 on a default install:
 // every local user could read requirepass and the password hashes), so

@@ -78,3 +78,40 @@ func readBytes(t *testing.T, p string) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+// TestSwappedSaveIsNotChmodded: the server runs as its own user in its own
+// directory; right after ACL SAVE it swaps the new aclfile for a hard link
+// to a root-only file (or a link to it). Restoring "the aclfile's" owner
+// and mode would then make the root-only file root:<group> 0640. The
+// restore refuses, and the task fails saying the users were saved.
+func TestSwappedSaveIsNotChmodded(t *testing.T) {
+	for _, how := range []string{"hard link", "symbolic link"} {
+		t.Run(how, func(t *testing.T) {
+			dir := testserver.OwnedDir(t, testserver.Nobody, testserver.Nobody)
+			aclfile := filepath.Join(dir, "users.acl")
+			require.NoError(t, os.WriteFile(aclfile, nil, 0o640))
+			require.NoError(t, os.Chown(aclfile, testserver.Nobody, testserver.Nobody))
+			srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{"aclfile " + aclfile},
+				Credential: &syscall.Credential{Uid: testserver.Nobody, Gid: testserver.Nobody}})
+			shadow := testserver.RootOnly(t)
+			testHookAfterSave = func() {
+				require.NoError(t, os.Remove(aclfile))
+				if how == "hard link" {
+					require.NoError(t, os.Link(shadow, aclfile))
+				} else {
+					testserver.PlantLink(t, shadow, aclfile)
+				}
+			}
+			t.Cleanup(func() { testHookAfterSave = nil })
+			res, _ := call(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}}))
+			assert.True(t, res.Failed)
+			assert.True(t, res.Changed)
+			why := map[string]string{
+				"hard link":     `"` + aclfile + `" has 2 hard links; a file with other names is not changed`,
+				"symbolic link": `"` + aclfile + `" is a symbolic link`,
+			}[how]
+			assert.Equal(t, "the users were changed and saved, but failed to restore the owner and mode of "+aclfile+" after the server rewrote it: "+why+"; fix its owner and mode by hand", res.Msg)
+			testserver.AssertRootOnlyUntouched(t, shadow)
+		})
+	}
+}
