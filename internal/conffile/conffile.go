@@ -128,7 +128,7 @@ func (c *Config) Includes() []string { return slices.Clone(c.includes) }
 func (c *Config) Occurrences(names ...string) []Occurrence {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
-		want[asciiLower(n)] = true
+		want[ASCIILower(n)] = true
 	}
 	var out []Occurrence
 	for _, o := range c.occs {
@@ -171,7 +171,7 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		if len(args) == 0 {
 			continue
 		}
-		name := asciiLower(args[0])
+		name := ASCIILower(args[0])
 		w.c.occs = append(w.c.occs, Occurrence{
 			File: file,
 			Line: i + 1,

@@ -20,7 +20,7 @@ func hasIncludeLine(content string) bool {
 		if t == "" || t[0] == '#' {
 			continue
 		}
-		if args, err := SplitArgs(t); err == nil && len(args) > 0 && asciiLower(args[0]) == "include" {
+		if args, err := SplitArgs(t); err == nil && len(args) > 0 && ASCIILower(args[0]) == "include" {
 			return true
 		}
 	}
@@ -126,7 +126,7 @@ func FuzzParseSet(f *testing.F) {
 		if len(content) > 1<<16 || hasIncludeLine(content) {
 			return
 		}
-		if asciiLower(name) == "include" || asciiLower(alias) == "include" {
+		if ASCIILower(name) == "include" || ASCIILower(alias) == "include" {
 			return
 		}
 		c, err := Parse(fuzzPath, []byte(content))

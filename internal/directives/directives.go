@@ -12,6 +12,8 @@ package directives
 import (
 	"sort"
 	"strings"
+
+	"github.com/valkeyops/secure/internal/conffile"
 )
 
 // Kind tells how a directive's value is parsed and compared.
@@ -84,10 +86,14 @@ type Directive struct {
 	Secret      bool     // value must never be printed (SENSITIVE_CONFIG)
 	Accumulates bool     // several config-file lines add up (save, client-output-buffer-limit)
 	Min, Max    *int64   // optional numeric bounds (Int, Memory)
+	MaxLen      int      // String: longest value in bytes (0: MaxValueLen)
 
-	spec      special
-	enumAlias map[string]string // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
-	unknown   bool              // made by Unknown: lenient about booleans
+	spec        special
+	enumAlias   map[string]string  // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
+	since       Version            // first release with the directive (zero: 7.2 or older)
+	choiceSince map[string]Version // Enum/Flags: first release accepting a choice newer than the directive
+	nameSince   map[string]Version // names (canonical or alias) newer than the directive (primaryauth: 8.0)
+	unknown     bool               // made by Unknown: lenient about booleans
 }
 
 // Names returns the canonical name followed by the aliases.
@@ -134,7 +140,7 @@ var (
 func init() {
 	for _, d := range table {
 		for _, n := range d.Names() {
-			k := strings.ToLower(n)
+			k := conffile.ASCIILower(n)
 			if other, dup := byName[k]; dup {
 				panic("directives: name " + k + " used by " + other.Name + " and " + d.Name)
 			}
@@ -145,9 +151,17 @@ func init() {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 }
 
-// Lookup finds a directive by canonical name or alias, case-insensitively.
+// FoldName is how the server compares directive names: surrounding blanks
+// dropped, ASCII letters lowercased and nothing else (strcasecmp in the C
+// locale), so "TİMEOUT" with a dotted capital I is not "timeout".
+func FoldName(name string) string {
+	return conffile.ASCIILower(strings.Trim(name, " \t\r\n"))
+}
+
+// Lookup finds a directive by canonical name or alias, comparing names as the
+// server does (ASCII case folding only).
 func Lookup(name string) (*Directive, bool) {
-	d, ok := byName[strings.ToLower(strings.TrimSpace(name))]
+	d, ok := byName[FoldName(name)]
 	return d, ok
 }
 
@@ -164,7 +178,7 @@ func All() []*Directive {
 // work. Such a directive is treated as mutable, not secret, with no aliases;
 // a desired Go bool becomes "yes"/"no".
 func Unknown(name string) *Directive {
-	return &Directive{Name: strings.ToLower(strings.TrimSpace(name)), Kind: String, unknown: true}
+	return &Directive{Name: FoldName(name), Kind: String, unknown: true}
 }
 
 var unsupported = map[string]string{
@@ -178,6 +192,6 @@ var unsupported = map[string]string{
 // Unsupported reports whether valkey_config must refuse the directive, and
 // why.
 func Unsupported(name string) (reason string, ok bool) {
-	reason, ok = unsupported[strings.ToLower(strings.TrimSpace(name))]
+	reason, ok = unsupported[FoldName(name)]
 	return reason, ok
 }

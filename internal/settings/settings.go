@@ -259,7 +259,7 @@ func (m *run) parseSettings() (pending []string, err error) {
 	sort.Strings(keys)
 	seen := map[string]string{}
 	for _, key := range keys {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if reason, bad := directives.Unsupported(name); bad {
 			return nil, fmt.Errorf("settings: directive %q is not managed by valkey_config: %s; nothing was changed", key, reason)
 		}
@@ -333,7 +333,7 @@ func (m *run) connect(ctx context.Context, pending []string) error {
 // newer directive, treated as a plain string; otherwise an error.
 func (m *run) unknown(pending []string, serverNames map[string]bool) error {
 	for _, key := range pending {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if !serverNames[name] {
 			where := "to valkey_config"
 			if serverNames != nil {
