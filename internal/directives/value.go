@@ -115,7 +115,9 @@ func (d *Directive) show(v any) string {
 	case nil:
 		return "null"
 	case string:
-		return strconv.Quote(x)
+		// ASCII only, so a look-alike letter (a Kelvin sign K, a dotted İ)
+		// shows as what it is.
+		return strconv.QuoteToASCII(x)
 	case bool:
 		return strconv.FormatBool(x)
 	case float64:
