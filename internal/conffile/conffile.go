@@ -56,6 +56,7 @@ type Config struct {
 
 	original []byte
 	lines    []string // main file lines, each with its "\n" if it had one
+	nulLines []int    // main file lines holding a NUL byte (edits are refused)
 	occs     []Occurrence
 	includes []string
 	cache    map[string]*incFile // included files by absolute path
@@ -140,6 +141,17 @@ func (c *Config) Occurrences(names ...string) []Occurrence {
 	return out
 }
 
+// All returns every directive occurrence, includes flattened, in the order
+// the server reads them.
+func (c *Config) All() []Occurrence {
+	out := make([]Occurrence, len(c.occs))
+	for i, o := range c.occs {
+		o.Args = slices.Clone(o.Args)
+		out[i] = o
+	}
+	return out
+}
+
 // rebuild re-parses the main lines and re-walks the includes.
 func (c *Config) rebuild() error {
 	c.occs = nil
@@ -159,14 +171,21 @@ func (w *walker) warnf(format string, a ...any) {
 }
 
 func (w *walker) walk(file string, lines []string, depth int, stack []string) error {
-	for i, raw := range lines {
-		t := strings.Trim(raw, " \t\r\n")
+	logical, nuls := serverLines(strings.Join(lines, ""))
+	for _, n := range nuls {
+		w.warnf("%s:%d holds a NUL byte: the server ignores the rest of that line, its line break included, so the next line is read as part of it", file, n)
+	}
+	if file == w.c.Path {
+		w.c.nulLines = nuls
+	}
+	for _, l := range logical {
+		t := strings.Trim(l.text, " \t\r\n")
 		if t == "" || t[0] == '#' {
 			continue
 		}
 		args, err := SplitArgs(t)
 		if err != nil {
-			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, i+1), err)
+			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, l.line), err)
 		}
 		if len(args) == 0 {
 			continue
@@ -174,7 +193,7 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		name := ASCIILower(args[0])
 		w.c.occs = append(w.c.occs, Occurrence{
 			File: file,
-			Line: i + 1,
+			Line: l.line,
 			Name: name,
 			Args: args[1:],
 			Main: file == w.c.Path,
@@ -182,7 +201,7 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		if name != "include" {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d", file, i+1)
+		where := fmt.Sprintf("%s:%d", file, l.line)
 		if len(args) != 2 {
 			w.warnf("ignoring include at %q: expected exactly one path, got %d arguments", where, len(args)-1)
 			continue
@@ -291,6 +310,9 @@ func (c *Config) Set(names []string, args []string, mode Mode) error {
 	if needsQuoting(name) || name[0] == '#' {
 		return fmt.Errorf("failed to set %q: invalid directive name", name)
 	}
+	if err := c.editable(); err != nil {
+		return fmt.Errorf("failed to set %q: %w", name, err)
+	}
 	occs := c.Occurrences(names...)
 	lines := slices.Clone(c.lines)
 	switch mode {
@@ -328,6 +350,9 @@ func (c *Config) Set(names []string, args []string, mode Mode) error {
 // Remove deletes every occurrence line of names in the main file. An
 // occurrence in an included file is an error wrapping ErrInIncludedFile.
 func (c *Config) Remove(names ...string) error {
+	if err := c.editable(); err != nil {
+		return fmt.Errorf("failed to remove %q: %w", names, err)
+	}
 	occs := c.Occurrences(names...)
 	for _, o := range occs {
 		if !o.Main {
@@ -338,6 +363,18 @@ func (c *Config) Remove(names ...string) error {
 		return nil
 	}
 	return c.commit(deleteLines(slices.Clone(c.lines), occs), strings.Join(names, ","))
+}
+
+// ErrNULByte is returned (wrapped) by Set and Remove when the main file
+// holds a NUL byte: the server reads such a file differently from its lines
+// (see serverLines), so an edit by line could change what it means.
+var ErrNULByte = errors.New("the file holds a NUL byte, which the server reads differently from the lines around it; remove it by hand")
+
+func (c *Config) editable() error {
+	if len(c.nulLines) > 0 {
+		return fmt.Errorf("%s:%d: %w", c.Path, c.nulLines[0], ErrNULByte)
+	}
+	return nil
 }
 
 // commit installs new main lines and re-parses; on failure the old state is kept.
