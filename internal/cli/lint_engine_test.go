@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+// hardened returns the clean test config with line appended.
+func hardened(t *testing.T, line string) (path string, lineNo int) {
+	t.Helper()
+	base, err := os.ReadFile("testdata/hardened.conf")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	// The hardened file names its aclfile relative to itself; the server
+	// resolves it against its working directory: make it absolute.
+	acl, err := os.ReadFile("testdata/hardened.acl")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "hardened.acl"), acl, 0o600))
+	content := strings.ReplaceAll(string(base), "aclfile hardened.acl", "aclfile "+filepath.Join(dir, "hardened.acl"))
+	if !strings.HasSuffix(content, "\n") {
+		content += "\n"
+	}
+	lineNo = strings.Count(content, "\n") + 1
+	path = filepath.Join(dir, "valkey.conf")
+	require.NoError(t, os.WriteFile(path, []byte(content+line+"\n"), 0o600))
+	return path, lineNo
+}
+
+// TestLintUsesTheEngine: each line passed lint clean in 0.1.0 and stops a real
+// valkey-server 8.0 from starting; now each is a critical finding naming the
+// file and line, with the engine's words.
+func TestLintUsesTheEngine(t *testing.T) {
+	tests := []struct {
+		line, want string
+	}{
+		{"foo-bar-baz 1", `unknown directive "foo-bar-baz"; check the spelling`},
+		{"appendfsync sometimes", `directive "appendfsync": "sometimes" is not a valid choice; expected one of everysec, always, no`},
+		{"io-threads 129", `directive "io-threads": "129" is out of range; expected an integer between 1 and 128`},
+		{"repl-diskless-load flush-before-load", `directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey 8.0.1; expected one of disabled, on-empty-db, swapdb`},
+		{"T\u0130MEOUT 5", `unknown directive "t\u0130meout"; check the spelling`},
+		{"requirepass \"a\" b", `directive "requirepass": 2 arguments on the line are not allowed; expected exactly one value`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.line, func(t *testing.T) {
+			path, n := hardened(t, tc.line)
+			out, errOut, code := lint(path, "--valkey-version", "8.0.1")
+			assert.Equal(t, ExitFindings, code, out+errOut)
+			assert.Contains(t, out, "CRITICAL VK-000 The server cannot start with this configuration line")
+			assert.Contains(t, out, "    "+path+":"+itoa(n)+": "+tc.want+"\n")
+			assert.Contains(t, out, "1 finding (1 critical)")
+
+			// The line alone stops the server (the hardened file needs TLS
+			// files this host lacks), at its line 1.
+			alone := filepath.Join(t.TempDir(), "alone.conf")
+			require.NoError(t, os.WriteFile(alone, []byte(tc.line+"\n"), 0o600))
+			srv, log := testserver.StartFile(t, alone)
+			require.Nil(t, srv, "valkey-server started with %q", tc.line)
+			assert.Contains(t, log, "*** FATAL CONFIG FILE ERROR")
+			assert.Contains(t, log, "Reading the configuration file, at line 1")
+		})
+	}
+	path, _ := hardened(t, "# nothing")
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitOK, code, out)
+}
+
+// TestLintVersionGate: a directive of a newer release is fine for that
+// release and a finding for an older one.
+func TestLintVersionGate(t *testing.T) {
+	path, n := hardened(t, "hide-user-data-from-log yes")
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitOK, code, out)
+	out, _, code = lint(path, "--valkey-version", "7.2.7")
+	assert.Equal(t, ExitFindings, code)
+	assert.Contains(t, out, path+":"+itoa(n)+`: directive "hide-user-data-from-log": needs Valkey 8.0 or newer; the target server is Valkey 7.2.7`)
+	_, errOut, code := lint(path, "--valkey-version", "eight")
+	assert.Equal(t, ExitUsage, code)
+	assert.Equal(t, "valkeyops lint: --valkey-version: \"eight\" is not a Valkey version; expected major.minor[.patch]\n", errOut)
+}
+
+// TestLintReadsNULLikeTheServer (issue 11 item 9): a NUL byte in a comment
+// makes the server drop the rest of that line, its line break included, so
+// the requirepass line below becomes part of the comment and the server runs
+// with no password. 0.1.0's lint saw the password and passed.
+func TestLintReadsNULLikeTheServer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "valkey.conf")
+	require.NoError(t, os.WriteFile(path, []byte("# managed by ops\x00\nrequirepass Str0ng-Passw0rd-For-Lint\nprotected-mode yes\n"), 0o600))
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitFindings, code)
+	assert.Contains(t, out, "CRITICAL VK-003 The default user needs a password or is disabled")
+	assert.Contains(t, out, "warning: "+path+":1 holds a NUL byte")
+	assert.NotContains(t, out, "Str0ng-Passw0rd")
+
+	srv, log := testserver.StartFile(t, path)
+	require.NotNil(t, srv, log)
+	assert.Equal(t, "", srv.ConfigGet("requirepass"), "the server runs without a password")
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
