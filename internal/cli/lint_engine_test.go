@@ -106,3 +106,16 @@ func TestLintReadsNULLikeTheServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestLintNoFalseFindingOnDefaults: Valkey 8 hides user data from the log by
+// default; 0.1.0's baseline said no, and a file that left the default raised
+// VK-022.
+func TestLintNoFalseFindingOnDefaults(t *testing.T) {
+	path, _ := hardened(t, "# hide-user-data-from-log left at its default")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, []byte(strings.Replace(string(b), "hide-user-data-from-log yes\n", "", 1)), 0o600))
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitOK, code, out)
+	assert.NotContains(t, out, "VK-022")
+}
