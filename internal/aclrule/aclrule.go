@@ -590,3 +590,56 @@ func ParseListLine(line string) (string, *User, error) {
 	}
 	return name, u, nil
 }
+
+// MergeSelectors joins the words of a user line read from valkey.conf or the
+// aclfile into ACL SETUSER arguments as the server does
+// (ACLMergeSelectorArguments): a word starting with "(" and not ending with
+// ")" opens a selector, which takes the following words, joined by spaces, up
+// to and including the first one ending with ")".
+func MergeSelectors(words []string) ([]string, error) {
+	var out []string
+	open := -1
+	var sel string
+	for i, w := range words {
+		if open < 0 && strings.HasPrefix(w, "(") && !strings.HasSuffix(w, ")") {
+			open, sel = i, w
+			continue
+		}
+		if open >= 0 {
+			sel += " " + w
+			if strings.HasSuffix(w, ")") {
+				out = append(out, sel)
+				open = -1
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	if open >= 0 {
+		return nil, fmt.Errorf("%w: the selector %q is not closed", ErrSyntax, words[open])
+	}
+	return out, nil
+}
+
+// FromFileLine builds the user a `user NAME rules...` line of valkey.conf or
+// the aclfile defines, from the words after "user" (already split with the
+// config parser): the name and the rules, applied in order to a new user.
+func FromFileLine(words []string) (string, *User, error) {
+	if len(words) == 0 {
+		return "", nil, fmt.Errorf("%w: a user line needs a name", ErrSyntax)
+	}
+	rules, err := MergeSelectors(words[1:])
+	if err != nil {
+		return words[0], nil, err
+	}
+	u := NewUser()
+	for _, r := range rules {
+		if err := u.Apply(r); err != nil {
+			if strings.ContainsAny(r[:1], "><#!") {
+				r = r[:1] + "(secret)" // never print a password or a hash
+			}
+			return words[0], nil, fmt.Errorf("rule %q: %w", r, err)
+		}
+	}
+	return words[0], u, nil
+}

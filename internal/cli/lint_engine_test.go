@@ -119,3 +119,27 @@ func TestLintNoFalseFindingOnDefaults(t *testing.T) {
 	assert.Equal(t, ExitOK, code, out)
 	assert.NotContains(t, out, "VK-022")
 }
+
+// TestLintACLRightsFromTheModel (issue 11 item 10): users that can run
+// FLUSHALL and CONFIG SET or reach every key passed 0.1.0's audit when the
+// right came from a selector, from commands re-added after -@dangerous, or
+// from ~** and %R~*. The rights are decided by internal/aclrule now.
+func TestLintACLRightsFromTheModel(t *testing.T) {
+	path, _ := hardened(t, "# users in the aclfile")
+	acl := filepath.Join(filepath.Dir(path), "hardened.acl")
+	b, err := os.ReadFile(acl)
+	require.NoError(t, err)
+	const h = "#2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b"
+	extra := "user sel on " + h + " ~app:* resetchannels -@all +get (~* +get +flushall +config|set)\n" +
+		"user readd on " + h + " ~app:* resetchannels +@all -@dangerous +flushall +config\n" +
+		"user stars on " + h + " ~** resetchannels -@all +get\n" +
+		"user reader on " + h + " %R~* resetchannels -@all +get\n"
+	require.NoError(t, os.WriteFile(acl, append(b, extra...), 0o600))
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitFindings, code)
+	assert.Contains(t, out, `HIGH     VK-006 Only admins may run dangerous commands`)
+	assert.Contains(t, out, `enabled ACL user "sel", "readd" have dangerous commands (+@dangerous)`)
+	assert.Contains(t, out, `MEDIUM   VK-007 Only admins may access every key`)
+	assert.Contains(t, out, `enabled ACL user "sel", "stars", "reader" have every key (~*)`)
+	assert.NotContains(t, out, `"app"`)
+}

@@ -179,13 +179,13 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		w.c.nulLines = nuls
 	}
 	for _, l := range logical {
-		t := strings.Trim(l.text, " \t\r\n")
+		t := strings.Trim(l.Text, " \t\r\n")
 		if t == "" || t[0] == '#' {
 			continue
 		}
 		args, err := SplitArgs(t)
 		if err != nil {
-			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, l.line), err)
+			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, l.Number), err)
 		}
 		if len(args) == 0 {
 			continue
@@ -193,7 +193,7 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		name := ASCIILower(args[0])
 		w.c.occs = append(w.c.occs, Occurrence{
 			File: file,
-			Line: l.line,
+			Line: l.Number,
 			Name: name,
 			Args: args[1:],
 			Main: file == w.c.Path,
@@ -201,7 +201,7 @@ func (w *walker) walk(file string, lines []string, depth int, stack []string) er
 		if name != "include" {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d", file, l.line)
+		where := fmt.Sprintf("%s:%d", file, l.Number)
 		if len(args) != 2 {
 			w.warnf("ignoring include at %q: expected exactly one path, got %d arguments", where, len(args)-1)
 			continue

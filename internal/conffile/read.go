@@ -2,17 +2,24 @@ package conffile
 
 import "strings"
 
+// Line is one line as valkey-server reads a file, with the (1-based) line
+// of the file its first byte comes from.
+type Line struct {
+	Text   string
+	Number int
+}
+
+// ReadLikeServer splits content into the lines valkey-server reads from it:
+// the config file and the aclfile are both read with fgets and sdscat.
+// nuls lists the file lines that hold a NUL byte.
+func ReadLikeServer(content []byte) (lines []Line, nuls []int) {
+	return serverLines(string(content))
+}
+
 // fgetsSize is the buffer valkey-server reads its config file with:
 // fgets(buf, CONFIG_READ_LEN+1, fp) reads at most 1024 bytes, or up to and
 // including a line break.
 const fgetsSize = 1024
-
-// logicalLine is one line as the server splits its config text, with the
-// (1-based) line of the file its first byte comes from.
-type logicalLine struct {
-	text string
-	line int
-}
 
 // serverLines reads file content exactly as valkey-server does (config.c,
 // loadServerConfig): chunks of fgets, each appended with sdscat, which stops
@@ -21,7 +28,7 @@ type logicalLine struct {
 // text is then split at line breaks. nuls lists the lines holding a NUL.
 //
 // Without a NUL byte the logical lines are the file's lines.
-func serverLines(content string) (lines []logicalLine, nuls []int) {
+func serverLines(content string) (lines []Line, nuls []int) {
 	var text strings.Builder
 	var lineAt []int // lineAt[i]: the file line text byte i comes from
 	line := 1        // the line content[p] is on: a chunk never spans two
@@ -54,7 +61,7 @@ func serverLines(content string) (lines []logicalLine, nuls []int) {
 		} else {
 			end += start
 		}
-		lines = append(lines, logicalLine{text: t[start:end], line: lineAt[start]})
+		lines = append(lines, Line{Text: t[start:end], Number: lineAt[start]})
 		start = end + 1
 	}
 	return lines, nuls

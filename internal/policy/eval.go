@@ -379,7 +379,7 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 		case "all_commands":
 			has = u.AllCommands
 		case "dangerous_commands":
-			has = u.Dangerous
+			has = len(u.Dangerous) > 0
 		case "all_keys":
 			has = u.AllKeys
 		}
