@@ -4,9 +4,10 @@
 // so that a desired value, the value CONFIG GET reports and the value written
 // in a configuration file can be compared by value rather than by spelling.
 //
-// The table follows the config table of Valkey's src/config.c (Valkey 8.0,
-// plus names from Valkey 7.2, 8.1, 9.x and Redis 7.x) and was checked against
-// a running valkey-server 8.0.1.
+// The table follows the config table of Valkey's src/config.c; it is tested
+// against facts read from config.c of Valkey 7.2.7 and 8.0.1 (facts/) and
+// those against a running valkey-server. Each directive, name and choice
+// knows the release that introduced it (CheckVersion).
 package directives
 
 import (

@@ -2,12 +2,14 @@ package directives
 
 import "math"
 
-// The table below was written from the config table of Valkey's src/config.c
-// (createBoolConfig, createStringConfig, createEnumConfig, create*IntConfig,
-// createSpecialConfig with their IMMUTABLE/PROTECTED/SENSITIVE/MULTI_ARG,
-// MEMORY/PERCENT/OCTAL flags and aliases) and verified against valkey-server
-// 8.0.1 (see integration_test.go). Directives newer than 8.0 are marked in a
-// comment with the version that introduced them.
+// The table below follows the config table of Valkey's src/config.c (kinds,
+// IMMUTABLE/PROTECTED/SENSITIVE/MULTI_ARG, MEMORY/PERCENT/OCTAL flags, bounds,
+// choices and aliases). facts_test.go checks it against the facts files read
+// from config.c of each release we hold (facts/valkey-*.json), and
+// facts_live_test.go checks those against a running server. Directives,
+// names and choices newer than 7.2 carry the release that introduced them
+// (since, nameSince, newChoice); those of 8.1 and 9.0 are from the release
+// notes, as no facts are held for them yet.
 
 type opt func(*Directive)
 
@@ -118,7 +120,7 @@ var table = []*Directive{
 	def("lazyfree-lazy-user-flush", Bool),
 	def("repl-disable-tcp-nodelay", Bool),
 	def("repl-diskless-sync", Bool),
-	def("dual-channel-replication-enabled", Bool, since(8, 0)), // Valkey 8.0
+	def("dual-channel-replication-enabled", Bool, since(8, 0)),
 	def("aof-rewrite-incremental-fsync", Bool),
 	def("no-appendfsync-on-rewrite", Bool),
 	def("cluster-require-full-coverage", Bool),
@@ -145,11 +147,11 @@ var table = []*Directive{
 	def("replica-announced", Bool),
 	def("latency-tracking", Bool),
 	def("replica-ignore-disk-write-errors", Bool),
-	def("extended-redis-compatibility", Bool, since(8, 0)), // Valkey 7.2.5/8.0
-	def("cluster-slot-stats-enabled", Bool, since(8, 0)),   // Valkey 8.0
-	def("hide-user-data-from-log", Bool, since(8, 0)),      // Valkey 8.0
-	def("import-mode", Bool, since(8, 1)),                  // Valkey 8.1
-	def("auto-failover-on-shutdown", Bool, since(9, 0)),    // Valkey 9.0
+	def("extended-redis-compatibility", Bool, since(8, 0)),
+	def("cluster-slot-stats-enabled", Bool, since(8, 0)),
+	def("hide-user-data-from-log", Bool, since(8, 0)),
+	def("import-mode", Bool, since(8, 1)),
+	def("auto-failover-on-shutdown", Bool, since(9, 0)),
 	def("tls-cluster", Bool),
 	def("tls-replication", Bool),
 	def("tls-prefer-server-ciphers", Bool),
@@ -158,13 +160,13 @@ var table = []*Directive{
 	// ---- String ----
 	def("aclfile", String, immutable, path),
 	def("unixsocket", String, immutable, maxLen(sunPath)),
-	def("unixsocketgroup", String, immutable, since(8, 0)), // Valkey 8.0
+	def("unixsocketgroup", String, immutable, since(8, 0)),
 	def("pidfile", String, immutable, path),
 	def("replica-announce-ip", String, alias("slave-announce-ip")),
 	def("primaryuser", String, alias("masteruser"), secret, nameSince("primaryuser", 8, 0)),
 	def("cluster-announce-ip", String),
-	def("cluster-announce-client-ipv4", String, since(8, 0)), // Valkey 8.0
-	def("cluster-announce-client-ipv6", String, since(8, 0)), // Valkey 8.0
+	def("cluster-announce-client-ipv4", String, since(8, 0)),
+	def("cluster-announce-client-ipv6", String, since(8, 0)),
 	def("cluster-config-file", String, immutable, path),
 	def("cluster-announce-hostname", String),
 	def("cluster-announce-human-nodename", String),
@@ -183,7 +185,7 @@ var table = []*Directive{
 	def("locale-collate", String),
 	def("primaryauth", String, alias("masterauth"), secret, nameSince("primaryauth", 8, 0)),
 	def("requirepass", String, secret),
-	def("availability-zone", String, since(8, 0)), // Valkey 8.0
+	def("availability-zone", String, since(8, 0)),
 	def("tls-cert-file", String, path),
 	def("tls-key-file", String, path),
 	def("tls-key-file-pass", String, secret),
@@ -218,9 +220,9 @@ var table = []*Directive{
 	def("cluster-preferred-endpoint-type", Enum, choices("ip", "hostname", "unknown-endpoint")),
 	def("propagation-error-behavior", Enum, choices("ignore", "panic", "panic-on-replicas")),
 	def("tls-auth-clients", Enum, choices("no", "yes", "optional")),
-	def("log-format", Enum, choices("legacy", "logfmt"), since(8, 1)),                            // Valkey 8.1
-	def("log-timestamp-format", Enum, choices("legacy", "iso8601", "milliseconds"), since(8, 1)), // Valkey 8.1
-	def("rdb-version-check", Enum, choices("strict", "relaxed"), since(9, 0)),                    // Valkey 9.0
+	def("log-format", Enum, choices("legacy", "logfmt"), since(8, 1)),
+	def("log-timestamp-format", Enum, choices("legacy", "iso8601", "milliseconds"), since(8, 1)),
+	def("rdb-version-check", Enum, choices("strict", "relaxed"), since(9, 0)),
 	def("shutdown-on-sigint", Flags, choices(shutdownFlags...)),
 	def("shutdown-on-sigterm", Flags, choices(shutdownFlags...)),
 
@@ -239,7 +241,7 @@ var table = []*Directive{
 	def("active-defrag-cycle-max", Int, bounds(1, 99)),
 	def("active-defrag-threshold-lower", Int, bounds(0, 1000)),
 	def("active-defrag-threshold-upper", Int, bounds(0, 1000)),
-	def("active-defrag-cycle-us", Int, bounds(0, 100000), since(8, 1)), // Valkey 8.1
+	def("active-defrag-cycle-us", Int, bounds(0, 100000), since(8, 1)),
 	def("lfu-log-factor", Int, bounds(0, intMax)),
 	def("lfu-decay-time", Int, bounds(0, intMax)),
 	def("replica-priority", Int, alias("slave-priority"), bounds(0, intMax)),
@@ -270,15 +272,15 @@ var table = []*Directive{
 	// Valkey 8.1 renamed the slow log to "commandlog"; the old names stay as aliases there.
 	def("slowlog-max-len", Int, alias("commandlog-slow-execution-max-len"), nameSince("commandlog-slow-execution-max-len", 8, 1), bounds(0, longMax)),
 	def("slowlog-log-slower-than", Int, alias("commandlog-execution-slower-than"), nameSince("commandlog-execution-slower-than", 8, 1), bounds(-1, longMax)),
-	def("commandlog-large-request-max-len", Int, bounds(0, longMax), since(8, 1)), // Valkey 8.1
-	def("commandlog-large-reply-max-len", Int, bounds(0, longMax), since(8, 1)),   // Valkey 8.1
-	def("commandlog-request-larger-than", Int, bounds(-1, longMax), since(8, 1)),  // Valkey 8.1
-	def("commandlog-reply-larger-than", Int, bounds(-1, longMax), since(8, 1)),    // Valkey 8.1
+	def("commandlog-large-request-max-len", Int, bounds(0, longMax), since(8, 1)),
+	def("commandlog-large-reply-max-len", Int, bounds(0, longMax), since(8, 1)),
+	def("commandlog-request-larger-than", Int, bounds(-1, longMax), since(8, 1)),
+	def("commandlog-reply-larger-than", Int, bounds(-1, longMax), since(8, 1)),
 	def("acllog-max-len", Int, bounds(0, longMax)),
 	def("cluster-blacklist-ttl", Int, atLeast(0), since(8, 0)),
 	def("busy-reply-threshold", Int, alias("lua-time-limit"), bounds(0, longMax)),
 	def("cluster-node-timeout", Int, bounds(0, longMax)),
-	def("cluster-manual-failover-timeout", Int, bounds(1, intMax), since(8, 1)), // Valkey 8.1
+	def("cluster-manual-failover-timeout", Int, bounds(1, intMax), since(8, 1)),
 	def("latency-monitor-threshold", Int, bounds(0, longMax)),
 	def("stream-node-max-entries", Int, bounds(0, longMax)),
 	def("hash-max-listpack-entries", Int, alias("hash-max-ziplist-entries"), bounds(0, longMax)),
@@ -291,9 +293,9 @@ var table = []*Directive{
 	def("tls-port", Int, bounds(0, 65535)),
 	def("tls-session-cache-size", Int, bounds(0, intMax)),
 	def("tls-session-cache-timeout", Int, bounds(0, intMax)),
-	def("rdma-port", Int, bounds(0, 65535), since(8, 1)),                            // Valkey 8.1, RDMA builds
-	def("rdma-rx-size", Int, immutable, bounds(64*1024, 16*1024*1024), since(8, 1)), // Valkey 8.1, RDMA builds
-	def("rdma-completion-vector", Int, immutable, bounds(-1, 1024), since(8, 1)),    // Valkey 8.1, RDMA builds
+	def("rdma-port", Int, bounds(0, 65535), since(8, 1)),                            // RDMA builds only
+	def("rdma-rx-size", Int, immutable, bounds(64*1024, 16*1024*1024), since(8, 1)), // RDMA builds only
+	def("rdma-completion-vector", Int, immutable, bounds(-1, 1024), since(8, 1)),    // RDMA builds only
 	def("unixsocketperm", Octal, immutable, bounds(0, 0o777)),
 
 	// ---- Memory ----
@@ -316,7 +318,7 @@ var table = []*Directive{
 	def("oom-score-adj-values", List, spec(specOOMScoreAdjValues)),
 	def("notify-keyspace-events", KeyspaceEvents),
 	def("bind", List, spec(specBind)),
-	def("rdma-bind", List, spec(specBind), since(8, 1)), // Valkey 8.1, RDMA builds
+	def("rdma-bind", List, spec(specBind), since(8, 1)), // RDMA builds only
 	def("replicaof", List, alias("slaveof"), immutable, spec(specReplicaOf)),
 	def("latency-tracking-info-percentiles", List, spec(specPercentiles)),
 }

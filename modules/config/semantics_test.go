@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,6 +30,10 @@ func TestValuesTheTargetCannotStartWith(t *testing.T) {
 			`settings: directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey 8.0.1; expected one of disabled, on-empty-db, swapdb; nothing was changed`},
 		{"directive of a newer release", map[string]any{"import-mode": "yes"},
 			`settings: directive "import-mode": needs Valkey 8.1 or newer; the target server is Valkey 8.0.1; nothing was changed`},
+		{"2 MB restart-only value", map[string]any{"logfile": "/var/log/" + strings.Repeat("l", 2<<20)},
+			`settings: directive "logfile": the value is 2097161 bytes long; expected at most 4095 bytes; nothing was changed`},
+		{"NUL in a list item", map[string]any{"bind": []any{"127.0.0.1", "::1\x00"}},
+			`settings: directive "bind": "::1\x00" contains a line break or NUL character; expected a single-line string; nothing was changed`},
 		{"dotted capital I is not timeout", map[string]any{"T\u0130MEOUT": 5},
 			`settings: unknown directive "T\u0130MEOUT": not known to valkey_config or to the server (valkey 8.0.1); check the spelling; nothing was changed`},
 	}
