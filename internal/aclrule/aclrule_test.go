@@ -114,17 +114,22 @@ func TestAgainstServer(t *testing.T) {
 	}
 }
 
+// applyAll applies rules to a new user and returns the first error.
+func applyAll(rules []string) error {
+	u := NewUser()
+	for _, r := range rules {
+		if err := u.Apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func TestRefusedLikeTheServer(t *testing.T) {
 	srv := testserver.Start(t)
 	for _, tc := range refusedCases {
 		t.Run(strings.Join(tc.rules, " "), func(t *testing.T) {
-			u := NewUser()
-			var err error
-			for _, r := range tc.rules {
-				if err = u.Apply(r); err != nil {
-					break
-				}
-			}
+			err := applyAll(tc.rules)
 			assert.ErrorIs(t, err, tc.err)
 			out, _ := srv.CLIErr(append([]string{"ACL", "SETUSER", "refused"}, tc.rules...)...)
 			assert.Contains(t, out, "ERR Error in ACL SETUSER modifier", "the server accepted %q", tc.rules)
@@ -186,13 +191,7 @@ func TestApplyErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.rules, " "), func(t *testing.T) {
-			u := NewUser()
-			var err error
-			for _, r := range tc.rules {
-				if err = u.Apply(r); err != nil {
-					break
-				}
-			}
+			err := applyAll(tc.rules)
 			assert.True(t, errors.Is(err, tc.err), "got %v", err)
 		})
 	}

@@ -3,6 +3,7 @@ package directives
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -128,20 +129,11 @@ func outside(fc fact) []string {
 	// unsigned long whose range ends at ULONG_MAX takes -1 as ULONG_MAX
 	// (cluster-blacklist-ttl): the table refuses it, the server does not.
 	_, hiErr := strconv.ParseInt(fc.Max.String(), 10, 64)
-	if lo, err := strconv.ParseInt(fc.Min.String(), 10, 64); err == nil && lo > -1<<63 && hiErr == nil && !contains(fc.NumericFlags, "PERCENT_CONFIG") {
+	if lo, err := strconv.ParseInt(fc.Min.String(), 10, 64); err == nil && lo > -1<<63 && hiErr == nil && !slices.Contains(fc.NumericFlags, "PERCENT_CONFIG") {
 		out = append(out, strconv.FormatInt(lo-1, 10))
 	}
 	if hi, err := strconv.ParseInt(fc.Max.String(), 10, 64); err == nil && hi < 1<<63-1 {
 		out = append(out, strconv.FormatInt(hi+1, 10))
 	}
 	return out
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
