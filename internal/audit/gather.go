@@ -236,8 +236,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	for _, l := range lines {
 		u, err := policy.UserFromACLList(l)
 		if err != nil {
-			g.warnf("could not read a line of ACL LIST: %v", err)
-			continue
+			g.warnf("could not read a line of ACL LIST (%v): user %q is taken to have every right", err, u.Name)
 		}
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}

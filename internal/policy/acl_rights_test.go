@@ -88,3 +88,10 @@ func splitRules(s string) []string {
 	}
 	return out
 }
+
+// A line the model cannot read fails closed: every right, and the error.
+func TestUnreadableACLListLineFailsClosed(t *testing.T) {
+	u, err := UserFromACLList("user future on nopass ~* resetchannels -@all +get someday-flag")
+	require.Error(t, err)
+	assert.Equal(t, User{Name: "future", Enabled: true, AllKeys: true, AllCommands: true, Dangerous: []string{"(unreadable rules)"}}, u)
+}

@@ -102,11 +102,13 @@ func FromModel(name string, u *aclrule.User) User {
 	return f
 }
 
-// UserFromACLList reads one line of ACL LIST ("user NAME rules…").
+// UserFromACLList reads one line of ACL LIST ("user NAME rules…"). A line
+// the model cannot read (a newer server's rule) is returned with the error
+// as an enabled user with every right: an audit fails closed.
 func UserFromACLList(line string) (User, error) {
 	name, u, err := aclrule.ParseListLine(line)
 	if err != nil {
-		return User{}, err
+		return User{Name: name, Enabled: true, AllKeys: true, AllCommands: true, Dangerous: []string{"(unreadable rules)"}}, err
 	}
 	return FromModel(name, u), nil
 }
