@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 
+	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
@@ -15,8 +16,9 @@ const ConfigCheckID = "VK-000"
 const configCheckTitle = "The server cannot start with this configuration line"
 
 // serverKeywords are config-file directives the server handles outside its
-// config table (config.c, loadServerConfigFromString): they are valid lines.
-var serverKeywords = map[string]bool{"include": true, "rename-command": true, "user": true, "loadmodule": true, "sentinel": true}
+// config table (config.c, loadServerConfigFromString): they are valid lines
+// (user lines are checked with the ACL model).
+var serverKeywords = map[string]bool{"include": true, "rename-command": true, "loadmodule": true, "sentinel": true}
 
 // deprecatedIgnored are names the server still accepts, with one argument,
 // and ignores.
@@ -36,8 +38,20 @@ func CheckConfig(cfg *conffile.Config, ver directives.Version) []policy.Finding 
 			Remediation: "fix or remove the line; valkey-server refuses to start with it",
 		})
 	}
+	var aclfile bool
+	if args, _, ok := cfg.Effective(false, "aclfile"); ok && len(args) == 1 && args[0] != "" {
+		aclfile = true
+	}
 	for _, o := range cfg.All() {
 		if serverKeywords[o.Name] || (deprecatedIgnored[o.Name] && len(o.Args) == 1) {
+			continue
+		}
+		if o.Name == "user" {
+			if name, _, err := aclrule.FromFileLine(o.Args); err != nil {
+				add(o, "user %q: %v", name, err)
+			} else if aclfile {
+				add(o, "user %q: users are defined here and an aclfile is set; the server accepts one or the other", name)
+			}
 			continue
 		}
 		d, ok := directives.Lookup(o.Name)

@@ -47,6 +47,8 @@ func TestLintUsesTheEngine(t *testing.T) {
 		{"repl-diskless-load flush-before-load", `directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey 8.0.1; expected one of disabled, on-empty-db, swapdb`},
 		{"T\u0130MEOUT 5", `unknown directive "t\u0130meout"; check the spelling`},
 		{"requirepass \"a\" b", `directive "requirepass": 2 arguments on the line are not allowed; expected exactly one value`},
+		{"user app on nopass +get|key1|key2", `user "app": rule "+get|key1|key2": a command rule names a command, a subcommand (+client|setname) or one first argument (+select|0), so it has at most one |`},
+		{"user app on #abc ~x", `user "app": rule "#(secret)": not a SHA-256 hash: expected 64 hexadecimal characters`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.line, func(t *testing.T) {
@@ -58,18 +60,29 @@ func TestLintUsesTheEngine(t *testing.T) {
 			assert.Contains(t, out, "1 finding (1 critical)")
 
 			// The line alone stops the server (the hardened file needs TLS
-			// files this host lacks), at its line 1.
+			// files this host lacks).
 			alone := filepath.Join(t.TempDir(), "alone.conf")
 			require.NoError(t, os.WriteFile(alone, []byte(tc.line+"\n"), 0o600))
 			srv, log := testserver.StartFile(t, alone)
 			require.Nil(t, srv, "valkey-server started with %q", tc.line)
-			assert.Contains(t, log, "*** FATAL CONFIG FILE ERROR")
-			assert.Contains(t, log, "Reading the configuration file, at line 1")
+			assert.Regexp(t, `\*\*\* FATAL CONFIG FILE ERROR[^\n]*\n[^\n]*at line 1\b|Error in user declaration|Error loading ACL`, log)
 		})
 	}
 	path, _ := hardened(t, "# nothing")
 	out, _, code := lint(path, "--valkey-version", "8.0.1")
 	assert.Equal(t, ExitOK, code, out)
+
+	// The hardened file sets an aclfile: a user line as well is refused.
+	path, n := hardened(t, "user app on nopass ~app:* +get")
+	out, _, _ = lint(path, "--valkey-version", "8.0.1")
+	assert.Contains(t, out, path+":"+itoa(n)+`: user "app": users are defined here and an aclfile is set; the server accepts one or the other`)
+	dir := t.TempDir()
+	both := filepath.Join(dir, "both.conf")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "users.acl"), nil, 0o600))
+	require.NoError(t, os.WriteFile(both, []byte("aclfile "+filepath.Join(dir, "users.acl")+"\nuser app on nopass ~app:* +get\n"), 0o600))
+	srv, log := testserver.StartFile(t, both)
+	require.Nil(t, srv, "valkey-server started with users and an aclfile")
+	assert.Contains(t, log, "with users defined in valkey.conf and at the same setting an ACL file path is invalid")
 }
 
 // TestLintVersionGate: a directive of a newer release is fine for that
