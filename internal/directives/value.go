@@ -404,6 +404,11 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 		}
 		return Value{}, d.invalid(raw)
 	case Int:
+		if src != fromDesired && !string2llForm(s) {
+			// The server reads integers with string2ll: no sign +, no
+			// leading zero, no -0 ("hz 007" stops it at start).
+			return Value{}, d.invalid(raw)
+		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
@@ -439,6 +444,16 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 		}
 		return single(s), nil
 	}
+}
+
+// string2llForm reports whether s is written the way the server's string2ll
+// accepts an integer: "0", or an optional "-" and digits not starting with 0.
+func string2llForm(s string) bool {
+	if s == "0" {
+		return true
+	}
+	digits := strings.TrimPrefix(s, "-")
+	return allDigits(digits) && digits[0] != '0'
 }
 
 // memory parses what the server's memtoull accepts: decimal digits with an
