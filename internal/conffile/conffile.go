@@ -157,8 +157,9 @@ func (c *Config) rebuild() error {
 	c.occs = nil
 	c.includes = nil
 	c.Warnings = nil
+	c.nulLines = nil
 	w := walker{c: c, read: map[string]bool{}}
-	return w.walk(c.Path, c.lines, 0, []string{realKey(c.Path)})
+	return w.walk([]source{{c.Path, strings.Join(c.lines, "")}}, 0, []string{realKey(c.Path)})
 }
 
 type walker struct {
@@ -170,38 +171,47 @@ func (w *walker) warnf(format string, a ...any) {
 	w.c.Warnings = append(w.c.Warnings, fmt.Sprintf(format, a...))
 }
 
-func (w *walker) walk(file string, lines []string, depth int, stack []string) error {
-	logical, nuls := serverLines(strings.Join(lines, ""))
-	for _, n := range nuls {
-		w.warnf("%s:%d holds a NUL byte: the server ignores the rest of that line, its line break included, so the next line is read as part of it", file, n)
+// walk reads files as the server reads one include (the main file alone,
+// or every file a glob matched, joined) and follows their includes.
+func (w *walker) walk(files []source, depth int, stack []string) error {
+	logical, nuls := serverLines(files)
+	for _, f := range files {
+		for _, n := range nuls[f.path] {
+			w.warnf("%s:%d holds a NUL byte: the server ignores the rest of that line, its line break included, so the next line is read as part of it", f.path, n)
+		}
 	}
-	if file == w.c.Path {
-		w.c.nulLines = nuls
+	w.c.nulLines = append(w.c.nulLines, nuls[w.c.Path]...)
+	if len(files) > 1 {
+		for _, f := range files[:len(files)-1] {
+			if f.content != "" && !strings.HasSuffix(f.content, "\n") {
+				w.warnf("%s does not end with a line break: the server reads the files of one include glob as one text, so its last line joins the first line of the next file", f.path)
+			}
+		}
 	}
 	for _, l := range logical {
 		t := strings.Trim(l.Text, " \t\r\n")
 		if t == "" || t[0] == '#' {
 			continue
 		}
+		where := fmt.Sprintf("%s:%d", l.File, l.Number)
 		args, err := SplitArgs(t)
 		if err != nil {
-			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, l.Number), err)
+			return fmt.Errorf("failed to parse config line %q: %w", where, err)
 		}
 		if len(args) == 0 {
 			continue
 		}
 		name := ASCIILower(args[0])
 		w.c.occs = append(w.c.occs, Occurrence{
-			File: file,
+			File: l.File,
 			Line: l.Number,
 			Name: name,
 			Args: args[1:],
-			Main: file == w.c.Path,
+			Main: l.File == w.c.Path,
 		})
 		if name != "include" {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d", file, l.Number)
 		if len(args) != 2 {
 			w.warnf("ignoring include at %q: expected exactly one path, got %d arguments", where, len(args)-1)
 			continue
@@ -232,6 +242,8 @@ func (w *walker) include(pattern, where string, depth int, stack []string) error
 	} else {
 		matches = []string{filepath.Clean(p)}
 	}
+	var files []source
+	keys := slices.Clone(stack)
 	for _, m := range matches {
 		key := realKey(m)
 		if slices.Contains(stack, key) {
@@ -254,11 +266,13 @@ func (w *walker) include(pattern, where string, depth int, stack []string) error
 			w.read[m] = true
 			w.c.includes = append(w.c.includes, m)
 		}
-		if err := w.walk(m, f.lines, depth, append(slices.Clone(stack), key)); err != nil {
-			return err
-		}
+		files = append(files, source{m, strings.Join(f.lines, "")})
+		keys = append(keys, key)
 	}
-	return nil
+	if len(files) == 0 {
+		return nil
+	}
+	return w.walk(files, depth, keys)
 }
 
 // readInclude reads (once) an included file. A missing file or a directory

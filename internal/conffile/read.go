@@ -2,18 +2,20 @@ package conffile
 
 import "strings"
 
-// Line is one line as valkey-server reads a file, with the (1-based) line
-// of the file its first byte comes from.
+// Line is one line as valkey-server reads it, with the file and the
+// (1-based) line of that file its first byte comes from.
 type Line struct {
 	Text   string
+	File   string
 	Number int
 }
 
 // ReadLikeServer splits content into the lines valkey-server reads from it:
-// the config file and the aclfile are both read with fgets and sdscat.
-// nuls lists the file lines that hold a NUL byte.
+// the config file and the aclfile are both read with fgets and sdscat (see
+// serverText). nuls lists the file lines that hold a NUL byte.
 func ReadLikeServer(content []byte) (lines []Line, nuls []int) {
-	return serverLines(string(content))
+	lines, nulsOf := serverLines([]source{{content: string(content)}})
+	return lines, nulsOf[""]
 }
 
 // fgetsSize is the buffer valkey-server reads its config file with:
@@ -21,17 +23,15 @@ func ReadLikeServer(content []byte) (lines []Line, nuls []int) {
 // including a line break.
 const fgetsSize = 1024
 
-// serverLines reads file content exactly as valkey-server does (config.c,
+// serverText is the text valkey-server builds from a file (config.c,
 // loadServerConfig): chunks of fgets, each appended with sdscat, which stops
 // at the chunk's first NUL byte, so the rest of that chunk, its line break
-// included, is dropped and the next line joins the line the NUL was on. The
-// text is then split at line breaks. nuls lists the lines holding a NUL.
-//
-// Without a NUL byte the logical lines are the file's lines.
-func serverLines(content string) (lines []Line, nuls []int) {
-	var text strings.Builder
-	var lineAt []int // lineAt[i]: the file line text byte i comes from
-	line := 1        // the line content[p] is on: a chunk never spans two
+// included, is dropped and the next line joins the line the NUL was on.
+// lineAt gives for every byte of text the file line it comes from; nuls
+// lists the lines holding a NUL. Without a NUL byte text is content.
+func serverText(content string) (text string, lineAt []int, nuls []int) {
+	var b strings.Builder
+	line := 1 // the line content[p] is on: a chunk never spans two
 	for p := 0; p < len(content); {
 		end := min(p+fgetsSize, len(content))
 		if i := strings.IndexByte(content[p:end], '\n'); i >= 0 {
@@ -44,7 +44,7 @@ func serverLines(content string) (lines []Line, nuls []int) {
 				nuls = append(nuls, line)
 			}
 		}
-		text.WriteString(chunk)
+		b.WriteString(chunk)
 		for range len(chunk) {
 			lineAt = append(lineAt, line)
 		}
@@ -52,6 +52,35 @@ func serverLines(content string) (lines []Line, nuls []int) {
 			line++
 		}
 		p = end
+	}
+	return b.String(), lineAt, nuls
+}
+
+// source is one file's content.
+type source struct{ path, content string }
+
+// serverLines reads files as the server reads one include: the text of each
+// (serverText) concatenated, then split at line breaks. An include whose
+// glob matches several files is read that way, so a file that does not end
+// with a line break joins its last line to the next file's first line.
+// nuls gives, per file, the lines holding a NUL byte.
+func serverLines(files []source) (lines []Line, nuls map[string][]int) {
+	type origin struct {
+		file string
+		line int
+	}
+	var text strings.Builder
+	var at []origin
+	nuls = map[string][]int{}
+	for _, f := range files {
+		t, lineAt, n := serverText(f.content)
+		text.WriteString(t)
+		for _, l := range lineAt {
+			at = append(at, origin{f.path, l})
+		}
+		if len(n) > 0 {
+			nuls[f.path] = n
+		}
 	}
 	t := text.String()
 	for start := 0; start < len(t); {
@@ -61,7 +90,7 @@ func serverLines(content string) (lines []Line, nuls []int) {
 		} else {
 			end += start
 		}
-		lines = append(lines, Line{Text: t[start:end], Number: lineAt[start]})
+		lines = append(lines, Line{Text: t[start:end], File: at[start].file, Number: at[start].line})
 		start = end + 1
 	}
 	return lines, nuls

@@ -172,3 +172,63 @@ func liveValues(t *testing.T, srv *testserver.Server) map[string]string {
 	}
 	return out
 }
+
+// TestGlobIncludeReadsLikeTheServer: the server reads the files one include
+// glob matches as one text, so a file without a final line break joins its
+// last line to the next file's first line. Here that hides a requirepass from
+// the server, and the parser must see the same.
+func TestGlobIncludeReadsLikeTheServer(t *testing.T) {
+	dir := t.TempDir()
+	confd := filepath.Join(dir, "conf.d")
+	if err := os.Mkdir(confd, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(confd, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	main := filepath.Join(dir, "valkey.conf")
+	if err := os.WriteFile(main, []byte("include "+filepath.Join(confd, "*.conf")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write("10-ops.conf", "# managed by ops") // no final line break
+	write("20-auth.conf", "requirepass s3cret-from-conf-d\n")
+
+	cfg, err := conffile.Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if occ := cfg.Occurrences("requirepass"); len(occ) != 0 {
+		t.Fatalf("the parser reads requirepass from %v; the server does not", occ)
+	}
+	found := false
+	for _, w := range cfg.Warnings {
+		found = found || strings.Contains(w, "10-ops.conf does not end with a line break")
+	}
+	if !found {
+		t.Errorf("no warning about the missing line break: %q", cfg.Warnings)
+	}
+	srv, log := testserver.StartFile(t, main)
+	if srv == nil {
+		t.Fatalf("the server did not start: %s", log)
+	}
+	if got := srv.ConfigGet("requirepass"); got != "" {
+		t.Fatalf("the server runs with requirepass %q", got)
+	}
+
+	// A directive line without its line break glues the next one to it:
+	// the server refuses to start, and the parse gives it two arguments.
+	write("10-ops.conf", "maxmemory 1gb")
+	cfg, err = conffile.Load(main)
+	if err != nil {
+		t.Fatal(err)
+	}
+	occ := cfg.Occurrences("maxmemory")
+	if len(occ) != 1 || strings.Join(occ[0].Args, " ") != "1gbrequirepass s3cret-from-conf-d" || !strings.HasSuffix(occ[0].File, "10-ops.conf") {
+		t.Fatalf("got %+v", occ)
+	}
+	if srv, _ := testserver.StartFile(t, main); srv != nil {
+		t.Fatal("the server started with the glued line")
+	}
+}
