@@ -151,7 +151,7 @@ func TestLintACLRightsFromTheModel(t *testing.T) {
 	out, _, code := lint(path, "--valkey-version", "8.0.1")
 	assert.Equal(t, ExitFindings, code)
 	assert.Contains(t, out, `HIGH     VK-006 Only admins may run dangerous commands`)
-	assert.Contains(t, out, `enabled ACL user "sel", "readd" have dangerous commands (+@dangerous)`)
+	assert.Contains(t, out, `enabled ACL user "sel", "readd" have dangerous commands (+@dangerous) (from `+acl+`); "sel" may run config|set, flushall`+"\n")
 	assert.Contains(t, out, `MEDIUM   VK-007 Only admins may access every key`)
 	assert.Contains(t, out, `enabled ACL user "sel", "stars", "reader" have every key (~*)`)
 	assert.NotContains(t, out, `"app"`)
