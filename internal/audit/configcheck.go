@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/conffile"
@@ -28,8 +29,11 @@ var deprecatedIgnored = map[string]bool{"list-max-ziplist-entries": true, "list-
 // valkey_config (internal/directives): an unknown name, a value the server
 // refuses, and a name or value the release ver lacks (ver unknown: not
 // checked) are each a critical finding naming the file and line. Secret
-// values are never shown.
-func CheckConfig(cfg *conffile.Config, ver directives.Version) []policy.Finding {
+// values are never shown. serverNames, when not nil, are the names the
+// running server lists (CONFIG GET *): a directive newer than the table is
+// then known. A module's directives (name.with-dot) are left alone when the
+// file loads a module.
+func CheckConfig(cfg *conffile.Config, ver directives.Version, serverNames map[string]string) []policy.Finding {
 	var out []policy.Finding
 	add := func(o conffile.Occurrence, format string, a ...any) {
 		out = append(out, policy.Finding{
@@ -42,6 +46,7 @@ func CheckConfig(cfg *conffile.Config, ver directives.Version) []policy.Finding 
 	if args, _, ok := cfg.Effective(false, "aclfile"); ok && len(args) == 1 && args[0] != "" {
 		aclfile = true
 	}
+	modules := len(cfg.Occurrences("loadmodule")) > 0
 	for _, o := range cfg.All() {
 		if serverKeywords[o.Name] || (deprecatedIgnored[o.Name] && len(o.Args) == 1) {
 			continue
@@ -56,6 +61,9 @@ func CheckConfig(cfg *conffile.Config, ver directives.Version) []policy.Finding 
 		}
 		d, ok := directives.Lookup(o.Name)
 		if !ok {
+			if _, known := serverNames[o.Name]; known || (modules && strings.Contains(o.Name, ".")) {
+				continue
+			}
 			add(o, "unknown directive %+q; check the spelling", o.Name)
 			continue
 		}

@@ -112,7 +112,7 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		ver = v
 	}
 	rep := audit.BuildReport(pol, g, audit.Drift{Settings: map[string]audit.SettingDrift{}, Users: map[string]audit.UserDrift{}})
-	lines := audit.CheckConfig(g.Facts.Config, ver)
+	lines := audit.CheckConfig(g.Facts.Config, ver, nil)
 	rep.AddFindings(lines...)
 	outs := pol.Evaluate(g.Facts)
 	switch *format {

@@ -156,3 +156,20 @@ func TestLintACLRightsFromTheModel(t *testing.T) {
 	assert.Contains(t, out, `enabled ACL user "sel", "stars", "reader" have every key (~*)`)
 	assert.NotContains(t, out, `"app"`)
 }
+
+// TestLintLeavesModuleDirectivesToTheirModule: a module's directives
+// (name.with-dot) are unknown to the table; with a loadmodule line they are
+// the module's to check, without one the server refuses them.
+func TestLintLeavesModuleDirectivesToTheirModule(t *testing.T) {
+	path, n := hardened(t, "bf.bloom-capacity 100")
+	out, _, _ := lint(path, "--valkey-version", "8.0.1")
+	assert.Contains(t, out, path+":"+itoa(n)+`: unknown directive "bf.bloom-capacity"; check the spelling`)
+	alone := filepath.Join(t.TempDir(), "alone.conf")
+	require.NoError(t, os.WriteFile(alone, []byte("bf.bloom-capacity 100\n"), 0o600))
+	srv, log := testserver.StartFile(t, alone)
+	require.Nil(t, srv, log)
+
+	path, _ = hardened(t, "loadmodule /usr/lib/valkey/modules/bloom.so\nbf.bloom-capacity 100")
+	out, _, code := lint(path, "--valkey-version", "8.0.1")
+	assert.Equal(t, ExitOK, code, out)
+}
