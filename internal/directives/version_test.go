@@ -2,6 +2,8 @@ package directives
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -125,7 +127,8 @@ func TestParseVersion(t *testing.T) {
 
 // TestInstalledVersion runs the installed valkey-server --version (Debian's
 // valkey-server is a link to valkey-check-rdb, which picks its mode from
-// argv[0]) and refuses a binary a non-root user could have replaced.
+// argv[0]) and refuses a binary that someone other than root could have
+// replaced: here one in a temp directory under the world-writable /tmp.
 func TestInstalledVersion(t *testing.T) {
 	v, path, err := InstalledVersion(context.Background())
 	if err == ErrNoServerBinary {
@@ -134,12 +137,12 @@ func TestInstalledVersion(t *testing.T) {
 	require.NoError(t, err, path)
 	assert.True(t, v.Known())
 
-	dir := t.TempDir() // owned by the test's user, not root
+	fake := filepath.Join(t.TempDir(), "valkey-server")
+	require.NoError(t, os.WriteFile(fake, []byte("#!/bin/sh\necho 'Valkey server v=9.9.9 sha=0'\n"), 0o755))
 	old := ServerBinaries
 	t.Cleanup(func() { ServerBinaries = old })
-	ServerBinaries = []string{path}
-	if err := rootOwnedChain(dir); err == nil {
-		t.Skip("running as root: the temp dir is root's")
-	}
-	assert.Contains(t, rootOwnedChain(dir).Error(), "is not trusted to tell the server version")
+	ServerBinaries = []string{fake}
+	_, _, err = InstalledVersion(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is not trusted to tell the server version: it must be owned by root and writable by nobody else")
 }
