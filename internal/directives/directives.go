@@ -90,11 +90,12 @@ type Directive struct {
 	MaxLen      int      // String: longest value in bytes (0: MaxValueLen)
 
 	spec        special
-	enumAlias   map[string]string  // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
-	since       Version            // first release with the directive (zero: 7.2 or older)
-	choiceSince map[string]Version // Enum/Flags: first release accepting a choice newer than the directive
-	nameSince   map[string]Version // names (canonical or alias) newer than the directive (primaryauth: 8.0)
-	unknown     bool               // made by Unknown: lenient about booleans
+	enumAlias   map[string]string   // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
+	since       Version             // first release with the directive (zero: 7.2 or older)
+	choiceSince map[string]Version  // Enum/Flags: first release accepting a choice newer than the directive
+	nameSince   map[string]Version  // names (canonical or alias) newer than the directive (primaryauth: 8.0)
+	check       func(string) string // String: the server's is_valid check ("" or its reason), check.go
+	unknown     bool                // made by Unknown: lenient about booleans
 }
 
 // Names returns the canonical name followed by the aliases.

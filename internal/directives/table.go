@@ -65,6 +65,9 @@ func newChoice(c string, major, minor int) opt {
 // server's open() takes (a longer logfile stops the server at start).
 func path(d *Directive) { d.MaxLen = pathMax }
 
+// valid adds the server's check of a string value (check.go).
+func valid(f func(string) string) opt { return func(d *Directive) { d.check = f } }
+
 // maxLen bounds a string value (unixsocket: the size of sun_path less its NUL).
 func maxLen(n int) opt { return func(d *Directive) { d.MaxLen = n } }
 
@@ -165,21 +168,21 @@ var table = []*Directive{
 	def("replica-announce-ip", String, alias("slave-announce-ip")),
 	def("primaryuser", String, alias("masteruser"), secret, nameSince("primaryuser", 8, 0)),
 	def("cluster-announce-ip", String),
-	def("cluster-announce-client-ipv4", String, since(8, 0)),
-	def("cluster-announce-client-ipv6", String, since(8, 0)),
-	def("cluster-config-file", String, immutable, path),
-	def("cluster-announce-hostname", String),
-	def("cluster-announce-human-nodename", String),
+	def("cluster-announce-client-ipv4", String, since(8, 0), valid(ipAddr(false))),
+	def("cluster-announce-client-ipv6", String, since(8, 0), valid(ipAddr(true))),
+	def("cluster-config-file", String, immutable, path, valid(notEmpty("cluster-config-file"))),
+	def("cluster-announce-hostname", String, valid(hostname)),
+	def("cluster-announce-human-nodename", String, valid(auxString)),
 	def("syslog-ident", String, immutable),
-	def("dbfilename", String, protected, path),
-	def("appendfilename", String, immutable, path),
-	def("appenddirname", String, immutable, path),
+	def("dbfilename", String, protected, path, valid(baseName("dbfilename"))),
+	def("appendfilename", String, immutable, path, valid(baseName("appendfilename"))),
+	def("appenddirname", String, immutable, path, valid(baseName("appenddirname"))),
 	def("server-cpulist", String, alias("server_cpulist"), immutable, nameSince("server-cpulist", 8, 0)),
 	def("bio-cpulist", String, alias("bio_cpulist"), immutable, nameSince("bio-cpulist", 8, 0)),
 	def("aof-rewrite-cpulist", String, alias("aof_rewrite_cpulist"), immutable, nameSince("aof-rewrite-cpulist", 8, 0)),
 	def("bgsave-cpulist", String, alias("bgsave_cpulist"), immutable, nameSince("bgsave-cpulist", 8, 0)),
 	def("ignore-warnings", String),
-	def("proc-title-template", String),
+	def("proc-title-template", String, valid(procTitle)),
 	def("bind-source-addr", String),
 	def("logfile", String, immutable, path),
 	def("locale-collate", String),

@@ -439,6 +439,11 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 		if strings.ContainsAny(s, "\n\r\x00") {
 			return Value{}, d.errorf("%s contains a line break or NUL character; expected a single-line string", d.show(raw))
 		}
+		if d.check != nil && src != fromServer {
+			if why := d.check(s); why != "" {
+				return Value{}, d.errorf("%s is not valid: %s", d.show(raw), why)
+			}
+		}
 		if d.spec == specDir && s != "" {
 			s = filepath.Clean(s)
 		}
@@ -547,6 +552,9 @@ func (d *Directive) octal(raw any, s string, src source) (Value, error) {
 	digits := s
 	if src == fromDesired && (strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0O")) {
 		digits = s[2:]
+	}
+	if src == fromFile && digits == "" {
+		digits = "0" // the server's strtoll reads "" as 0
 	}
 	if digits == "" || strings.Trim(digits, "01234567") != "" {
 		return Value{}, d.errorf("%s is not %s; expected %s", d.show(raw), d.what(), d.expected())
