@@ -133,6 +133,9 @@ func (m *Engine) Plan(ctx context.Context, t *outcome.Task) error {
 	if err := m.connect(ctx, pending); err != nil {
 		return err
 	}
+	if err := m.checkVersions(ctx); err != nil {
+		return err
+	}
 	// 3. The file path.
 	path, err := m.configPath()
 	if err != nil {
@@ -282,7 +285,7 @@ func (m *Engine) parseSettings() (pending []string, err error) {
 	sort.Strings(keys)
 	seen := map[string]string{}
 	for _, key := range keys {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if reason, bad := directives.Unsupported(name); bad {
 			return nil, fmt.Errorf("settings: directive %q is not managed by valkey_config: %s", key, reason)
 		}
@@ -356,13 +359,13 @@ func (m *Engine) connect(ctx context.Context, pending []string) error {
 // newer directive, treated as a plain string; otherwise an error.
 func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 	for _, key := range pending {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if !serverNames[name] {
 			where := "to valkey_config"
 			if serverNames != nil {
 				where = fmt.Sprintf("to valkey_config or to the server (%s %s)", m.srv.info.Name, m.srv.info.Version)
 			}
-			return fmt.Errorf("settings: unknown directive %q: not known %s; check the spelling", key, where)
+			return fmt.Errorf("settings: unknown directive %+q: not known %s; check the spelling", key, where)
 		}
 		d := directives.Unknown(name)
 		if err := m.addItem(key, d); err != nil {
@@ -371,6 +374,42 @@ func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 		m.items[len(m.items)-1].serverName = name
 	}
 	sort.Slice(m.items, func(i, j int) bool { return m.items[i].dir.Name < m.items[j].dir.Name })
+	return nil
+}
+
+// checkVersions refuses a directive, a name of it or a value that the target's
+// Valkey release lacks (a 9.0 value written for an 8.0 server stops it at its
+// next start). The release is the connected server's; without one (persist:
+// file), the installed valkey-server's. With persist: file the name written is
+// one that release knows (masterauth for 7.2).
+func (m *Engine) checkVersions(ctx context.Context) error {
+	var ver directives.Version
+	if m.srv != nil {
+		if m.srv.info.Name != "valkey" {
+			return nil // Redis numbers its releases differently
+		}
+		v, err := directives.ParseVersion(m.srv.info.Version)
+		if err != nil {
+			m.res.Warn("the server reports an unreadable version: %v; values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	} else {
+		v, _, err := directives.InstalledVersion(ctx)
+		if err != nil {
+			m.res.Warn("the server is not reachable and its version is unknown (%v); values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	}
+	for _, it := range m.items {
+		if err := it.dir.CheckVersion(ver, it.key, it.desired); err != nil {
+			return fmt.Errorf("settings: %v", err)
+		}
+		if m.srv == nil {
+			it.serverName = it.dir.NameForVersion(ver)
+		}
+	}
 	return nil
 }
 

@@ -273,6 +273,9 @@ func buildUser(s *UserSpec) (*user, error) {
 	if strings.IndexFunc(s.Name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, errors.New("the name contains a space or control character")
 	}
+	if err := aclrule.CheckReadBack(s.Name); err != nil {
+		return nil, fmt.Errorf("the name %v", err)
+	}
 	switch s.State {
 	case "":
 		s.State = StatePresent
@@ -344,8 +347,15 @@ func buildUser(s *UserSpec) (*user, error) {
 // buildSelector applies keys, channels and commands to sel. Command rules
 // are checked for syntax here and against the server later.
 func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands []string) ([]ruleRef, error) {
+	readBack := aclrule.CheckReadBack
+	if where != "" {
+		readBack = aclrule.CheckReadBackInSelector
+	}
 	for _, k := range keys {
 		tok, err := keyToken(k)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -355,6 +365,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 	}
 	for _, c := range channels {
 		tok, err := channelToken(c)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -374,6 +387,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 					hint += "; channel patterns go in channels"
 				}
 				return nil, fmt.Errorf("%scommand rule %q: %s", where, c, hint)
+			}
+			if err := readBack(c); err != nil {
+				return nil, fmt.Errorf("%scommand rule %q: %v", where, c, err)
 			}
 			refs = append(refs, ruleRef{where, c})
 		}
