@@ -457,6 +457,9 @@ func checkScalarOrDict(module string, o *Option, v any, name string) (any, error
 		if o.Options != nil {
 			return checkLevel(module, o.Options, m, name+".")
 		}
+		if o.Directives {
+			return m, nil // the directives engine reads each value (NUL and line breaks included)
+		}
 		return m, checkNUL(m, name)
 	case "raw":
 		return v, checkNUL(v, name)

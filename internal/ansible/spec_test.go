@@ -105,8 +105,8 @@ func TestSpecCheckMessages(t *testing.T) {
 		{"false for a choice without no", `{"level":false}`, `option "level": expected a string`},
 		{"NUL in a string", `{"login_password":"s3cr3t\u0000x"}`, `option "login_password": the value contains a NUL byte`},
 		{"NUL in a list item", `{"keys":["ok","s3cr3t\u0000"]}`, `option "keys[1]": the value contains a NUL byte`},
-		{"NUL in a directive value", `{"settings":{"requirepass":"s3cr3t\u0000"}}`, `option "settings.requirepass": the value contains a NUL byte`},
-		{"NUL in a directive name", `{"settings":{"a\u0000b":1}}`, `option "settings": a key contains a NUL byte`},
+		{"NUL in a free-form value", `{"labels":{"a":"s3cr3t\u0000"}}`, `option "labels.a": the value contains a NUL byte`},
+		{"NUL in a free-form key", `{"labels":{"a\u0000b":"x"}}`, `option "labels": a key contains a NUL byte`},
 		{"NUL in raw", `{"raw":["\u0000"]}`, `option "raw[0]": the value contains a NUL byte`},
 		{"exclusive", `{"file":"/a","content":"x"}`, `options "content" and "file" are mutually exclusive: give one or the other`},
 		{"together", `{"cert":"/a"}`, `options "cert" and "key" go together: give both or neither`},
@@ -121,6 +121,12 @@ func TestSpecCheckMessages(t *testing.T) {
 			assert.NotContains(t, err.Error(), "s3cr3t")
 		})
 	}
+}
+
+func TestSpecCheckLeavesDirectivesToTheEngine(t *testing.T) {
+	out, err := checkOf(t, `{"settings":{"requirepass":"a\u0000b","bind":["x\u0000"]}}`)
+	require.NoError(t, err, "internal/directives refuses NUL and line breaks in a directive's own words")
+	assert.Equal(t, "a\x00b", out["settings"].(map[string]any)["requirepass"])
 }
 
 func TestSpecCheckCoerces(t *testing.T) {

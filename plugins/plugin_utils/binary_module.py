@@ -412,7 +412,8 @@ def _check_one(module, o, v, name):
             raise _expected(name, "a dictionary")
         if o.get("options") is not None:
             return _check_level(module, o["options"], v, name + ".")
-        _check_nul(v, name)
+        if not o.get("directives"):  # the directives engine reads each value (NUL and line breaks included)
+            _check_nul(v, name)
         return v
     if t == "raw":
         _check_nul(v, name)

@@ -186,7 +186,7 @@ BAD = [
     ("choice of a list", "valkey_audit", {"fail_on": ["drift", "sometimes"]}),
     ("NUL in a string", "valkey_config", {"settings": {}, "login_password": "Sup3r\u0000s3cret"}),
     ("NUL in a list item", "valkey_acl", {"name": "a", "keys": ["app:*", "x\u0000y"]}),
-    ("NUL in a directive value", "valkey_config", {"settings": {"requirepass": "Sup3r\u0000s3cret"}}),
+    ("NUL in a free-form value", "valkey_audit", {"desired": {"users": [{"name": "a", "note": "x\u0000y"}]}}),
     ("mutually exclusive", "valkey_tls", {"cert": "x", "cert_path": "/c", "key_path": "/k", "ca_path": "/a"}),
     ("required together", "valkey_config", {"settings": {}, "tls": True, "tls_cert": "/c"}),
 ]
