@@ -482,7 +482,9 @@ class BinaryModuleAction(ActionBase):
                 self._connection.put_file(local, staged)
             except AnsibleError as e:
                 self._remove_partial(staged)
-                raise AnsibleError("%s.%s: failed to transfer the valkeyops binary to the target: %s; nothing was changed" % (COLLECTION, self.MODULE, e))
+                raise AnsibleError(
+                    "%s.%s: failed to transfer the valkeyops binary to the target: %s; nothing was changed" % (COLLECTION, self.MODULE, " ".join(str(e).split()))
+                )
             return self._installed(self._exec(remote_script(key, shipped, self.MODULE, user, staged, own=True), payload))
         tmp = self._make_tmp_path()
         try:
