@@ -435,3 +435,46 @@ def test_failed_transfer_leaves_nothing_behind(ansible, valkey, write_playbook, 
     assert sorted(p.name for p in cache.iterdir()) == []
     assert _new_files(start, home / ".ansible" / "tmp", "*") == []
     assert vk.snapshot() == before
+
+
+def test_a_cache_others_can_write_is_never_trusted(ansible, valkey, write_playbook, tmp_path):
+    """The become user's home is group-writable, so a group member can swap
+    its ~/.ansible for a tree of their own holding a binary of the right size:
+    0.1.0 ran it. Now nothing is installed into (or run from) a cache that is
+    not private; each task runs a verified copy from a private /tmp dir."""
+    if os.geteuid() != 0 or platform_machine() != "x86_64":
+        pytest.skip("needs root; plants the amd64 binary's path")
+    user = _ensure_user()
+    vk = valkey()
+    key, _, size = _shipped(ansible)
+    home = Path(user.pw_dir)
+    intruder = pwd.getpwnam("nobody")
+    # Where the planted binary, running as the become user, can leave its mark.
+    markers = Path(tempfile.mkdtemp(prefix="valkeyops-marker-"))
+    markers.chmod(0o777)
+    marker = markers / "planted-binary-ran"
+    shutil.rmtree(home / ".ansible", ignore_errors=True)
+    planted = home / ".ansible" / "valkeyops" / key / "valkeyops_linux_amd64"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes((b"#!/bin/sh\ntouch %s\necho '{\"changed\": false}'\n" % str(marker).encode()).ljust(size, b"#"))
+    for p in (home / ".ansible", planted.parents[1], planted.parent, planted):
+        os.chown(p, intruder.pw_uid, intruder.pw_gid)
+        p.chmod(0o755)
+    mode = home.stat().st_mode & 0o777
+    home.chmod(0o775)
+    try:
+        task = {"login_port": vk.port, "persist": "runtime", "journal": False, "settings": {"timeout": 94}}
+        pb = _play(write_playbook, "localhost", [task, task], become=True, become_user=TEST_USER)
+        start = time.time()
+        out = ansible.playbook(pb, "-vvv")
+        ran = marker.exists()
+    finally:
+        home.chmod(mode)
+        shutil.rmtree(markers)
+    assert not ran, "a binary another user planted ran"
+    assert recap(out.stdout)["changed"] == 1
+    assert vk.get("timeout") == "94"
+    assert out.stdout.count("caching valkeyops_linux_amd64") == 2, "not private: a verified copy for each task"
+    assert sorted(p.name for p in planted.parent.iterdir()) == ["valkeyops_linux_amd64"] and planted.stat().st_uid == intruder.pw_uid
+    assert _new_files(start, Path("/tmp"), "valkeyops.*") == []
+    shutil.rmtree(home / ".ansible", ignore_errors=True)
