@@ -429,7 +429,8 @@ class BinaryModuleAction(ActionBase):
                 "use a connection that supports pipelining, such as ssh or local; nothing was changed"
                 % (COLLECTION, self.MODULE, getattr(conn, "_load_name", None) or conn.transport)
             )
-        if becomes and not getattr(conn.become, "pipelining", True):
+        # ansible-core 2.17+ says so per become plugin; 2.16 knew one exception, su.
+        if becomes and not getattr(conn.become, "pipelining", conn.become.name != "su"):
             return (
                 "%s.%s: become_method %s cannot pass the module's arguments on stdin, and this collection never writes them to the target; "
                 "use become_method sudo (or another become method that supports pipelining); nothing was changed" % (COLLECTION, self.MODULE, conn.become.name)
