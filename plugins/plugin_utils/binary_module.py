@@ -15,7 +15,7 @@ task (measured at 8.4x the cost of one ``raw`` command per task over SSH).
 Here the binary is cached on the target under a key made of its sha256, so it
 crosses the wire once per host, version and effective user, and each task is
 ONE low-level command: a short POSIX sh script that picks the cached binary by
-``uname -sm``, checks what costs nothing (owner, mode, size) and execs it with
+platform (``uname -sm``), checks what costs nothing (owner, mode, size) and execs it with
 the arguments as JSON on stdin. No remote temp dir, no Python on the target,
 no argument on disk or in argv, ever: a become method or connection that
 cannot pass stdin (``su``) is refused before anything is sent. The transfer
@@ -237,6 +237,8 @@ _TILDE_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@-]*$")
 # secure_path keeps the login user's PATH, and root would run its `uname`),
 # the effective user's home from passwd into $h (empty if none), the cache dir
 # $d, the platform $p with its binary's size $n and sha256 $c, the binary $b.
+# The platform is what `uname -sm` prints; Linux 6.1+ tells the machine in
+# /proc/sys/kernel/arch, which a builtin reads without starting a process.
 _LOCATE = """\
 PATH=/usr/bin:/bin:/usr/sbin:/sbin${PATH:+:$PATH}
 umask 077
@@ -244,15 +246,16 @@ unset BLOCK_SIZE LS_BLOCK_SIZE
 %(home)s
 case $h in /?*) ;; *) h= ;; esac
 d="$h/.ansible/valkeyops/%(key)s"
-case "$(uname -sm)" in
+if { read -r m </proc/sys/kernel/arch; } 2>/dev/null; then m="Linux $m"; else m=$(uname -sm); fi
+case $m in
 %(cases)s
-  *) echo "%(unsupported)s $(uname -sm)"; exit 0 ;;
+  *) echo "%(unsupported)s $m"; exit 0 ;;
 esac
 b="$d/valkeyops_$p"
 """
 
-# The hot path: run the cached binary if what costs nothing holds (no extra
-# process but one `ls`): a regular file, not a link, owned by the effective
+# The hot path: run the cached binary if what costs nothing holds (no
+# process but one `ls`; `uname` too before Linux 6.1): a regular file, not a link, owned by the effective
 # user like its directory, mode 0755 (`.`/`+`: SELinux label, ACL), the
 # shipped size (a truncated copy is reinstalled, not run). Its content was
 # verified when it was installed into a cache that only this user (or root)
@@ -334,7 +337,7 @@ def remote_script(key, shipped, module, user=None, staged=None, own=False):
 
     It locates the effective user's cache (``user``: that user's name when
     the controller knows it, so the shell looks up its home from passwd with
-    no extra process; else ``id -un``), picks the binary by ``uname -sm`` and
+    no extra process; else ``id -un``), picks the binary by platform and
     execs it if it is trusted, else reports MISSING (or UNSUPPORTED) on
     stdout. With ``staged`` (a binary just transferred there) it installs
     that binary first, as _INSTALL says; ``own``: ``staged`` is in the cache
@@ -343,7 +346,7 @@ def remote_script(key, shipped, module, user=None, staged=None, own=False):
     if user and _TILDE_USER.match(user):
         home = "h=~%s" % user
     else:
-        home = "u=$(id -un 2>/dev/null); case $u in ''|*[!A-Za-z0-9._@-]*) h= ;; *) eval \"h=~$u\" ;; esac"
+        home = "u=$(id -un 2>/dev/null); case $u in ''|[.@-]*|*[!A-Za-z0-9._@-]*) h= ;; *) eval \"h=~$u\" ;; esac"
     cases = []
     for plat in SHIPPED:
         unames = "|".join('"%s"' % u for u, p in sorted(PLATFORMS.items()) if p == plat)

@@ -301,18 +301,20 @@ def test_unsupported_platform_is_a_clear_error(ansible, valkey, write_playbook, 
         pytest.skip("needs root and unshare for a private mount namespace")
     vk = valkey()
     before = vk.snapshot()
-    # Fault injection: a target that says it is a Mac (a real one is not at
-    # hand). The script puts the system directories first in PATH, so the
-    # fake `uname` is bind-mounted over the real one, in a mount namespace of
-    # the play's own (the machine's uname is untouched).
-    fake = tmp_path / "uname"
-    fake.write_text("#!/bin/sh\necho 'Darwin arm64'\n")
-    fake.chmod(0o755)
+    # Fault injection: a RISC-V target (a real one is not at hand). The script
+    # reads /proc/sys/kernel/arch (Linux 6.1+), else runs `uname` with the
+    # system directories first in PATH, so both are faked by bind mounts, in a
+    # mount namespace of the play's own (the machine's are untouched).
+    fake_uname = tmp_path / "uname"
+    fake_uname.write_text("#!/bin/sh\necho 'Linux riscv64'\n")
+    fake_uname.chmod(0o755)
+    fake_arch = tmp_path / "arch"
+    fake_arch.write_text("riscv64\n")
     pb = _play(write_playbook, "localhost", [{"login_port": vk.port, "settings": {"timeout": 5}}])
     cmd = [str(ansible.venv / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb)]
-    uname = os.path.realpath(shutil.which("uname"))
+    mounts = 'mount --bind "$1" "$2" && { [ ! -e /proc/sys/kernel/arch ] || mount --bind "$3" /proc/sys/kernel/arch; } && shift 3 && exec "$@"'
     out = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"', "sh", str(fake), uname, *cmd],
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts, "sh", str(fake_uname), os.path.realpath(shutil.which("uname")), str(fake_arch), *cmd],
         capture_output=True,
         text=True,
         env=ansible.env(),
@@ -320,7 +322,7 @@ def test_unsupported_platform_is_a_clear_error(ansible, valkey, write_playbook, 
         timeout=300,
     )
     assert out.returncode != 0
-    assert "the target reports platform 'Darwin arm64', for which this collection ships no binary; shipped platforms: linux_amd64, linux_arm64" in out.stdout
+    assert "the target reports platform 'Linux riscv64', for which this collection ships no binary; shipped platforms: linux_amd64, linux_arm64" in out.stdout
     assert vk.snapshot() == before
 
 
