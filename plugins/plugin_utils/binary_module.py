@@ -14,9 +14,9 @@ the whole binary and an arguments file to a fresh remote temp dir on every
 task (measured at 8.4x the cost of one ``raw`` command per task over SSH).
 Here the binary is cached on the target under a key made of its sha256, so it
 crosses the wire once per host, version and effective user, and each task is
-ONE low-level command: a short POSIX sh script that picks the cached binary by
-platform (``uname -sm``), checks what costs nothing (owner, mode, size) and execs it with
-the arguments as JSON on stdin. No remote temp dir, no Python on the target,
+ONE low-level command: a short POSIX sh script that picks the cached binary
+by platform (``uname -sm``), checks what costs nothing (owner, mode, size)
+and execs it with the arguments as JSON on stdin. No remote temp dir, no Python on the target,
 no argument on disk or in argv, ever: a become method or connection that
 cannot pass stdin (``su``) is refused before anything is sent. The transfer
 happens only when that command reports the binary missing or not trusted.
