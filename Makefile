@@ -172,6 +172,7 @@ $(VENV_BENCH)/.installed: requirements/bench.txt
 
 bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/per_task.py
+	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
 
