@@ -486,9 +486,8 @@ class BinaryModuleAction(ActionBase):
                 self._connection.put_file(local, staged)
             except AnsibleError as e:
                 self._remove_partial(staged)
-                raise AnsibleError(
-                    "%s.%s: failed to transfer the valkeyops binary to the target: %s; nothing was changed" % (COLLECTION, self.MODULE, " ".join(str(e).split()))
-                )
+                reason = " ".join(str(e).split())
+                raise AnsibleError("%s.%s: failed to transfer the valkeyops binary to the target: %s; nothing was changed" % (COLLECTION, self.MODULE, reason))
             return self._installed(self._exec(remote_script(key, shipped, self.MODULE, user, staged, own=True), payload))
         tmp = self._make_tmp_path()
         try:

@@ -270,7 +270,8 @@ def test_su_is_refused_before_anything_is_sent(ansible, valkey, write_playbook):
     # No remote temp dir was even made (-vvv logs every command), and none appeared.
     assert "ansible-tmp-" not in out.stdout and "args.json" not in out.stdout
     home = Path(pwd.getpwnam(TEST_USER).pw_dir)
-    for where, pattern in ((Path("/tmp"), "ansible-*"), (Path("/var/tmp"), "ansible-*"), (ansible.home / ".ansible" / "tmp", "*"), (home / ".ansible" / "tmp", "*")):
+    temp_dirs = ((Path("/tmp"), "ansible-*"), (Path("/var/tmp"), "ansible-*"), (ansible.home / ".ansible" / "tmp", "*"), (home / ".ansible" / "tmp", "*"))
+    for where, pattern in temp_dirs:
         assert _new_files(start, where, pattern) == [], where
 
 
@@ -314,7 +315,8 @@ def test_unsupported_platform_is_a_clear_error(ansible, valkey, write_playbook, 
     cmd = [str(ansible.venv / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb)]
     mounts = 'mount --bind "$1" "$2" && { [ ! -e /proc/sys/kernel/arch ] || mount --bind "$3" /proc/sys/kernel/arch; } && shift 3 && exec "$@"'
     out = subprocess.run(
-        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts, "sh", str(fake_uname), os.path.realpath(shutil.which("uname")), str(fake_arch), *cmd],
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", mounts, "sh", str(fake_uname), os.path.realpath(shutil.which("uname")), str(fake_arch)]
+        + cmd,
         capture_output=True,
         text=True,
         env=ansible.env(),
