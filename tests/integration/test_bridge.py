@@ -377,8 +377,7 @@ def test_become_E_never_runs_a_binary_the_login_user_planted(ansible, valkey, wr
     shutil.rmtree(Path(user.pw_dir) / ".ansible" / "valkeyops", ignore_errors=True)
     planted.parent.mkdir(parents=True)
     # As big as the real one, so no size check could tell them apart.
-    planted.write_bytes(b"#!/bin/sh\ncat > %s\necho '{\"changed\": false}'\nexit 0\n" % str(marker).encode() + b"#" * size)
-    planted.write_bytes(planted.read_bytes()[:size])
+    planted.write_bytes((b"#!/bin/sh\ncat > %s\necho '{\"changed\": false}'\n" % str(marker).encode()).ljust(size, b"#"))
     for p in (planted.parents[2], planted.parents[1], planted.parent, planted):
         os.chown(p, user.pw_uid, user.pw_gid)
     planted.chmod(0o755)
