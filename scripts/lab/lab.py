@@ -66,8 +66,9 @@ PRIVATE_DIRS = {
 # What the distribution package leaves in a fresh host's private dirs.
 PACKAGE_DIRS = {"/etc/valkey": ("root", "valkey", 0o750), "/var/log/valkey": ("valkey", "valkey", 0o750)}
 # Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for)
-# and what tests of old versions left on the machine.
+# and what the tests of 0.1.0 left on the machine (test_bridge's user and its sudoers entry).
 ETC_LEFT_OUT = ("ssh/ssh_host_*key", "sudoers.d/valkeyops-test")
+LEFTOVER_USERS = ("vkotest",)
 
 # Runs inside the new namespaces as root; argv: host dir, hostname, users' sudoers file.
 # The first check makes every mount below impossible in the machine's own namespace.
@@ -78,8 +79,13 @@ if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
   echo "lab: not in a private mount namespace; refusing to mount anything" >&2; exit 1
 fi
 hostname "$2"
+# Machine paths a host shares read-only although they lie under its private dirs (a
+# controller's Python under /root, for tests that run ansible-playbook inside a host).
+if [ -f "$H/shared" ]; then
+  while IFS= read -r p; do mount --bind "$p" "$H/fs$p"; mount -o remount,bind,ro "$H/fs$p"; done < "$H/shared"
+fi
 mount --bind "$H/fs/etc" /etc
-for d in home root var/log var/lib/valkey var/lib/sudo var/tmp; do mount --bind "$H/fs/$d" "/$d"; done
+for d in home root var/log var/lib/valkey var/lib/sudo var/tmp; do mount --rbind "$H/fs/$d" "/$d"; done
 mount -t tmpfs -o mode=0755,nosuid,nodev lab-run /run
 mkdir -m 0755 /run/sshd
 mount --bind /tmp /tmp
@@ -215,6 +221,11 @@ def _copy_etc(dest: Path):
         for p in dest.glob(pattern):
             p.unlink()
     shutil.rmtree(dest / "valkey", ignore_errors=True)
+    for name in ("passwd", "shadow", "group", "gshadow"):
+        f = dest / name
+        if f.exists():
+            kept = [x for x in f.read_text().splitlines(keepends=True) if x.split(":")[0] not in LEFTOVER_USERS]
+            f.write_text("".join(kept))
 
 
 def _chown(path: Path, user: str, group: str | None = None):
@@ -281,7 +292,9 @@ def _sshd_config(host: Host, users: list[str]) -> str:
     )
 
 
-def up(hosts: list[Host], users: list[str] | None = None):
+def up(hosts: list[Host], users: list[str] | None = None, shared: tuple[str, ...] = ()):
+    """Start the hosts; `shared`: machine directories under a host's private dirs that
+    the host sees too, read-only."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (mount namespaces, sshd)")
     users = users or [DEFAULT_USER]
@@ -309,6 +322,9 @@ def up(hosts: list[Host], users: list[str] | None = None):
                 f.write("".join("%s %s\n" % (Host(h).address, Host(h).name) for h in HOSTS))
             for user in users:
                 _add_user(fs / "etc", host.path("/home"), user, pubkey)
+            for p in shared:
+                host.path(p).mkdir(parents=True, exist_ok=True)
+            (host.dir / "shared").write_text("".join(p + "\n" for p in shared))
             (host.dir / "sshd_config").write_text(_sshd_config(host, users))
             log = open(host.dir / "sshd.log", "w")
             proc = subprocess.Popen(
@@ -396,7 +412,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def acquire(n: int, users: list[str] | None = None) -> list[Host]:
+def acquire(n: int, users: list[str] | None = None, shared: tuple[str, ...] = ()) -> list[Host]:
     """n hosts that nobody else uses, from lab9 down (molecule scenarios count up from lab1)."""
     got: list[Host] = []
     try:
@@ -404,7 +420,7 @@ def acquire(n: int, users: list[str] | None = None) -> list[Host]:
             if len(got) == n:
                 break
             try:
-                up([Host(h)], users)
+                up([Host(h)], users, shared)
             except HostTaken:
                 continue
             got.append(Host(h))

@@ -282,6 +282,14 @@ class Lab(list):
         self.user = users[0]
 
 
+def controller_python(venv: str) -> tuple[str, ...]:
+    """What a lab host must share for a venv's ansible-playbook to run inside it: the
+    base Python the venv links to, when it lies under a host's private dirs (/root)."""
+    base = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", "import sys; print(sys.base_prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    return (base,) if base.startswith(("/root/", "/home/")) else ()
+
+
 @pytest.fixture
 def lab_hosts(tmp_path):
     """`lab_hosts(n, users=[...])` starts n lab hosts nobody else uses and writes an
