@@ -9,7 +9,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from conftest import labhosts, recap
+from conftest import ROOT, labhosts, recap
 
 
 def _ssh(host, lab, command: str, check=True):
@@ -104,3 +104,49 @@ def test_valkey_server_role_never_shows_existing_secrets_with_diff(ansible, lab_
     assert requirepass in backup.read_text() and oct(backup.stat().st_mode & 0o777) == "0o600"
     out = ansible.playbook(pb, "--diff", inventory=str(lab.inventory))
     assert recap(out.stdout, host.name)["changed"] == 0
+
+
+def test_machine_state_names_what_the_tests_changed(lab_hosts, tmp_path):
+    """scripts/lab/machine_state.py (.ci/run's before/after check), run inside a lab
+    host whose "site" server the test changes: every change is named, no secret is
+    written to the snapshot."""
+    lab = lab_hosts(1)
+    host = lab[0]
+    admin = "site-admin-password-4b1f9e7c"
+    conf = host.path("/etc/valkey/valkey.conf")
+    acl = host.path("/etc/valkey/users.acl")
+    acl.write_text("user default off\nuser valkeyops-admin on >%s ~* &* +@all\nuser app on >app-password-1234 ~app:* +@read\n" % admin)
+    conf.write_text(
+        "bind %s\nport 6379\ndaemonize yes\nunixsocket /run/valkey.sock\naclfile /etc/valkey/users.acl\n"
+        "dir /var/lib/valkey\nsave \"\"\npidfile /run/valkey-site.pid\n" % host.address
+    )
+    env = ["env", "VALKEYOPS_SITE_ADMIN_PASSWORD=" + admin]
+    tool = [str(ROOT / "scripts" / "lab" / "machine_state.py")]
+
+    def inside(*argv, check=True):
+        return subprocess.run(host.exec_argv(list(argv)), capture_output=True, text=True, timeout=120, check=check)
+
+    inside("sh", "-c", "valkey-server /etc/valkey/valkey.conf && while [ ! -S /run/valkey.sock ]; do :; done")
+    snaps = [tmp_path / ("snap%d.json" % i) for i in range(3)]
+    inside(*env, "/usr/bin/python3", *tool, "snapshot", str(snaps[0]))
+    inside(*env, "/usr/bin/python3", *tool, "snapshot", str(snaps[1]))
+    same = inside("/usr/bin/python3", *tool, "compare", str(snaps[0]), str(snaps[1]))
+    assert same.stdout.startswith("the machine is as it was")
+    cli = ["env", "REDISCLI_AUTH=" + admin, "valkey-cli", "-s", "/run/valkey.sock", "--user", "valkeyops-admin", "--no-auth-warning"]
+    inside(*cli, "CONFIG", "SET", "maxclients", "123")
+    inside(*cli, "ACL", "SETUSER", "app", "off")
+    with open(conf, "a") as f:
+        f.write("# edited\n")
+    inside(*env, "/usr/bin/python3", *tool, "snapshot", str(snaps[2]))
+    changed = inside("/usr/bin/python3", *tool, "compare", str(snaps[0]), str(snaps[2]), check=False)
+    assert changed.returncode == 1
+    lines = changed.stderr.splitlines()
+    assert lines[0] == "the tests changed the machine:" and lines[1].startswith("  etc: /etc/valkey/valkey.conf changed (")
+    assert lines[2:] == [
+        "  valkey site server: config /etc/valkey/valkey.conf changed",
+        "  valkey site server: directive maxclients changed",
+        "  valkey site server: ACL user app changed",
+    ]
+    for snap in snaps:
+        assert admin not in snap.read_text() and "app-password-1234" not in snap.read_text()
+        assert oct(snap.stat().st_mode & 0o777) == "0o600"
