@@ -374,7 +374,8 @@ def _wait_ready(host: Host, proc: subprocess.Popen):
             except OSError:
                 pass
         time.sleep(0.05)
-    raise LabError("%s did not answer on %s:%d within %ds: %s" % (host.name, host.address, SSH_PORT, START_TIMEOUT, (host.dir / "sshd.log").read_text()[-2000:]))
+    log = (host.dir / "sshd.log").read_text()[-2000:]
+    raise LabError("%s did not answer on %s:%d within %ds: %s" % (host.name, host.address, SSH_PORT, START_TIMEOUT, log))
 
 
 def down(hosts: list[Host]):
