@@ -49,7 +49,7 @@ from pathlib import Path
 
 LAB_DIR = Path(os.environ.get("VALKEYOPS_LAB_DIR", "/tmp/valkeyops-lab"))
 HOSTS = range(1, 10)  # lab1..lab9 = 127.0.0.11..19
-SSH_PORT = 22
+SSH_PORT = int(os.environ.get("VALKEYOPS_LAB_SSH_PORT", "22"))  # another port if the machine runs sshd on *:22
 DEFAULT_USER = "vkolab"
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 15.0
