@@ -156,10 +156,14 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 		if data, err := fsys.ReadFile(aclPath); err != nil {
 			g.warnf("could not read the aclfile %s: %s", aclPath, describePathErr(err))
 		} else {
-			g.FileUsers = policy.UsersFromACLFile(data)
+			var ws []string
+			g.FileUsers, ws = policy.UsersFromACLFile(aclPath, data)
+			g.Warnings = append(g.Warnings, ws...)
 		}
 	} else if f.Config != nil {
-		g.FileUsers = policy.UsersFromConfig(f.Config)
+		var ws []string
+		g.FileUsers, ws = policy.UsersFromConfig(f.Config)
+		g.Warnings = append(g.Warnings, ws...)
 	}
 	requirepass := g.requirepassSet()
 	switch {
@@ -230,9 +234,11 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	}
 	g.RuntimeUsers = []policy.User{}
 	for _, l := range lines {
-		if u, ok := policy.ParseACLRule(l); ok {
-			g.RuntimeUsers = append(g.RuntimeUsers, u)
+		u, err := policy.UserFromACLList(l)
+		if err != nil {
+			g.warnf("could not read a line of ACL LIST (%v): user %q is taken to have every right", err, u.Name)
 		}
+		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
 }

@@ -271,3 +271,67 @@ func (s *Server) ReadConf() []byte {
 	}
 	return b
 }
+
+// StartFile starts valkey-server on the config file at path exactly as it is
+// written; the test's port, dir and log come from the command line, which the
+// server reads after the file. It returns the running server, or nil and the
+// server's output when the server refused to start with that file.
+func StartFile(t testing.TB, path string) (*Server, string) {
+	t.Helper()
+	bin := Bin(t)
+	for attempt := 0; attempt < 5; attempt++ {
+		s, out, err := startFile(t, bin, path)
+		if !errors.Is(err, errBind) {
+			return s, out
+		}
+	}
+	t.Fatalf("testserver: no free port for %s after 5 attempts", path)
+	return nil, ""
+}
+
+func startFile(t testing.TB, bin, path string) (*Server, string, error) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("testserver: failed to pick a port: %v", err)
+	}
+	dir := t.TempDir()
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port,
+		ConfPath: path, Dir: dir, LogPath: filepath.Join(dir, "valkey.log"), t: t,
+	}
+	// A config error is printed to stderr before the log is opened.
+	var out strings.Builder
+	s.cmd = exec.Command(bin, path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--daemonize", "no", "--logfile", s.LogPath, "--save", "", "--appendonly", "no")
+	s.cmd.Dir = dir
+	s.cmd.Stdout = &out
+	s.cmd.Stderr = &out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("testserver: failed to start valkey-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(s.LogPath)
+			text := out.String() + string(log)
+			if strings.Contains(text, "Address already in use") {
+				return nil, text, errBind
+			}
+			return nil, text, nil
+		default:
+		}
+		if pingOK(s.Addr) {
+			t.Cleanup(func() { _ = s.cmd.Process.Kill(); <-done })
+			return s, "", nil
+		}
+		if time.Now().After(deadline) {
+			_ = s.cmd.Process.Kill()
+			<-done
+			t.Fatalf("testserver: valkey-server on %s neither answered nor exited within %s", path, startTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
