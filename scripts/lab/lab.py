@@ -13,7 +13,8 @@ and its own copies of everything a role writes:
 
     /etc                   a copy of the machine's (users, sudoers.d, logrotate.d, apt
                            sources, systemd units), /etc/valkey emptied as a fresh package
-    /home /root /var/log /var/lib/valkey /var/lib/sudo /var/tmp   its own, empty
+    /home /root /var/log /var/lib/valkey /var/lib/sudo /var/tmp   its own, empty but for
+                           what the package makes (/var/log/valkey)
     /run                   its own tmpfs (no /run/systemd: the roles choose `direct`)
     /proc/sys              read-only: a role's sysctl reaches no machine setting
     /                      read-only (the rest of the machine), except /tmp, which is shared
@@ -26,7 +27,8 @@ in $VALKEYOPS_LAB_DIR/known_hosts, so ssh checks them.
 Every process a host runs (sshd, the sessions, the Valkey servers it starts, commands
 run with `exec`) lives in the host's mount namespace and nowhere else: `down` ends
 exactly those, found by namespace, by pid; never by name. The namespace dies with its
-last process and takes its mounts with it.
+last process and takes its mounts with it. `down --all` also ends hosts that a killed
+test run left behind.
 
 Per-host server binaries (the upgrade issue): bind a file over /usr/bin/valkey-server
 in the host's init script below, the same way /etc is bound.
