@@ -67,9 +67,15 @@ PRIVATE_DIRS = {
 }
 # What the distribution package leaves in a fresh host's private dirs.
 PACKAGE_DIRS = {"/etc/valkey": ("root", "valkey", 0o750), "/var/log/valkey": ("valkey", "valkey", 0o750)}
-# Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for)
-# and what the tests of 0.1.0 left on the machine (test_bridge's user and its sudoers entry).
-ETC_LEFT_OUT = ("ssh/ssh_host_*key", "sudoers.d/valkeyops-test")
+# Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for),
+# what the roles write (a fresh host has none of it, whatever `make site` did here), and
+# what the tests of 0.1.0 left on the machine (test_bridge's user and its sudoers entry).
+ETC_LEFT_OUT = (
+    "ssh/ssh_host_*key",
+    "logrotate.d/valkeyops",
+    "systemd/system/valkey-server.service.d/valkeyops-*",
+    "sudoers.d/valkeyops-test",
+)
 LEFTOVER_USERS = ("vkotest",)
 
 # Runs inside the new namespaces as root; argv: host dir, hostname, users' sudoers file.
@@ -366,7 +372,10 @@ def _wait_ready(host: Host, proc: subprocess.Popen):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LabError("%s did not start: %s" % (host.name, (host.dir / "sshd.log").read_text()[-2000:]))
+            log = (host.dir / "sshd.log").read_text()[-2000:]
+            if "Address already in use" in log:  # another lab (another VALKEYOPS_LAB_DIR) holds the address
+                raise HostTaken("%s: %s:%d is in use by another process" % (host.name, host.address, SSH_PORT))
+            raise LabError("%s did not start: %s" % (host.name, log))
         ns = _ns(proc.pid)
         if (host.dir / "ready").exists() and ns and ns != _ns(os.getpid()):
             (host.dir / "mntns").write_text(ns + "\n")
