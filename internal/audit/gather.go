@@ -28,6 +28,7 @@ import (
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // HostFS reads the target host's files: the local disk for the module and
@@ -42,8 +43,11 @@ type HostFS interface {
 // LocalFS is the local disk.
 type LocalFS struct{}
 
-// ReadFile reads a local file.
-func (LocalFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+// ReadFile reads a local file: a regular file only (a FIFO or a device
+// would hang or never end), at most conffile.MaxFileSize bytes.
+func (LocalFS) ReadFile(path string) ([]byte, error) {
+	return safefs.ReadFile(path, conffile.MaxFileSize)
+}
 
 // Stat inspects a local file.
 func (LocalFS) Stat(path string) *policy.FileInfo {

@@ -15,12 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // ErrInIncludedFile is returned (wrapped) when an edit would have to change
@@ -29,6 +30,15 @@ var ErrInIncludedFile = errors.New("setting is defined in an included file")
 
 // MaxIncludeDepth is how deep includes may nest below the main file.
 const MaxIncludeDepth = 16
+
+// MaxFileSize bounds the main file and each included file, and
+// MaxTotalSize all of them together: a config file is a few kilobytes, so
+// `include /dev/zero` or a runaway file is an error, never an
+// out-of-memory crash. FIFOs and devices are refused (a read would hang).
+const (
+	MaxFileSize  = 8 << 20
+	MaxTotalSize = 32 << 20
+)
 
 // Mode says how repeated occurrences of a directive combine.
 type Mode int
@@ -60,6 +70,7 @@ type Config struct {
 	occs     []Occurrence
 	includes []string
 	cache    map[string]*incFile // included files by absolute path
+	size     int64               // bytes read from included files
 }
 
 type incFile struct {
@@ -72,7 +83,7 @@ type incFile struct {
 // recorded in Warnings. Lines with unbalanced quotes are an error naming the
 // file and line number.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefs.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read config %q: %w", path, err)
 	}
@@ -281,10 +292,13 @@ func (c *Config) readInclude(path string) (*incFile, error) {
 	if f, ok := c.cache[path]; ok {
 		return f, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefs.ReadFile(path, MaxFileSize)
 	f := &incFile{}
 	switch {
 	case err == nil:
+		if c.size += int64(len(data)); c.size+int64(len(c.original)) > MaxTotalSize {
+			return nil, fmt.Errorf("the included files add up to more than %s", safefs.Size(MaxTotalSize))
+		}
 		f.lines = splitLines(string(data))
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR):
 		f.err = err

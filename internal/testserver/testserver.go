@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,6 +38,10 @@ type Options struct {
 	ConfName string
 	// Extra are config lines appended after the generated ones.
 	Extra []string
+	// Credential, when set, runs the server as that user and group (the
+	// test must be root, and Dir writable by that user): the server's own
+	// user then plays the attacker in trust tests.
+	Credential *syscall.Credential
 }
 
 // Server is a running valkey-server.
@@ -70,6 +75,35 @@ func lookPath(t testing.TB, name string) string {
 		t.Skipf("%s is not on PATH", name)
 	}
 	return p
+}
+
+// StartAs starts a server run by uid:gid (the test must be root) in
+// OwnedDir(t, uid, gid): the server's own user, which may plant links
+// there, as on a real install where valkey owns its directory.
+func StartAs(t testing.TB, uid, gid int, extra ...string) *Server {
+	t.Helper()
+	return StartWith(t, Options{Dir: OwnedDir(t, uid, gid), Extra: extra, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}})
+}
+
+// OwnedDir is a fresh directory owned by uid:gid, mode 0750, directly under
+// the system's temp dir so that user can reach it (skips unless root).
+func OwnedDir(t testing.TB, uid, gid int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running the server as another user needs root")
+	}
+	dir, err := os.MkdirTemp("", "valkeyops-as-"+strconv.Itoa(uid)+"-")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	return dir
 }
 
 // Start starts a server with the default options plus extra config lines.
@@ -145,8 +179,16 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	if err := os.WriteFile(s.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 		return nil, fmt.Errorf("failed to write %s: %w", s.ConfPath, err)
 	}
+	if c := o.Credential; c != nil {
+		if err := os.Chown(s.ConfPath, int(c.Uid), int(c.Gid)); err != nil {
+			return nil, fmt.Errorf("failed to chown %s: %w", s.ConfPath, err)
+		}
+	}
 	s.cmd = exec.Command(bin, s.ConfPath)
 	s.cmd.Dir = o.Dir
+	if o.Credential != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start valkey-server: %w", err)
 	}

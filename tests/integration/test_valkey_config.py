@@ -174,7 +174,7 @@ def test_strict_refuses_restart_and_changes_nothing(ansible, valkey, write_playb
 def test_rollback_when_the_config_directory_is_read_only(ansible, valkey, write_playbook, tmp_path):
     conf_dir = tmp_path / "ro"
     conf_dir.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(conf_dir)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(conf_dir)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         vk = valkey(conf_dir=conf_dir)
