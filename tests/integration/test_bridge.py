@@ -5,97 +5,47 @@ an unsupported platform, and the Galaxy tarball itself."""
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, recap
+from conftest import controller_python, labhosts, recap
 
 TEST_USER = "vkotest"
 
 
-def _ensure_user():
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=True)
-    # A new account is locked ("!"), and sshd without PAM refuses locked
-    # accounts even for key logins: "*" means no password, not locked.
-    subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
-    sudoers = Path("/etc/sudoers.d/valkeyops-test")
-    if not sudoers.exists():
-        sudoers.write_text("%s ALL=(ALL) NOPASSWD: ALL\n" % TEST_USER)
-        sudoers.chmod(0o440)
-    return pwd.getpwnam(TEST_USER)
-
-
 @pytest.fixture(scope="session")
-def sshd(tmp_path_factory):
-    """A real sshd on 127.0.0.1 with throwaway keys; logins as TEST_USER."""
+def sshd(request):
+    """A lab host (scripts/lab/lab.py) with its own /etc, where TEST_USER and its
+    sudoers entry live: the machine's /etc is never written. `user.pw_dir` is the
+    machine-side path of the user's home on the host. The local-connection tests
+    run ansible-playbook inside it, so it sees the venv's Python too."""
     if os.geteuid() != 0:
-        pytest.skip("needs root to create the test user and run sshd")
-    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(sshd_bin).exists():
-        pytest.fail("sshd is not installed: run `make system-deps`")
-    user = _ensure_user()
-    # Outside pytest's 0700 temp root: sshd reads authorized_keys as the user.
-    d = Path(tempfile.mkdtemp(prefix="valkeyops-sshd-"))
-    d.chmod(0o755)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client_key")], check=True)
-    keys = d / "authorized_keys"
-    keys.write_text((d / "client_key.pub").read_text())
-    keys.chmod(0o644)
-    port = free_port()
-    cfg = d / "sshd_config"
-    cfg.write_text(
-        "\n".join(
-            [
-                "Port %d" % port,
-                "ListenAddress 127.0.0.1",
-                "HostKey %s" % (d / "host_key"),
-                "PidFile %s" % (d / "sshd.pid"),
-                "AuthorizedKeysFile %s" % keys,
-                "StrictModes no",
-                "UsePAM no",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin no",
-                "AllowUsers %s" % TEST_USER,
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
+        pytest.skip("needs root for a lab host")
+    (host,) = labhosts.acquire(1, [TEST_USER], shared=controller_python(request.config.getoption("--venv")))
+    try:
+        line = next(x for x in host.path("/etc/passwd").read_text().splitlines() if x.startswith(TEST_USER + ":"))
+        _, _, uid, gid, _, home, _ = line.split(":")
+        user = types.SimpleNamespace(pw_name=TEST_USER, pw_uid=int(uid), pw_gid=int(gid), pw_dir=str(host.path(home)))
+        d = Path(tempfile.mkdtemp(prefix="valkeyops-bridge-"))
+        inventory = d / "inventory.ini"
+        inventory.write_text(
+            "[targets]\n"
+            "sshhost ansible_host=%s ansible_port=%d ansible_user=%s ansible_connection=ssh "
+            "ansible_ssh_private_key_file=%s ansible_ssh_common_args='%s' "
+            "ansible_python_interpreter=/nonexistent/python3\n"
+            % (host.address, labhosts.SSH_PORT, TEST_USER, labhosts.client_key(), " ".join(labhosts.ssh_options()))
         )
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "w"))
-    deadline = time.time() + 10
-    import socket
-
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    inventory = d / "inventory.ini"
-    inventory.write_text(
-        "[targets]\n"
-        "sshhost ansible_host=127.0.0.1 ansible_port=%d ansible_user=%s ansible_connection=ssh "
-        "ansible_ssh_private_key_file=%s "
-        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' "
-        "ansible_python_interpreter=/nonexistent/python3\n" % (port, TEST_USER, d / "client_key")
-    )
-    yield {"inventory": inventory, "user": user, "port": port}
-    proc.terminate()
-    proc.wait(5)
-    shutil.rmtree(d, ignore_errors=True)
+        yield {"inventory": inventory, "user": user, "port": labhosts.SSH_PORT, "host": host}
+        shutil.rmtree(d, ignore_errors=True)
+    finally:
+        labhosts.down([host])
 
 
 def _config_task(port, extra=""):
@@ -199,10 +149,8 @@ def test_ssh_without_become_cannot_write_root_file_and_changes_nothing(ansible, 
     [("sudo", TEST_USER), ("su", TEST_USER), ("sudo", "nobody")],
     ids=["sudo-to-unprivileged", "su-without-stdin", "sudo-to-user-without-home"],
 )
-def test_local_become_unprivileged(ansible, valkey, write_playbook, method, user):
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    _ensure_user()
+def test_local_become_unprivileged(ansible, valkey, write_playbook, sshd, method, user):
+    # Run inside the lab host, where TEST_USER exists (its localhost is the lab host).
     vk = valkey()
     pb = write_playbook(
         f"""\
@@ -229,7 +177,7 @@ def test_local_become_unprivileged(ansible, valkey, write_playbook, method, user
         """
     )
     env = {"ANSIBLE_BECOME_EXE": "su"} if method == "su" else {}
-    out = ansible.playbook(pb, env=env)
+    out = ansible.playbook(pb, env=env, within=sshd["host"])
     assert recap(out.stdout)["changed"] == 1
     assert vk.get("timeout") == "77"
     # Nothing left in the shared temp dirs by the fallbacks.
