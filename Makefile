@@ -1,7 +1,8 @@
 # valkeyops.secure: the one entry point.
 #   make demo    start a throwaway Valkey, harden it with valkey_config, twice
 #   make test    everything CI runs (installs what it needs first)
-#   make molecule   the roles' scenarios against localhost
+#   make molecule   the roles' scenarios on lab hosts (SCENARIO=name for one)
+#   make lab-up / lab-down   lab hosts (127.0.0.11-13) for hands-on use
 #   make site    a hardened Valkey on this machine (example inventory), then
 #   make audit   the compliance audit of it (passes)
 #   make build   cross-compile files/bin/valkeyops_linux_{amd64,arm64}
@@ -119,14 +120,30 @@ collections-link:
 	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
 	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
 
-# Molecule scenarios against localhost (default driver, no container engine).
-# They install and run Valkey on this machine as root, on port 6379.
+# Molecule scenarios, each on its own lab hosts (scripts/lab/lab.py: sshd in a
+# private mount namespace on 127.0.0.11-19), never on this machine's own
+# Valkey. SCENARIO=name runs one; without it every scenario, one at a time.
+VALKEYOPS_LAB_DIR ?= /tmp/valkeyops-lab
+export VALKEYOPS_LAB_DIR
+LAB := $(VENV)/bin/python scripts/lab/lab.py
 .PHONY: molecule
 molecule: system-deps venv build collections-link
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH VALKEYOPS_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
 	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
 	  VALKEYOPS_MOLECULE_APP_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-	  $(VENV)/bin/molecule test --all
+	  $(VENV)/bin/molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
+
+# Lab hosts for hands-on use: `make lab-up` starts LAB_HOSTS and writes an
+# inventory; ssh in with `ansible -i $(VALKEYOPS_LAB_DIR)/inventory.ini lab -m ping`,
+# or enter one with `$(LAB) exec lab1`. `make lab-down` ends them.
+LAB_HOSTS ?= lab1 lab2 lab3
+.PHONY: lab-up lab-down
+lab-up: venv
+	$(LAB) up $(LAB_HOSTS)
+	$(LAB) inventory $(LAB_HOSTS) > $(VALKEYOPS_LAB_DIR)/inventory.ini
+	@echo "inventory: $(VALKEYOPS_LAB_DIR)/inventory.ini"
+lab-down: venv
+	$(LAB) down $(LAB_HOSTS)
 
 # Quick start: a hardened Valkey on this machine (127.0.0.1 only) with the
 # example inventory and its DUMMY vault password, then the audit, which

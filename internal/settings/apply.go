@@ -28,7 +28,7 @@ func (m *Engine) apply(ctx context.Context) error {
 		return err
 	}
 	if m.cfg != nil && m.cfg.Changed() {
-		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode})
+		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode, Trust: m.trust})
 		if werr != nil {
 			// A backup of a file that was not replaced is no backup: it
 			// goes, so that a failed run leaves nothing behind.

@@ -19,6 +19,8 @@ import (
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/outcome"
+	"github.com/valkeyops/secure/internal/peer"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // LockTimeout bounds the wait for another run editing the same directory.
@@ -112,6 +114,10 @@ type Engine struct {
 	srv   *server
 	items []*item
 	cfg   *conffile.Config
+	// peer is the verified server process (nil: not connected, or on
+	// another host); trust is who besides root may own the file's path.
+	peer  *peer.Process
+	trust safefs.Trust
 }
 
 // Plan reads the server and the file, under the lock of the file's
@@ -125,6 +131,9 @@ func (m *Engine) Plan(ctx context.Context, t *outcome.Task) error {
 	}
 	// 2. The server, when the task involves it or can learn from it.
 	if err := m.connect(ctx, pending); err != nil {
+		return err
+	}
+	if err := m.checkVersions(ctx); err != nil {
 		return err
 	}
 	// 3. The file path.
@@ -276,7 +285,7 @@ func (m *Engine) parseSettings() (pending []string, err error) {
 	sort.Strings(keys)
 	seen := map[string]string{}
 	for _, key := range keys {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if reason, bad := directives.Unsupported(name); bad {
 			return nil, fmt.Errorf("settings: directive %q is not managed by valkey_config: %s", key, reason)
 		}
@@ -322,9 +331,9 @@ func (m *Engine) connect(ctx context.Context, pending []string) error {
 		// persist: file with an explicit path: the server is not needed.
 		return nil
 	}
-	client, err := conn.Open(&m.opts.Options)
+	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
-		if errors.Is(err, conn.ErrConnect) && !m.opts.runtime() {
+		if errors.Is(err, conn.ErrConnect) && !errors.Is(err, peer.ErrUntrusted) && !m.opts.runtime() {
 			if m.opts.ConfigFile == "" {
 				return fmt.Errorf("%v; with persist: file, config_file is required when the server is not reachable", err)
 			}
@@ -337,7 +346,7 @@ func (m *Engine) connect(ctx context.Context, pending []string) error {
 		client.Close()
 		return fmt.Errorf("%v", err)
 	}
-	m.srv = srv
+	m.srv, m.peer, m.trust = srv, p, p.Trust()
 	m.fields.Server = &srv.info
 	names := srv.names()
 	for _, it := range m.items {
@@ -350,13 +359,13 @@ func (m *Engine) connect(ctx context.Context, pending []string) error {
 // newer directive, treated as a plain string; otherwise an error.
 func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 	for _, key := range pending {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if !serverNames[name] {
 			where := "to valkey_config"
 			if serverNames != nil {
 				where = fmt.Sprintf("to valkey_config or to the server (%s %s)", m.srv.info.Name, m.srv.info.Version)
 			}
-			return fmt.Errorf("settings: unknown directive %q: not known %s; check the spelling", key, where)
+			return fmt.Errorf("settings: unknown directive %+q: not known %s; check the spelling", key, where)
 		}
 		d := directives.Unknown(name)
 		if err := m.addItem(key, d); err != nil {
@@ -368,20 +377,72 @@ func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 	return nil
 }
 
+// checkVersions refuses a directive, a name of it or a value that the target's
+// Valkey release lacks (a 9.0 value written for an 8.0 server stops it at its
+// next start). The release is the connected server's; without one (persist:
+// file), the installed valkey-server's. With persist: file the name written is
+// one that release knows (masterauth for 7.2).
+func (m *Engine) checkVersions(ctx context.Context) error {
+	var ver directives.Version
+	if m.srv != nil {
+		if m.srv.info.Name != "valkey" {
+			return nil // Redis numbers its releases differently
+		}
+		v, err := directives.ParseVersion(m.srv.info.Version)
+		if err != nil {
+			m.res.Warn("the server reports an unreadable version: %v; values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	} else {
+		v, _, err := directives.InstalledVersion(ctx)
+		if err != nil {
+			m.res.Warn("the server is not reachable and its version is unknown (%v); values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	}
+	for _, it := range m.items {
+		if err := it.dir.CheckVersion(ver, it.key, it.desired); err != nil {
+			return fmt.Errorf("settings: %v", err)
+		}
+		if m.srv == nil {
+			it.serverName = it.dir.NameForVersion(ver)
+		}
+	}
+	return nil
+}
+
+// configPath decides which file to edit and that root may write it: an
+// explicit config_file must be absolute; the server's own (INFO
+// config_file) is used only from a verified local process; either must
+// pass the path rules (internal/safefs) before anything is read or changed.
 func (m *Engine) configPath() (string, error) {
 	path := m.opts.ConfigFile
-	if path == "" && m.srv != nil {
-		path = m.srv.configFile
+	if path != "" && !filepath.IsAbs(path) {
+		return "", fmt.Errorf("option \"config_file\": %q is a relative path; give the absolute path of the server's config file", path)
+	}
+	if path == "" && m.srv != nil && m.srv.configFile != "" {
+		p, err := m.peer.ConfigFile(m.srv.configFile)
+		if err != nil && !m.opts.file() {
+			m.res.Warn("the config file is left out of the drift report: %v", err)
+		} else if err != nil {
+			return "", fmt.Errorf("cannot use the server's config file: %v; set config_file (or use persist: runtime)", err)
+		}
+		path = p
 	}
 	if path == "" && m.opts.file() {
 		return "", fmt.Errorf("persist: %s needs a config file, but the server runs without one and config_file is not set; set config_file or use persist: runtime", m.opts.Persist)
 	}
-	if path != "" && !filepath.IsAbs(path) {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return "", fmt.Errorf("config_file %q: %w", path, err)
+	if path != "" && m.opts.file() {
+		err := safefs.Check(path, m.trust)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, safefs.ErrUnsafe), errors.Is(err, safefs.ErrNotRegular):
+			return "", fmt.Errorf("refusing to write config_file %q: %v", path, err)
+		default: // e.g. a directory this user may not enter
+			return "", fmt.Errorf("failed to write %s: %v", path, err)
 		}
-		path = abs
 	}
 	return path, nil
 }

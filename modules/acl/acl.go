@@ -16,6 +16,7 @@ import (
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/outcome"
+	"github.com/valkeyops/secure/internal/peer"
 )
 
 // DefaultUser is the server's built-in user: it cannot be deleted and is
@@ -78,6 +79,10 @@ type run struct {
 	// login user loses the right to (its password in finisherPassword).
 	finisher         string
 	finisherPassword string
+	// peer is the verified server process (nil: on another host); kept
+	// holds the saved file's owner and mode, restored after saving.
+	peer *peer.Process
+	kept *keptFile
 }
 
 // Plan reads the users, under the lock of the file they are saved to
@@ -91,11 +96,11 @@ func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 	}
 	// 2. Where the users are saved, and that file's lock; then one round
 	// trip of reads, under the lock.
-	client, err := conn.Open(&m.opts.Options)
+	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
 		return err
 	}
-	m.client = client
+	m.client, m.peer = client, p
 	if !t.Req.CheckMode && m.opts.Persist != PersistNone {
 		aclfile, configFile, err := readPaths(ctx, client)
 		if err != nil {
@@ -115,7 +120,11 @@ func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 		return err
 	}
 	m.report()
-	return nil
+	if t.Req.CheckMode || len(m.changes) == 0 {
+		return nil
+	}
+	// The file the server will rewrite: its owner and mode, to restore.
+	return m.keepPersisted()
 }
 
 // Apply makes the planned changes (apply.go).
@@ -136,6 +145,7 @@ func (m *run) close() {
 	if m.client != nil {
 		m.client.Close()
 	}
+	m.kept.close()
 }
 
 func changedUsers(changes []*change) []string {
@@ -263,6 +273,9 @@ func buildUser(s *UserSpec) (*user, error) {
 	if strings.IndexFunc(s.Name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, errors.New("the name contains a space or control character")
 	}
+	if err := aclrule.CheckReadBack(s.Name); err != nil {
+		return nil, fmt.Errorf("the name %v", err)
+	}
 	switch s.State {
 	case "":
 		s.State = StatePresent
@@ -334,8 +347,15 @@ func buildUser(s *UserSpec) (*user, error) {
 // buildSelector applies keys, channels and commands to sel. Command rules
 // are checked for syntax here and against the server later.
 func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands []string) ([]ruleRef, error) {
+	readBack := aclrule.CheckReadBack
+	if where != "" {
+		readBack = aclrule.CheckReadBackInSelector
+	}
 	for _, k := range keys {
 		tok, err := keyToken(k)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -345,6 +365,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 	}
 	for _, c := range channels {
 		tok, err := channelToken(c)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -364,6 +387,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 					hint += "; channel patterns go in channels"
 				}
 				return nil, fmt.Errorf("%scommand rule %q: %s", where, c, hint)
+			}
+			if err := readBack(c); err != nil {
+				return nil, fmt.Errorf("%scommand rule %q: %v", where, c, err)
 			}
 			refs = append(refs, ruleRef{where, c})
 		}
@@ -494,6 +520,30 @@ func (m *run) manageable() bool {
 		}
 	}
 	return false
+}
+
+// keepPersisted records the owner and mode of the file ACL SAVE or CONFIG
+// REWRITE will replace, after checking that root may touch its path.
+func (m *run) keepPersisted() error {
+	if m.persistCmd == "" {
+		return nil
+	}
+	path := m.fields.PersistedTo
+	if m.persistCmd == "config|rewrite" {
+		if _, err := m.peer.ConfigFile(path); err != nil {
+			return fmt.Errorf("refusing to save the users with CONFIG REWRITE: %v; use persist: none or aclfile", err)
+		}
+	}
+	if m.peer == nil {
+		m.res.Warn("the server is on another host: the owner and mode of %s are not checked after it saves the users", path)
+		return nil
+	}
+	k, err := keepAttrs(path, m.peer.Trust())
+	if err != nil {
+		return fmt.Errorf("refusing to save the users to %s: %v", path, err)
+	}
+	m.kept = k
+	return nil
 }
 
 // persistTarget resolves persist against what the server has.

@@ -60,6 +60,14 @@ func (m *run) apply(ctx context.Context) error {
 		if err := finisher.Do(ctx, cmd).Error(); err != nil {
 			return m.fail(ctx, finisher, done, fmt.Sprintf("failed to save the users to %s (%s: %v)", m.fields.PersistedTo, what, err))
 		}
+		if testHookAfterSave != nil {
+			testHookAfterSave()
+		}
+		if m.kept != nil {
+			if err := m.kept.restore(); err != nil {
+				return outcome.Partial("the users were changed and saved, but %v; fix its owner and mode by hand", err)
+			}
+		}
 	}
 	m.verify(ctx, finisher)
 	return nil

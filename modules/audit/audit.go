@@ -206,7 +206,16 @@ func (m *auditRun) gather(opts *Options, pol *policy.Policy) (*audit.Report, []s
 	if m.drift, err = audit.ComputeDrift(g, opts.Desired); err != nil {
 		return nil, nil, err
 	}
-	return audit.BuildReport(pol, g, m.drift), g.Warnings, nil
+	rep := audit.BuildReport(pol, g, m.drift)
+	if g.Facts.Config != nil {
+		// Lines the server could not start with (at its next restart).
+		var ver directives.Version
+		if g.Server != nil && g.Server.Name == "valkey" {
+			ver, _ = directives.ParseVersion(g.Server.Version)
+		}
+		rep.AddFindings(audit.CheckConfig(g.Facts.Config, ver, g.Facts.Runtime)...)
+	}
+	return rep, g.Warnings, nil
 }
 
 // Apply is never called: the plan changes nothing.

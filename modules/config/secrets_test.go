@@ -218,7 +218,7 @@ func mountTmpfs(t *testing.T, size string) string {
 	}
 	dir := filepath.Join(t.TempDir(), "tmpfs")
 	require.NoError(t, os.Mkdir(dir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("mount is not permitted here: %v: %s", err, out)
 	}
 	t.Cleanup(func() {

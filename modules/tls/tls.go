@@ -157,4 +157,5 @@ func (r *run) close() {
 	if r.engine != nil {
 		r.engine.Close()
 	}
+	r.mat.close()
 }

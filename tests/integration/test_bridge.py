@@ -8,105 +8,48 @@ import hashlib
 import json
 import os
 import pwd
-import resource
 import shutil
 import subprocess
 import tarfile
 import tempfile
 import time
-from platform import machine as platform_machine
+import types
 from pathlib import Path
+from platform import machine as platform_machine
 
 import pytest
 
-from conftest import free_port, recap
+from conftest import controller_python, labhosts, recap
 
 TEST_USER = "vkotest"
 
 
-def _ensure_user():
-    try:
-        pwd.getpwnam(TEST_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", TEST_USER], check=True)
-    # A new account is locked ("!"), and sshd without PAM refuses locked
-    # accounts even for key logins: "*" means no password, not locked.
-    subprocess.run(["usermod", "-p", "*", TEST_USER], check=True)
-    sudoers = Path("/etc/sudoers.d/valkeyops-test")
-    if not sudoers.exists():
-        sudoers.write_text("%s ALL=(ALL) NOPASSWD: ALL\n" % TEST_USER)
-        sudoers.chmod(0o440)
-    return pwd.getpwnam(TEST_USER)
-
-
-def _start_sshd(preexec_fn=None):
-    """A real sshd on 127.0.0.1 with throwaway keys; logins as TEST_USER.
-    Yields what the tests need; stops it and removes its files after."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create the test user and run sshd")
-    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
-    if not Path(sshd_bin).exists():
-        pytest.fail("sshd is not installed: run `make system-deps`")
-    user = _ensure_user()
-    # Outside pytest's 0700 temp root: sshd reads authorized_keys as the user.
-    d = Path(tempfile.mkdtemp(prefix="valkeyops-sshd-"))
-    d.chmod(0o755)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client_key")], check=True)
-    keys = d / "authorized_keys"
-    keys.write_text((d / "client_key.pub").read_text())
-    keys.chmod(0o644)
-    port = free_port()
-    cfg = d / "sshd_config"
-    cfg.write_text(
-        "\n".join(
-            [
-                "Port %d" % port,
-                "ListenAddress 127.0.0.1",
-                "HostKey %s" % (d / "host_key"),
-                "PidFile %s" % (d / "sshd.pid"),
-                "AuthorizedKeysFile %s" % keys,
-                "StrictModes no",
-                "UsePAM no",
-                "PasswordAuthentication no",
-                "KbdInteractiveAuthentication no",
-                "PermitRootLogin no",
-                "AllowUsers %s" % TEST_USER,
-                "Subsystem sftp internal-sftp",
-                "",
-            ]
-        )
-    )
-    Path("/run/sshd").mkdir(exist_ok=True)
-    proc = subprocess.Popen(
-        [sshd_bin, "-D", "-e", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "w"), preexec_fn=preexec_fn
-    )
-    deadline = time.time() + 10
-    import socket
-
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    inventory = d / "inventory.ini"
-    inventory.write_text(
-        "[targets]\n"
-        "sshhost ansible_host=127.0.0.1 ansible_port=%d ansible_user=%s ansible_connection=ssh "
-        "ansible_ssh_private_key_file=%s "
-        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' "
-        "ansible_python_interpreter=/nonexistent/python3\n" % (port, TEST_USER, d / "client_key")
-    )
-    yield {"inventory": inventory, "user": user, "port": port}
-    proc.terminate()
-    proc.wait(5)
-    shutil.rmtree(d, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
-def sshd():
-    yield from _start_sshd()
+def sshd(request):
+    """A lab host (scripts/lab/lab.py) with its own /etc, where TEST_USER and its
+    sudoers entry live: the machine's /etc is never written. `user.pw_dir` is the
+    machine-side path of the user's home on the host. The local-connection tests
+    run ansible-playbook inside it, so it sees the venv's Python too."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a lab host")
+    (host,) = labhosts.acquire(1, [TEST_USER], shared=controller_python(request.config.getoption("--venv")))
+    try:
+        line = next(x for x in host.path("/etc/passwd").read_text().splitlines() if x.startswith(TEST_USER + ":"))
+        _, _, uid, gid, _, home, _ = line.split(":")
+        user = types.SimpleNamespace(pw_name=TEST_USER, pw_uid=int(uid), pw_gid=int(gid), pw_dir=str(host.path(home)))
+        d = Path(tempfile.mkdtemp(prefix="valkeyops-bridge-"))
+        inventory = d / "inventory.ini"
+        inventory.write_text(
+            "[targets]\n"
+            "sshhost ansible_host=%s ansible_port=%d ansible_user=%s ansible_connection=ssh "
+            "ansible_ssh_private_key_file=%s ansible_ssh_common_args='%s' "
+            "ansible_python_interpreter=/nonexistent/python3\n"
+            % (host.address, labhosts.SSH_PORT, TEST_USER, labhosts.client_key(), " ".join(labhosts.ssh_options()))
+        )
+        yield {"inventory": inventory, "user": user, "port": labhosts.SSH_PORT, "host": host}
+        shutil.rmtree(d, ignore_errors=True)
+    finally:
+        labhosts.down([host])
 
 
 def _play(write_playbook, hosts, tasks, **play):
@@ -230,15 +173,13 @@ def test_ssh_without_become_cannot_write_root_file_and_changes_nothing(ansible, 
 
 
 @pytest.mark.parametrize("user", [TEST_USER, "nobody"], ids=["sudo-to-unprivileged", "sudo-to-user-without-home"])
-def test_local_become_unprivileged(ansible, valkey, write_playbook, user):
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    _ensure_user()
+def test_local_become_unprivileged(ansible, valkey, write_playbook, sshd, user):
+    # Run inside the lab host, where TEST_USER exists (its localhost is the lab host).
     vk = valkey()
     task = {"login_port": vk.port, "persist": "runtime", "journal": False, "settings": {"timeout": 77}}
     pb = _play(write_playbook, "localhost", [task, task], become=True, become_user=user)
     start = time.time()
-    out = ansible.playbook(pb)
+    out = ansible.playbook(pb, within=sshd["host"])
     assert recap(out.stdout)["changed"] == 1
     assert vk.get("timeout") == "77"
     # Nothing left in the shared temp dirs by the fallbacks (nobody has no
@@ -246,12 +187,10 @@ def test_local_become_unprivileged(ansible, valkey, write_playbook, user):
     assert _new_files(start, Path("/tmp"), "ansible-*") == [] and _new_files(start, Path("/tmp"), "valkeyops.*") == []
 
 
-def test_su_is_refused_before_anything_is_sent(ansible, valkey, write_playbook):
+def test_su_is_refused_before_anything_is_sent(ansible, valkey, write_playbook, sshd):
     """0.1.0 wrote the arguments, login_password included, to args.json on
-    the target for su (which cannot pass stdin): now refused, nothing sent."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
-    _ensure_user()
+    the target for su (which cannot pass stdin): now refused, nothing sent.
+    Run inside the lab host, where TEST_USER exists."""
     vk = valkey()
     vk.cli("CONFIG", "SET", "requirepass", "su-secret-0123")
     vk.password = "su-secret-0123"
@@ -259,7 +198,7 @@ def test_su_is_refused_before_anything_is_sent(ansible, valkey, write_playbook):
     task = {"login_port": vk.port, "login_password": "su-secret-0123", "persist": "runtime", "journal": False, "settings": {"timeout": 78}}
     pb = _play(write_playbook, "localhost", [task], become=True, become_method="su", become_user=TEST_USER)
     start = time.time()
-    out = ansible.playbook(pb, "-vvv", env={"ANSIBLE_BECOME_EXE": "su"}, check=False)
+    out = ansible.playbook(pb, "-vvv", env={"ANSIBLE_BECOME_EXE": "su"}, check=False, within=sshd["host"])
     assert out.returncode != 0
     assert (
         "valkeyops.secure.valkey_config: become_method su cannot pass the module's arguments on stdin, and this collection never "
@@ -269,8 +208,9 @@ def test_su_is_refused_before_anything_is_sent(ansible, valkey, write_playbook):
     assert vk.snapshot() == before
     # No remote temp dir was even made (-vvv logs every command), and none appeared.
     assert "ansible-tmp-" not in out.stdout and "args.json" not in out.stdout
-    home = Path(pwd.getpwnam(TEST_USER).pw_dir)
-    temp_dirs = ((Path("/tmp"), "ansible-*"), (Path("/var/tmp"), "ansible-*"), (ansible.home / ".ansible" / "tmp", "*"), (home / ".ansible" / "tmp", "*"))
+    home = Path(sshd["user"].pw_dir)
+    host = sshd["host"]
+    temp_dirs = ((Path("/tmp"), "ansible-*"), (host.path("/var/tmp"), "ansible-*"), (ansible.home / ".ansible" / "tmp", "*"), (home / ".ansible" / "tmp", "*"))
     for where, pattern in temp_dirs:
         assert _new_files(start, where, pattern) == [], where
 
@@ -387,7 +327,7 @@ def test_become_E_never_runs_a_binary_the_login_user_planted(ansible, valkey, wr
     assert not marker.exists(), "root ran the binary the login user planted"
     assert recap(out.stdout, "sshhost")["changed"] == 1
     assert vk.get("timeout") == "91"
-    cached = Path(pwd.getpwuid(0).pw_dir) / ".ansible" / "valkeyops" / key / "valkeyops_linux_amd64"
+    cached = sshd["host"].path("/root") / ".ansible" / "valkeyops" / key / "valkeyops_linux_amd64"
     st = cached.stat()
     assert (st.st_uid, oct(st.st_mode & 0o777), _sha256(cached)) == (0, "0o755", digest)
 
@@ -412,42 +352,47 @@ def test_truncated_cached_binary_is_repaired(ansible, valkey, write_playbook, ss
     assert (cached.stat().st_size, _sha256(cached)) == (size, digest)
 
 
-@pytest.fixture
-def sshd_small_files():
-    """An sshd whose sessions cannot write a file over 1 MiB (RLIMIT_FSIZE):
-    a transfer of the binary fails half way, as on a full disk."""
-    yield from _start_sshd(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20)))
-
-
-def test_failed_transfer_leaves_nothing_behind(ansible, valkey, write_playbook, sshd_small_files):
+def test_failed_transfer_leaves_nothing_behind(ansible, valkey, write_playbook, sshd):
     """0.1.0 left the partial binary of every failed transfer in the cache
-    (they filled a disk); now the task fails saying so and removes it."""
+    (they filled a disk); now the task fails saying so and removes it. The
+    disk fills after 1 MiB: a tmpfs over the user's cache, mounted in the lab
+    host's own mount namespace (the machine never sees it)."""
     vk = valkey()
     before = vk.snapshot()
-    home = Path(sshd_small_files["user"].pw_dir)
+    user, host = sshd["user"], sshd["host"]
+    home = Path(user.pw_dir)
     shutil.rmtree(home / ".ansible" / "valkeyops", ignore_errors=True)
-    key, _, _ = _shipped(ansible)
-    task = {"login_port": vk.port, "persist": "runtime", "journal": False, "settings": {"timeout": 93}}
-    pb = _play(write_playbook, "sshhost", [task])
-    start = time.time()
-    out = ansible.playbook(pb, inventory=str(sshd_small_files["inventory"]), check=False)
+    (home / ".ansible" / "valkeyops").mkdir(parents=True)
+    for p in (home / ".ansible", home / ".ansible" / "valkeyops"):
+        os.chown(p, user.pw_uid, user.pw_gid)
+    inside = "/home/%s/.ansible/valkeyops" % TEST_USER
+    opts = "size=1m,mode=0700,uid=%d,gid=%d" % (user.pw_uid, user.pw_gid)
+    subprocess.run(host.exec_argv(["mount", "-t", "tmpfs", "-o", opts, "valkeyops-full", inside]), check=True)
+    try:
+        key, _, _ = _shipped(ansible)
+        task = {"login_port": vk.port, "persist": "runtime", "journal": False, "settings": {"timeout": 93}}
+        pb = _play(write_playbook, "sshhost", [task])
+        start = time.time()
+        out = ansible.playbook(pb, inventory=str(sshd["inventory"]), check=False)
+        left = subprocess.run(host.exec_argv(["ls", "-A", inside + "/" + key]), capture_output=True, text=True).stdout.split()
+    finally:
+        subprocess.run(host.exec_argv(["umount", inside]), check=True)
     assert out.returncode != 0
     assert "valkeyops.secure.valkey_config: failed to transfer the valkeyops binary to the target: " in out.stdout
     assert "; nothing was changed" in out.stdout
-    cache = home / ".ansible" / "valkeyops" / key
-    assert sorted(p.name for p in cache.iterdir()) == []
+    assert left == []
     assert _new_files(start, home / ".ansible" / "tmp", "*") == []
     assert vk.snapshot() == before
 
 
-def test_a_cache_others_can_write_is_never_trusted(ansible, valkey, write_playbook, tmp_path):
+def test_a_cache_others_can_write_is_never_trusted(ansible, valkey, write_playbook, sshd):
     """The become user's home is group-writable, so a group member can swap
     its ~/.ansible for a tree of their own holding a binary of the right size:
     0.1.0 ran it. Now nothing is installed into (or run from) a cache that is
     not private; each task runs a verified copy from a private /tmp dir."""
-    if os.geteuid() != 0 or platform_machine() != "x86_64":
-        pytest.skip("needs root; plants the amd64 binary's path")
-    user = _ensure_user()
+    if platform_machine() != "x86_64":
+        pytest.skip("plants the amd64 binary's path")
+    user = sshd["user"]
     vk = valkey()
     key, _, size = _shipped(ansible)
     home = Path(user.pw_dir)
@@ -469,7 +414,7 @@ def test_a_cache_others_can_write_is_never_trusted(ansible, valkey, write_playbo
         task = {"login_port": vk.port, "persist": "runtime", "journal": False, "settings": {"timeout": 94}}
         pb = _play(write_playbook, "localhost", [task, task], become=True, become_user=TEST_USER)
         start = time.time()
-        out = ansible.playbook(pb, "-vvv")
+        out = ansible.playbook(pb, "-vvv", within=sshd["host"])
         ran = marker.exists()
         left = sorted(p.name for p in planted.parent.iterdir())
         planted_uid = planted.stat().st_uid

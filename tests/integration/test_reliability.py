@@ -80,7 +80,7 @@ def test_tls_required_but_not_offered(ansible, valkey, write_playbook):
 def test_disk_full_rolls_back_the_runtime_change(ansible, valkey, write_playbook, tmp_path):
     conf_dir = tmp_path / "full"
     conf_dir.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(conf_dir)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k,mode=0755", "tmpfs", str(conf_dir)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         vk = valkey(conf_dir=conf_dir)
