@@ -5,7 +5,7 @@
 #   make lab-up / lab-down   lab hosts (127.0.0.11-13) for hands-on use
 #   make site    a hardened Valkey on this machine (example inventory), then
 #   make audit   the compliance audit of it (passes)
-#   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
+#   make build   cross-compile files/bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
 #   make fuzz    every Go fuzz target for FUZZTIME (default 60s) each
@@ -50,19 +50,22 @@ venv-oldest: $(VENV_OLDEST)/.installed
 
 # ---- build --------------------------------------------------------------------
 
-bin/SHA256SUMS: $(GO_SOURCES)
-	@mkdir -p bin
+# The binaries ship in the tarball under files/bin/: ansible-test reads every
+# file under a top-level bin/ as a Python script (compile and pep8 crashed).
+BIN_DIR := files/bin
+$(BIN_DIR)/SHA256SUMS: $(GO_SOURCES)
+	@mkdir -p $(BIN_DIR)
 	@for p in $(PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; \
 	  echo "go build valkeyops for $$os/$$arch"; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o bin/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o $(BIN_DIR)/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
 	done
-	@cd bin && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
+	@cd $(BIN_DIR) && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
 
 .PHONY: build
-build: bin/SHA256SUMS
+build: $(BIN_DIR)/SHA256SUMS
 
-$(TARBALL): bin/SHA256SUMS $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
+$(TARBALL): $(BIN_DIR)/SHA256SUMS $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 
@@ -186,9 +189,10 @@ $(VENV_BENCH)/.installed: requirements/bench.txt
 
 bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/per_task.py
+	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
 
 .PHONY: clean
 clean:
-	rm -rf bin $(DIST) build tests/output
+	rm -rf $(BIN_DIR) $(DIST) build tests/output
