@@ -13,7 +13,8 @@ and its own copies of everything a role writes:
 
     /etc                   a copy of the machine's (users, sudoers.d, logrotate.d, apt
                            sources, systemd units), /etc/valkey emptied as a fresh package
-    /home /root /var/log /var/lib/valkey /var/lib/sudo /var/tmp   its own, empty
+    /home /root /var/log /var/lib/valkey /var/lib/sudo /var/tmp   its own, empty but for
+                           what the package makes (/var/log/valkey)
     /run                   its own tmpfs (no /run/systemd: the roles choose `direct`)
     /proc/sys              read-only: a role's sysctl reaches no machine setting
     /                      read-only (the rest of the machine), except /tmp, which is shared
@@ -26,7 +27,8 @@ in $VALKEYOPS_LAB_DIR/known_hosts, so ssh checks them.
 Every process a host runs (sshd, the sessions, the Valkey servers it starts, commands
 run with `exec`) lives in the host's mount namespace and nowhere else: `down` ends
 exactly those, found by namespace, by pid; never by name. The namespace dies with its
-last process and takes its mounts with it.
+last process and takes its mounts with it. `down --all` also ends hosts that a killed
+test run left behind.
 
 Per-host server binaries (the upgrade issue): bind a file over /usr/bin/valkey-server
 in the host's init script below, the same way /etc is bound.
@@ -41,7 +43,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -65,9 +66,15 @@ PRIVATE_DIRS = {
 }
 # What the distribution package leaves in a fresh host's private dirs.
 PACKAGE_DIRS = {"/etc/valkey": ("root", "valkey", 0o750), "/var/log/valkey": ("valkey", "valkey", 0o750)}
-# Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for)
-# and what the tests of 0.1.0 left on the machine (test_bridge's user and its sudoers entry).
-ETC_LEFT_OUT = ("ssh/ssh_host_*key", "sudoers.d/valkeyops-test")
+# Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for),
+# what the roles write (a fresh host has none of it, whatever `make site` did here), and
+# what the tests of 0.1.0 left on the machine (test_bridge's user and its sudoers entry).
+ETC_LEFT_OUT = (
+    "ssh/ssh_host_*key",
+    "logrotate.d/valkeyops",
+    "systemd/system/valkey-server.service.d/valkeyops-*",
+    "sudoers.d/valkeyops-test",
+)
 LEFTOVER_USERS = ("vkotest",)
 
 # Runs inside the new namespaces as root; argv: host dir, hostname, users' sudoers file.
@@ -364,15 +371,16 @@ def _wait_ready(host: Host, proc: subprocess.Popen):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise LabError("%s did not start: %s" % (host.name, (host.dir / "sshd.log").read_text()[-2000:]))
+            log = (host.dir / "sshd.log").read_text()[-2000:]
+            if "Address already in use" in log:  # another lab (another VALKEYOPS_LAB_DIR) holds the address
+                raise HostTaken("%s: %s:%d is in use by another process" % (host.name, host.address, SSH_PORT))
+            raise LabError("%s did not start: %s" % (host.name, log))
         ns = _ns(proc.pid)
         if (host.dir / "ready").exists() and ns and ns != _ns(os.getpid()):
             (host.dir / "mntns").write_text(ns + "\n")
-            try:
-                socket.create_connection((host.address, SSH_PORT), 0.5).close()
+            # Our own sshd says it listens (a connect could reach another lab's sshd on the address).
+            if "Server listening on %s port %d." % (host.address, SSH_PORT) in (host.dir / "sshd.log").read_text():
                 return
-            except OSError:
-                pass
         time.sleep(0.05)
     log = (host.dir / "sshd.log").read_text()[-2000:]
     raise LabError("%s did not answer on %s:%d within %ds: %s" % (host.name, host.address, SSH_PORT, START_TIMEOUT, log))

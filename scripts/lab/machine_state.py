@@ -12,6 +12,7 @@ What is recorded:
             site's admin user over its unix socket, `ACL LIST` and `CONFIG GET *`
   sysctl    every writable setting under /proc/sys (read-only entries are counters)
   etc       /etc as a listing: type, owner, mode, sha256 or link target, per path
+  journal   the same listing of /var/log/valkeyops (the change journal the audit reads)
   packages  dpkg's list: package, version, status
 
 Values are stored as sha256 digests, never as text: CONFIG GET * and ACL LIST hold
@@ -46,6 +47,9 @@ SYSCTL_VOLATILE_PREFIXES = ("fs/binfmt_misc/",)
 # writes, the dynamic linker's cache (rebuilt by ldconfig when anything triggers it),
 # and the clock-drift file.
 ETC_VOLATILE = {"/etc/mtab", "/etc/resolv.conf", "/etc/ld.so.cache", "/etc/adjtime"}
+# The machine's change journal: its own audit reads it for out-of-band changes, so an
+# entry a test wrote there (about a test server) would mislead it.
+JOURNAL_DIR = "/var/log/valkeyops"
 
 
 def digest(data: bytes | str) -> str:
@@ -165,12 +169,12 @@ def sysctls() -> dict:
     return out
 
 
-def etc() -> dict:
+def listing(top: str) -> dict:
     out = {}
-    for root, dirs, files in os.walk("/etc"):
+    for root, dirs, files in os.walk(top):
         for name in dirs + files:
             p = os.path.join(root, name)
-            if p in ETC_VOLATILE:
+            if p in ETC_VOLATILE:  # (only /etc has any)
                 continue
             try:
                 st = os.lstat(p)
@@ -195,13 +199,14 @@ def packages() -> dict:
 
 
 def snapshot(inventory: Path, conf: str) -> dict:
-    return {"valkey": valkey_state(inventory, conf), "sysctl": sysctls(), "etc": etc(), "packages": packages()}
+    return {"valkey": valkey_state(inventory, conf), "sysctl": sysctls(), "etc": listing("/etc"),
+            "journal": listing(JOURNAL_DIR), "packages": packages()}
 
 
 def compare(before: dict, after: dict) -> list[str]:
     """One line per difference, naming what changed and never a value of valkey's."""
     lines = []
-    for part in ("sysctl", "etc", "packages"):
+    for part in ("sysctl", "etc", "journal", "packages"):
         b, a = before[part], after[part]
         for k in sorted(set(b) | set(a)):
             if k not in a:
@@ -261,7 +266,7 @@ def main(argv: list[str]) -> int:
     if diff:
         print("the tests changed the machine:\n  " + "\n  ".join(diff), file=sys.stderr)
         return 1
-    print("the machine is as it was: its Valkey, sysctls, /etc and packages")
+    print("the machine is as it was: its Valkey, sysctls, /etc, the change journal and packages")
     return 0
 
 
