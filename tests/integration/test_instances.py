@@ -140,6 +140,14 @@ def _run_id(host, socket="/run/valkey/valkey.sock") -> str:
     return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("run_id:"))
 
 
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (a killed process may linger as one until reaped)."""
+    try:
+        return Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def _changed_tasks(stdout: str) -> list[str]:
     tasks, current = [], None
     for line in stdout.splitlines():
@@ -175,3 +183,29 @@ def test_a_010_host_upgrades_without_a_restart_or_a_changed_setting(ansible, lab
     out = ansible.playbook(pb, inventory=str(lab.inventory))
     assert recap(out.stdout, host.name)["changed"] == 0
     assert _run_id(host) == run_id
+
+
+def test_a_pid_file_the_server_user_rewrote_gets_no_process_killed(ansible, lab_host, tmp_path):
+    """The pid file lies in the server user's runtime dir: that user can point it at
+    any process. Removing the instance (state absent) must signal only a
+    valkey-server of the server's user, never what the file names."""
+    lab = lab_host
+    host = lab[0]
+    instances = [{"name": "cache", "port": 7001}]
+    pb = _write(tmp_path, _play(host, {"valkey_server_instances": instances}))
+    ansible.playbook(pb, inventory=str(lab.inventory))
+    # A root process of the host, and the server's own user writing its pid into the file.
+    victim = subprocess.run(host.exec_argv(["sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!"]), capture_output=True, text=True,
+                            check=True, timeout=60).stdout.strip()
+    real = subprocess.run(host.exec_argv(["cat", "/run/valkey-cache/valkey-server.pid"]), capture_output=True, text=True,
+                          check=True, timeout=60).stdout.strip()
+    subprocess.run(host.exec_argv(["runuser", "-u", "valkey", "--", "sh", "-c", "echo %s > /run/valkey-cache/valkey-server.pid" % victim]),
+                   check=True, timeout=60)
+    pb = _write(tmp_path, _play(host, {"valkey_server_instances": [{"name": "cache", "state": "absent"}]}), "absent.yml")
+    out = ansible.playbook(pb, inventory=str(lab.inventory))
+    assert recap(out.stdout, host.name)["failed"] == 0
+    assert _alive(int(victim)), "the role killed the process the pid file named"
+    # The server itself was not signalled either (the file no longer names it), and its files are gone.
+    assert _alive(int(real))
+    assert not host.path("/etc/valkey/valkey-cache.conf").exists()
+    subprocess.run(host.exec_argv(["kill", real, victim]), check=True, timeout=60)
