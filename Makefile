@@ -108,9 +108,20 @@ fuzz:
 	  $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
+# The 0.1.0 collection (commit eee2739 of main), built from this clone's own
+# history, for the upgrade test (tests/integration/test_instances.py).
+OLD_COMMIT := eee2739
+OLD_TREE := .cache/valkeyops-0.1.0
+OLD_TARBALL := $(OLD_TREE)/dist/valkeyops-secure-0.1.0.tar.gz
 .PHONY: ansible-test
-ansible-test: build collection
-	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+ansible-test: build collection $(OLD_TARBALL)
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) $(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+
+$(OLD_TARBALL): $(VENV)/.installed
+	@rm -rf $(OLD_TREE) && mkdir -p $(OLD_TREE)
+	git archive $(OLD_COMMIT) | tar -x -C $(OLD_TREE)
+	$(MAKE) --no-print-directory -C $(OLD_TREE) build
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(OLD_TREE)/dist $(OLD_TREE)
 
 # ansible-lint and molecule resolve the collection's FQCNs through a
 # collections path that points back at this checkout.

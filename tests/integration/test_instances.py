@@ -163,6 +163,8 @@ def test_a_010_host_upgrades_without_a_restart_or_a_changed_setting(ansible, lab
     version's default instance; the new role adds its new files (the sysctl.d file)
     and changes nothing else: same process (run_id), valkey_config changed=false."""
     if not OLD_TARBALL.exists():
+        if "VALKEYOPS_OLD_TARBALL" in os.environ:  # make ansible-test builds it: a missing one is a failure
+            pytest.fail("the 0.1.0 collection is missing at %s" % OLD_TARBALL)
         pytest.skip("no 0.1.0 collection at %s (git worktree add /tmp/vko-010 eee2739 && make -C /tmp/vko-010 collection)" % OLD_TARBALL)
     old = Ansible(ansible.venv, _install(ansible.venv, OLD_TARBALL, tmp_path / "collections-010"), ansible.home)
     lab = lab_host
