@@ -1,10 +1,11 @@
 # valkeyops.secure: the one entry point.
 #   make demo    start a throwaway Valkey, harden it with valkey_config, twice
 #   make test    everything CI runs (installs what it needs first)
-#   make molecule   the roles' scenarios against localhost
+#   make molecule   the roles' scenarios on lab hosts (SCENARIO=name for one)
+#   make lab-up / lab-down   lab hosts (127.0.0.11-13) for hands-on use
 #   make site    a hardened Valkey on this machine (example inventory), then
 #   make audit   the compliance audit of it (passes)
-#   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
+#   make build   cross-compile files/bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
 #   make fuzz    every Go fuzz target for FUZZTIME (default 60s) each
@@ -49,14 +50,17 @@ venv-oldest: $(VENV_OLDEST)/.installed
 
 # ---- build --------------------------------------------------------------------
 
-bin/SHA256SUMS: $(GO_SOURCES)
-	@mkdir -p bin
+# The binaries ship in the tarball under files/bin/: ansible-test reads every
+# file under a top-level bin/ as a Python script (compile and pep8 crashed).
+BIN_DIR := files/bin
+$(BIN_DIR)/SHA256SUMS: $(GO_SOURCES)
+	@mkdir -p $(BIN_DIR)
 	@for p in $(PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; \
 	  echo "go build valkeyops for $$os/$$arch"; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o bin/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o $(BIN_DIR)/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
 	done
-	@cd bin && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
+	@cd $(BIN_DIR) && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
 
 # The modules' interface, printed by the binary (the one source): the action
 # plugin validates and masks with it (one json.load per task).
@@ -66,9 +70,9 @@ $(SPEC): $(GO_SOURCES)
 	@mv $@.tmp $@
 
 .PHONY: build
-build: bin/SHA256SUMS $(SPEC)
+build: $(BIN_DIR)/SHA256SUMS $(SPEC)
 
-$(TARBALL): bin/SHA256SUMS $(SPEC) $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
+$(TARBALL): $(BIN_DIR)/SHA256SUMS $(SPEC) $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 
@@ -111,9 +115,20 @@ fuzz:
 	  $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
+# The 0.1.0 collection (commit eee2739 of main), built from this clone's own
+# history, for the upgrade test (tests/integration/test_instances.py).
+OLD_COMMIT := eee2739
+OLD_TREE := .cache/valkeyops-0.1.0
+OLD_TARBALL := $(OLD_TREE)/dist/valkeyops-secure-0.1.0.tar.gz
 .PHONY: ansible-test
-ansible-test: build collection
-	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+ansible-test: build collection $(OLD_TARBALL)
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) $(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+
+$(OLD_TARBALL): $(VENV)/.installed
+	@rm -rf $(OLD_TREE) && mkdir -p $(OLD_TREE)
+	git archive $(OLD_COMMIT) | tar -x -C $(OLD_TREE)
+	$(MAKE) --no-print-directory -C $(OLD_TREE) build
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(OLD_TREE)/dist $(OLD_TREE)
 
 # ansible-lint and molecule resolve the collection's FQCNs through a
 # collections path that points back at this checkout.
@@ -123,14 +138,30 @@ collections-link:
 	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
 	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
 
-# Molecule scenarios against localhost (default driver, no container engine).
-# They install and run Valkey on this machine as root, on port 6379.
+# Molecule scenarios, each on its own lab hosts (scripts/lab/lab.py: sshd in a
+# private mount namespace on 127.0.0.11-19), never on this machine's own
+# Valkey. SCENARIO=name runs one; without it every scenario, one at a time.
+VALKEYOPS_LAB_DIR ?= /tmp/valkeyops-lab
+export VALKEYOPS_LAB_DIR
+LAB := $(VENV)/bin/python scripts/lab/lab.py
 .PHONY: molecule
 molecule: system-deps venv build collections-link
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH VALKEYOPS_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
 	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
 	  VALKEYOPS_MOLECULE_APP_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-	  $(VENV)/bin/molecule test --all
+	  $(VENV)/bin/molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
+
+# Lab hosts for hands-on use: `make lab-up` starts LAB_HOSTS and writes an
+# inventory; ssh in with `ansible -i $(VALKEYOPS_LAB_DIR)/inventory.ini lab -m ping`,
+# or enter one with `$(LAB) exec lab1`. `make lab-down` ends them.
+LAB_HOSTS ?= lab1 lab2 lab3
+.PHONY: lab-up lab-down
+lab-up: venv
+	$(LAB) up $(LAB_HOSTS)
+	$(LAB) inventory $(LAB_HOSTS) > $(VALKEYOPS_LAB_DIR)/inventory.ini
+	@echo "inventory: $(VALKEYOPS_LAB_DIR)/inventory.ini"
+lab-down: venv
+	$(LAB) down $(LAB_HOSTS)
 
 # Quick start: a hardened Valkey on this machine (127.0.0.1 only) with the
 # example inventory and its DUMMY vault password, then the audit, which
@@ -176,9 +207,10 @@ $(VENV_BENCH)/.installed: requirements/bench.txt
 
 bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/per_task.py
+	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
 
 .PHONY: clean
 clean:
-	rm -rf bin $(DIST) build tests/output
+	rm -rf $(BIN_DIR) $(DIST) build tests/output
