@@ -71,6 +71,7 @@ class Valkey:
             except subprocess.CalledProcessError:
                 pass
             time.sleep(0.05)
+        self.stop()  # never leave a server behind, started or not
         raise RuntimeError("valkey-server did not start: %s" % (self.log.read_text() if self.log.exists() else "no log"))
 
     def cli(self, *args: str) -> str:
