@@ -101,7 +101,7 @@ func TestModuleOverStdin(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, rows, 2, r.stdout)
-	assert.Regexp(t, `^\S+Z\s+valkey_config\s+\S+\s+127\.0\.0\.1:\d+\s+maxmemory-policy\s+noeviction\s+allkeys-lru\s+alice\s+0123456789ab$`, rows[1])
+	assert.Regexp(t, `^\S+Z\s+valkey_config\s+\S+\s+default\s+127\.0\.0\.1:\d+\s+maxmemory-policy\s+noeviction\s+allkeys-lru\s+alice\s+0123456789ab$`, rows[1])
 	r = exe(t, binary, "", "journal", "--path", journalPath, "--format", "json", "--since", "1h")
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, 1, strings.Count(r.stdout, "\n"))
@@ -166,7 +166,7 @@ func TestUsage(t *testing.T) {
 	usage(&b)
 	usageText := b.String()
 	assert.True(t, strings.HasPrefix(usageText, "usage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n"), usageText)
-	assert.Contains(t, usageText, "\n  valkeyops journal [--since T] [--directive D] [--format json|table] [--path P]\n")
+	assert.Contains(t, usageText, "\n  valkeyops journal [--since T] [--directive D] [--instance I] [--format json|table] [--path P]\n")
 	assert.Contains(t, usageText, "\n  valkeyops version                   print the version\n")
 	assert.Contains(t, usageText, "\nmodules: "+strings.Join(moduleNames(), ", ")+"\n")
 	tests := []struct {
