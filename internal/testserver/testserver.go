@@ -186,9 +186,8 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	}
 	s.cmd = exec.Command(bin, s.ConfPath)
 	s.cmd.Dir = o.Dir
-	if o.Credential != nil {
-		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
-	}
+	s.cmd.SysProcAttr = diesWithTheTest()
+	s.cmd.SysProcAttr.Credential = o.Credential
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start valkey-server: %w", err)
 	}
@@ -346,6 +345,7 @@ func startFile(t testing.TB, bin, path string) (*Server, string, error) {
 	s.cmd = exec.Command(bin, path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
 		"--daemonize", "no", "--logfile", s.LogPath, "--save", "", "--appendonly", "no")
 	s.cmd.Dir = dir
+	s.cmd.SysProcAttr = diesWithTheTest()
 	s.cmd.Stdout = &out
 	s.cmd.Stderr = &out
 	if err := s.cmd.Start(); err != nil {
@@ -376,4 +376,11 @@ func startFile(t testing.TB, bin, path string) (*Server, string, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// diesWithTheTest makes a server die with the test binary that started it:
+// a test killed by its -timeout (or a stress run ended by hand) runs no
+// Cleanup, and its servers would otherwise outlive it on the machine.
+func diesWithTheTest() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
