@@ -39,19 +39,24 @@ func TestLockGoroutines(t *testing.T) {
 		}
 	}
 
-	// A waiter gets the lock once the holder releases it.
+	// A waiter gets the lock once the holder releases it. The waiter reports
+	// after it has released the lock again, so the checks below never race
+	// its unlock.
+	started := make(chan struct{})
 	got := make(chan time.Time, 1)
 	errc := make(chan error, 1)
 	go func() {
+		close(started)
 		unlock2, err := Lock(filepath.Join(dir, "other-file-same-dir"), 5*time.Second)
 		if err != nil {
 			errc <- err
 			return
 		}
-		got <- time.Now()
+		at := time.Now()
 		unlock2()
+		got <- at
 	}()
-	time.Sleep(200 * time.Millisecond)
+	<-started
 	released := time.Now()
 	unlock1()
 	unlock1() // idempotent
@@ -62,8 +67,6 @@ func TestLockGoroutines(t *testing.T) {
 		}
 	case err := <-errc:
 		t.Fatalf("waiter: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("waiter never got the lock")
 	}
 
 	// Different directories do not contend.
@@ -134,11 +137,8 @@ func TestLockProcesses(t *testing.T) {
 	if _, err := Lock(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Lock while another process holds it: %v, want ErrLocked", err)
 	}
-	// Release in the child after a moment; we must wait for it.
-	go func() {
-		time.Sleep(200 * time.Millisecond)
-		_ = stdin.Close()
-	}()
+	// Ask the child to release; Lock waits until it has.
+	_ = stdin.Close()
 	unlock, err := Lock(path, 5*time.Second)
 	if err != nil {
 		t.Fatalf("Lock after the other process released it: %v", err)

@@ -187,6 +187,18 @@ def test_secrets_never_in_argv_or_server_log(ansible, valkey, write_playbook, tm
     assert secret not in out.stdout + out.stderr
 
 
+def _wait_for_module_read(vk, proc, timeout=60):
+    """Returns once a client other than valkey-cli has run CONFIG GET on vk."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the playbook ended before the module read the server: %s" % proc.stdout.read()
+        clients = vk.cli("CLIENT", "LIST").splitlines()
+        if any(" cmd=config|get " in " %s " % c for c in clients):
+            return
+        time.sleep(0.05)  # poll interval only: the event above is what the caller waits for
+    raise AssertionError("the module never read the server within %ss" % timeout)
+
+
 def test_server_killed_mid_task(ansible, valkey, write_playbook):
     """The module has read the server and waits for the config directory's
     lock (held here, as a concurrent run would); the server is killed; the
@@ -206,13 +218,10 @@ def test_server_killed_mid_task(ansible, valkey, write_playbook):
             [str(ansible.venv / "bin" / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(pb)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ansible.env(), cwd=str(pb.parent),
         )
-        # Wait until the module runs (it blocks on the lock after reading the server).
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if any(b"module valkey_config" in p.read_bytes() for p in Path("/proc").glob("[0-9]*/cmdline") if p.exists()):
-                break
-            time.sleep(0.05)
-        time.sleep(0.3)
+        # Kill only once the module has read the server: its connection shows
+        # CONFIG GET as its last command (an event on the server, not a delay).
+        # Past that it cannot get further than the lock held here.
+        _wait_for_module_read(vk, proc)
         vk.proc.send_signal(signal.SIGKILL)
         vk.proc.wait(5)
     finally:
