@@ -411,7 +411,7 @@ class BinaryModuleAction(ActionBase):
 
     def _parse(self, rc, out, err, fqcn):
         try:
-            data, _ = _filter_non_json_lines(out)
+            data = _filter_non_json_lines(out)[0]
             result = json.loads(data)
             if not isinstance(result, dict):
                 raise ValueError("not an object")
