@@ -118,7 +118,7 @@ func (rc *respConn) get1(t *testing.T, name string) string {
 // missing server can never pass CI as a row of skips).
 func TestRequireServerFails(t *testing.T) {
 	run := func(require string) (string, error) {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestServerAgreesWithCanonical$", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run=^(TestServerAgreesWithCanonical|TestServerReadsFileArgs)$", "-test.v")
 		cmd.Env = append(os.Environ(), "PATH="+t.TempDir(), testserver.RequireEnv+"="+require)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -128,7 +128,7 @@ func TestRequireServerFails(t *testing.T) {
 	if !errors.As(err, &exit) || !strings.Contains(out, "valkey-server is not on PATH and VALKEYOPS_REQUIRE_SERVER=1") {
 		t.Errorf("with %s=1 and no server: err %v, output:\n%s", testserver.RequireEnv, err, out)
 	}
-	if out, err := run(""); err != nil || !strings.Contains(out, "--- SKIP: TestServerAgreesWithCanonical") {
+	if out, err := run(""); err != nil || !strings.Contains(out, "--- SKIP: TestServerAgreesWithCanonical") || !strings.Contains(out, "--- SKIP: TestServerReadsFileArgs") {
 		t.Errorf("without %s and no server: err %v, want a skip; output:\n%s", testserver.RequireEnv, err, out)
 	}
 }
@@ -346,9 +346,7 @@ func quoteArg(s string) string {
 // unixsocketperm is immutable, so this is also where its string forms are
 // checked against the server.
 func TestServerReadsFileArgs(t *testing.T) {
-	if _, err := exec.LookPath("valkey-server"); err != nil {
-		t.Skip("valkey-server is not on PATH")
-	}
+	testserver.Bin(t) // skips, or fails with VALKEYOPS_REQUIRE_SERVER=1
 	for _, perm := range []string{"0700", "700", "0770", "0"} {
 		t.Run("unixsocketperm "+perm, func(t *testing.T) {
 			dir := t.TempDir()
