@@ -75,14 +75,17 @@ def sshd(tmp_path_factory):
     )
     Path("/run/sshd").mkdir(exist_ok=True)
     proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=open(d / "sshd.log", "w"))
-    deadline = time.time() + 10
+    deadline = time.monotonic() + 60  # a guard against a hang; the event is the accepted connection
     import socket
 
-    while time.time() < deadline:
+    while True:
         try:
             socket.create_connection(("127.0.0.1", port), 0.5).close()
             break
         except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError("sshd did not listen on port %d: %s" % (port, (d / "sshd.log").read_text()))
             time.sleep(0.1)
     inventory = d / "inventory.ini"
     inventory.write_text(
