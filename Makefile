@@ -61,7 +61,7 @@ bin/SHA256SUMS: $(GO_SOURCES)
 .PHONY: build
 build: bin/SHA256SUMS
 
-$(TARBALL): bin/SHA256SUMS $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
+$(TARBALL): bin/SHA256SUMS $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 
