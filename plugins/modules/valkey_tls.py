@@ -8,7 +8,8 @@
 
 from __future__ import absolute_import, division, print_function
 
-__metaclass__ = type  # the module boilerplate ansible-test 2.16 requires (doc-only file)
+# The module boilerplate ansible-test 2.16 requires (even of a doc-only file).
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: valkey_tls
