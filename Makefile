@@ -97,6 +97,13 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
+# The concurrency soak alone: SOAK_PAIRS pairs of concurrent tasks through the
+# binary, 0 disagreements between the server and its file (also in go-test).
+SOAK_PAIRS ?= 200
+.PHONY: soak
+soak:
+	VALKEYOPS_SOAK_PAIRS=$(SOAK_PAIRS) $(GO) test -count=1 -run TestSoakConcurrentPairs -v ./cmd/valkeyops/
+
 # Each fuzz target for FUZZTIME; go-test above runs only their seed corpora
 # (f.Add seeds and testdata/fuzz/<FuzzName>/). A failure leaves its input in
 # the package's testdata/fuzz/<FuzzName>/: keep it there as a seed.

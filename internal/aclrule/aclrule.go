@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/valkeyops/secure/internal/conffile"
 )
 
 // Perm is the access a key pattern grants.
@@ -76,7 +78,37 @@ var (
 	ErrNoSuchPass = errors.New("the password to remove is not set")
 	ErrSpaces     = errors.New("contains whitespace or a NUL byte")
 	ErrEmpty      = errors.New("empty pattern")
+	ErrPipes      = errors.New("a command rule names a command, a subcommand (+client|setname) or one first argument (+select|0), so it has at most one |")
 )
+
+// ErrQuote is returned by CheckReadBack.
+var ErrQuote = errors.New("contains a quote (\" or '), which the server writes unquoted to valkey.conf and the aclfile and then cannot read back (Unbalanced quotes)")
+
+// CheckReadBack refuses a user name or a key or channel pattern that the
+// server's config and aclfile parser (sdssplitargs) cannot read back as the
+// same single word once the server has written it unquoted.
+func CheckReadBack(s string) error {
+	if strings.ContainsAny(s, "\"'") {
+		return ErrQuote
+	}
+	return nil
+}
+
+// ErrParen is returned by CheckReadBackInSelector.
+var ErrParen = errors.New("ends with ), which ends the selector early when the server reads valkey.conf or the aclfile, so it could not start again")
+
+// CheckReadBackInSelector is CheckReadBack for a pattern or command rule
+// inside a (…) selector: reading a user line, the server joins the words of
+// a selector up to the first word that ends with ")".
+func CheckReadBackInSelector(s string) error {
+	if err := CheckReadBack(s); err != nil {
+		return err
+	}
+	if strings.HasSuffix(s, ")") {
+		return ErrParen
+	}
+	return nil
+}
 
 // HashPassword returns the SHA-256 hex digest the server stores for a password.
 func HashPassword(password string) string {
@@ -162,16 +194,33 @@ func (u *User) Apply(rule string) error {
 		if !strings.HasSuffix(rule, ")") {
 			return ErrSyntax
 		}
-		var s Selector
-		for _, r := range strings.FieldsFunc(rule[1:len(rule)-1], isASCIISpace) {
-			if err := s.Apply(r); err != nil {
-				return err
-			}
-		}
-		u.Selectors = append(u.Selectors, s)
-		return nil
+		return u.addSelector(splitSetuser(rule[1 : len(rule)-1]))
 	}
 	return u.Root.Apply(rule)
+}
+
+// splitSetuser splits the inside of a (…) selector given to ACL SETUSER (or
+// read from a user line of valkey.conf or the aclfile) as the server does,
+// with sdssplitargs: quotes group and are removed, so (~'x' +get) is the key
+// pattern x. Unbalanced quotes make sdssplitargs fail, and the server then
+// creates an empty selector (no keys, channels or commands): so does this.
+func splitSetuser(inner string) []string {
+	args, err := conffile.SplitArgs(inner)
+	if err != nil {
+		return nil
+	}
+	return args
+}
+
+func (u *User) addSelector(rules []string) error {
+	var s Selector
+	for _, r := range rules {
+		if err := s.Apply(r); err != nil {
+			return err
+		}
+	}
+	u.Selectors = append(u.Selectors, s)
+	return nil
 }
 
 func (u *User) addHash(h string) {
@@ -218,6 +267,11 @@ func (s *Selector) Apply(rule string) error {
 	if rule[0] == '+' || rule[0] == '-' {
 		if len(rule) == 1 {
 			return ErrSyntax
+		}
+		if strings.Count(rule, "|") > 1 {
+			// The server splits at the last | and looks up the rest as a
+			// command: get|key1 and client|setname|x are no commands.
+			return ErrPipes
 		}
 		s.addCommand(rule[0], strings.ToLower(rule[1:]))
 		return nil
@@ -523,9 +577,69 @@ func ParseListLine(line string) (string, *User, error) {
 	name, rules, _ := strings.Cut(rest, " ")
 	u := NewUser()
 	for _, r := range SplitRules(rules) {
-		if err := u.Apply(r); err != nil {
+		var err error
+		if strings.HasPrefix(r, "(") && strings.HasSuffix(r, ")") {
+			// ACL LIST prints selector patterns as they are, unquoted.
+			err = u.addSelector(strings.FieldsFunc(r[1:len(r)-1], isASCIISpace))
+		} else {
+			err = u.Apply(r)
+		}
+		if err != nil {
 			return name, nil, fmt.Errorf("unexpected rule in ACL LIST for user %q: %w", name, err)
 		}
 	}
 	return name, u, nil
+}
+
+// MergeSelectors joins the words of a user line read from valkey.conf or the
+// aclfile into ACL SETUSER arguments as the server does
+// (ACLMergeSelectorArguments): a word starting with "(" and not ending with
+// ")" opens a selector, which takes the following words, joined by spaces, up
+// to and including the first one ending with ")".
+func MergeSelectors(words []string) ([]string, error) {
+	var out []string
+	open := -1
+	var sel string
+	for i, w := range words {
+		if open < 0 && strings.HasPrefix(w, "(") && !strings.HasSuffix(w, ")") {
+			open, sel = i, w
+			continue
+		}
+		if open >= 0 {
+			sel += " " + w
+			if strings.HasSuffix(w, ")") {
+				out = append(out, sel)
+				open = -1
+			}
+			continue
+		}
+		out = append(out, w)
+	}
+	if open >= 0 {
+		return nil, fmt.Errorf("%w: the selector %q is not closed", ErrSyntax, words[open])
+	}
+	return out, nil
+}
+
+// FromFileLine builds the user a `user NAME rules...` line of valkey.conf or
+// the aclfile defines, from the words after "user" (already split with the
+// config parser): the name and the rules, applied in order to a new user.
+func FromFileLine(words []string) (string, *User, error) {
+	if len(words) == 0 {
+		return "", nil, fmt.Errorf("%w: a user line needs a name", ErrSyntax)
+	}
+	rules, err := MergeSelectors(words[1:])
+	if err != nil {
+		return words[0], nil, err
+	}
+	u := NewUser()
+	for _, r := range rules {
+		if err := u.Apply(r); err != nil {
+			if strings.ContainsAny(r[:1], "><#!") {
+				r = r[:1] + "(secret)" // never print a password or a hash
+			}
+			return words[0], nil, fmt.Errorf("rule %q: %w", r, err)
+		}
+	}
+	return words[0], u, nil
 }

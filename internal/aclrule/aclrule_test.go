@@ -50,6 +50,26 @@ var ruleCases = []struct {
 	{"parenthesis in selector patterns", []string{"(&a) +get)", "(~a)b %R~c) &x(y +set)"},
 		"off sanitize-payload resetchannels -@all (resetchannels &a) -@all +get) (~a)b %R~c) resetchannels &x(y -@all +set)"},
 	{"clearselectors", []string{"(~a +get)", "clearselectors", "(+@all)"}, "off sanitize-payload resetchannels -@all (resetchannels +@all)"},
+	// Inside a selector the server splits with sdssplitargs: quotes group
+	// and go; unbalanced ones leave an empty selector.
+	{"quotes in a selector are removed", []string{`(~'x' &"y" +get)`}, "off sanitize-payload resetchannels -@all (~x resetchannels &y -@all +get)"},
+	{"unbalanced quote empties a selector", []string{`(~"x +get)`}, "off sanitize-payload resetchannels -@all (resetchannels -@all)"},
+	{"quotes outside selectors are kept", []string{`~'x'`}, "off sanitize-payload ~'x' resetchannels -@all"},
+}
+
+// refusedCases are ACL SETUSER arguments the model refuses;
+// TestRefusedLikeTheServer checks that the server refuses each too.
+var refusedCases = []struct {
+	rules []string
+	err   error
+}{
+	{[]string{"+get|key1|key2"}, ErrPipes},
+	{[]string{"+client|setname|x"}, ErrPipes},
+	{[]string{"-get|a|b"}, ErrPipes},
+	{[]string{"(+get|a|b)"}, ErrPipes},
+	{[]string{"~a b"}, ErrSpaces},
+	{[]string{"%X~a"}, ErrSyntax},
+	{[]string{"allkeys", "~a"}, ErrAfterAll},
 }
 
 func build(t *testing.T, rules []string) *User {
@@ -91,6 +111,38 @@ func TestAgainstServer(t *testing.T) {
 			}
 			assert.Equal(t, "user t "+tc.want, line)
 		})
+	}
+}
+
+// applyAll applies rules to a new user and returns the first error.
+func applyAll(rules []string) error {
+	u := NewUser()
+	for _, r := range rules {
+		if err := u.Apply(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestRefusedLikeTheServer(t *testing.T) {
+	srv := testserver.Start(t)
+	for _, tc := range refusedCases {
+		t.Run(strings.Join(tc.rules, " "), func(t *testing.T) {
+			err := applyAll(tc.rules)
+			assert.ErrorIs(t, err, tc.err)
+			out, _ := srv.CLIErr(append([]string{"ACL", "SETUSER", "refused"}, tc.rules...)...)
+			assert.Contains(t, out, "ERR Error in ACL SETUSER modifier", "the server accepted %q", tc.rules)
+		})
+	}
+}
+
+func TestCheckReadBack(t *testing.T) {
+	for _, s := range []string{`app"1`, "it's:*", `"news"`} {
+		assert.ErrorIs(t, CheckReadBack(s), ErrQuote, s)
+	}
+	for _, s := range []string{"app", `a\b`, "{x}:*", "a(b", "ключ", "#x"} {
+		assert.NoError(t, CheckReadBack(s), s)
 	}
 }
 
@@ -139,13 +191,7 @@ func TestApplyErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.rules, " "), func(t *testing.T) {
-			u := NewUser()
-			var err error
-			for _, r := range tc.rules {
-				if err = u.Apply(r); err != nil {
-					break
-				}
-			}
+			err := applyAll(tc.rules)
 			assert.True(t, errors.Is(err, tc.err), "got %v", err)
 		})
 	}

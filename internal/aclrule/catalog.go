@@ -114,3 +114,59 @@ func (u *User) Allows(cmd string, cats []string) bool {
 	}
 	return false
 }
+
+// Rights: what a user may do at most, decided by the same model as above
+// (the audit asks; it does not parse rules itself).
+
+// AllSelectors returns the root selector and the (…) selectors: a command
+// runs when any one of them allows it.
+func (u *User) AllSelectors() []*Selector {
+	out := []*Selector{&u.Root}
+	for i := range u.Selectors {
+		out = append(out, &u.Selectors[i])
+	}
+	return out
+}
+
+// EveryKey reports whether the selector reaches every key, to read or to
+// write: ~* (allkeys), or a pattern of stars only with any permission
+// (%R~*, %W~*, ~**).
+func (s *Selector) EveryKey() bool {
+	if s.AllKeys {
+		return true
+	}
+	for _, k := range s.Keys {
+		if k.Pattern != "" && strings.Trim(k.Pattern, "*") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// EveryCommand reports whether the selector allows every command: +@all
+// with nothing taken back after it.
+func (s *Selector) EveryCommand() bool {
+	if !s.AllCommands {
+		return false
+	}
+	for _, r := range s.Commands {
+		if r[0] == '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// DangerousAllowed returns, sorted, the commands of the server's @dangerous
+// category (Valkey 8.0's, see dangerous.go) that the selector lets run. Keys
+// are not considered: a selector that allows FLUSHALL runs it without any.
+func (s *Selector) DangerousAllowed() []string {
+	var out []string
+	for cmd, cats := range dangerousCommands {
+		if s.Allows(cmd, cats) {
+			out = append(out, cmd)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

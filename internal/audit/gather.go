@@ -28,6 +28,7 @@ import (
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // HostFS reads the target host's files: the local disk for the module and
@@ -42,8 +43,11 @@ type HostFS interface {
 // LocalFS is the local disk.
 type LocalFS struct{}
 
-// ReadFile reads a local file.
-func (LocalFS) ReadFile(path string) ([]byte, error) { return os.ReadFile(path) }
+// ReadFile reads a local file: a regular file only (a FIFO or a device
+// would hang or never end), at most conffile.MaxFileSize bytes.
+func (LocalFS) ReadFile(path string) ([]byte, error) {
+	return safefs.ReadFile(path, conffile.MaxFileSize)
+}
 
 // Stat inspects a local file.
 func (LocalFS) Stat(path string) *policy.FileInfo {
@@ -156,10 +160,14 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 		if data, err := fsys.ReadFile(aclPath); err != nil {
 			g.warnf("could not read the aclfile %s: %s", aclPath, describePathErr(err))
 		} else {
-			g.FileUsers = policy.UsersFromACLFile(data)
+			var ws []string
+			g.FileUsers, ws = policy.UsersFromACLFile(aclPath, data)
+			g.Warnings = append(g.Warnings, ws...)
 		}
 	} else if f.Config != nil {
-		g.FileUsers = policy.UsersFromConfig(f.Config)
+		var ws []string
+		g.FileUsers, ws = policy.UsersFromConfig(f.Config)
+		g.Warnings = append(g.Warnings, ws...)
 	}
 	requirepass := g.requirepassSet()
 	switch {
@@ -230,9 +238,11 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	}
 	g.RuntimeUsers = []policy.User{}
 	for _, l := range lines {
-		if u, ok := policy.ParseACLRule(l); ok {
-			g.RuntimeUsers = append(g.RuntimeUsers, u)
+		u, err := policy.UserFromACLList(l)
+		if err != nil {
+			g.warnf("could not read a line of ACL LIST (%v): user %q is taken to have every right", err, u.Name)
 		}
+		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
 }

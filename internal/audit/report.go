@@ -68,6 +68,22 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 			r.Skipped = append(r.Skipped, Skipped{ID: o.Rule.ID, Reason: o.Message})
 		}
 	}
+	r.count()
+	r.Summary.DriftedSettings, r.Summary.DriftedUsers = drift.Count()
+	r.Passed = r.Summary.Findings == 0 && r.Summary.DriftedSettings == 0 && r.Summary.DriftedUsers == 0
+	return r
+}
+
+// AddFindings puts findings made outside the policy (lint's CheckConfig)
+// first and updates the counts.
+func (r *Report) AddFindings(fs ...policy.Finding) {
+	r.Findings = append(fs, r.Findings...)
+	r.count()
+	r.Passed = r.Passed && len(fs) == 0
+}
+
+func (r *Report) count() {
+	r.Summary.Critical, r.Summary.High, r.Summary.Medium, r.Summary.Low = 0, 0, 0, 0
 	for _, f := range r.Findings {
 		switch f.Severity {
 		case "critical":
@@ -81,9 +97,6 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 		}
 	}
 	r.Summary.Findings = len(r.Findings)
-	r.Summary.DriftedSettings, r.Summary.DriftedUsers = drift.Count()
-	r.Passed = r.Summary.Findings == 0 && r.Summary.DriftedSettings == 0 && r.Summary.DriftedUsers == 0
-	return r
 }
 
 // ValidateFailOn checks fail_on values.

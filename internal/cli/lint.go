@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/valkeyops/secure/internal/audit"
+	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 )
 
@@ -57,8 +58,9 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "output: text, json or junit")
 	failOn := fs.String("fail-on", "low", "exit 1 on findings at or above: low, medium, high, critical, never")
 	verbose := fs.Bool("verbose", false, "text output: list skipped rules too")
+	valkeyVersion := fs.String("valkey-version", "", "the Valkey release the file is for, e.g. 8.0.1 (default: the installed valkey-server's)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--format text|json|junit] [--fail-on SEV]")
+		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit] [--fail-on SEV]")
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
@@ -80,6 +82,13 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "valkeyops lint: --format %q is not one of text, json, junit\n", *format)
 		return ExitUsage
 	}
+	var ver directives.Version
+	if *valkeyVersion != "" {
+		if ver, err = directives.ParseVersion(*valkeyVersion); err != nil {
+			fmt.Fprintf(stderr, "valkeyops lint: --valkey-version: %v\n", err)
+			return ExitUsage
+		}
+	}
 	pol, err := policy.Load(*noBaseline, policies...)
 	if err != nil {
 		fmt.Fprintf(stderr, "valkeyops lint: %v\n", err)
@@ -95,7 +104,16 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "valkeyops lint: %s\n", strings.Join(g.Warnings, "; "))
 		return ExitUsage
 	}
+	if !ver.Known() {
+		v, _, err := directives.InstalledVersion(context.Background())
+		if err != nil {
+			g.Warnings = append(g.Warnings, fmt.Sprintf("the Valkey release is unknown (%v): names and values are not checked against one; give --valkey-version", err))
+		}
+		ver = v
+	}
 	rep := audit.BuildReport(pol, g, audit.Drift{Settings: map[string]audit.SettingDrift{}, Users: map[string]audit.UserDrift{}})
+	lines := audit.CheckConfig(g.Facts.Config, ver, nil)
+	rep.AddFindings(lines...)
 	outs := pol.Evaluate(g.Facts)
 	switch *format {
 	case "json":
@@ -107,7 +125,7 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 			Warnings []string `json:"warnings"`
 		}{rep, nonNil(g.Warnings)})
 	case "junit":
-		writeJUnit(stdout, pos[0], outs)
+		writeJUnit(stdout, pos[0], lines, outs)
 	default:
 		writeText(stdout, pos[0], rep, g.Warnings, *verbose)
 	}
@@ -166,8 +184,13 @@ type junitSkipped struct {
 	Message string `xml:"message,attr"`
 }
 
-func writeJUnit(w io.Writer, name string, outs []policy.Outcome) {
+func writeJUnit(w io.Writer, name string, lines []policy.Finding, outs []policy.Outcome) {
 	s := junitSuite{Name: "valkeyops lint " + name}
+	for _, f := range lines {
+		s.Failures++
+		s.Cases = append(s.Cases, junitCase{Name: f.ID + " " + f.Message, ClassName: name,
+			Failure: &junitFailure{Message: f.Message, Type: f.Severity, Text: "fix: " + f.Remediation}})
+	}
 	for _, o := range outs {
 		c := junitCase{Name: o.Rule.ID + " " + o.Rule.Title, ClassName: name}
 		switch o.Status {

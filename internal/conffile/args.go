@@ -209,8 +209,10 @@ func FormatArgs(args []string) string {
 	return sb.String()
 }
 
-// asciiLower lowercases ASCII letters only, like C tolower() in the C locale.
-func asciiLower(s string) string {
+// ASCIILower lowercases ASCII letters only, like C tolower() in the C locale
+// (and strcasecmp, sdstolower): "TİMEOUT" with a dotted capital I is not
+// "timeout", as strings.ToLower would make it.
+func ASCIILower(s string) string {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c >= 'A' && c <= 'Z' {
 			b := []byte(s)

@@ -15,12 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // ErrInIncludedFile is returned (wrapped) when an edit would have to change
@@ -29,6 +30,15 @@ var ErrInIncludedFile = errors.New("setting is defined in an included file")
 
 // MaxIncludeDepth is how deep includes may nest below the main file.
 const MaxIncludeDepth = 16
+
+// MaxFileSize bounds the main file and each included file, and
+// MaxTotalSize all of them together: a config file is a few kilobytes, so
+// `include /dev/zero` or a runaway file is an error, never an
+// out-of-memory crash. FIFOs and devices are refused (a read would hang).
+const (
+	MaxFileSize  = 8 << 20
+	MaxTotalSize = 32 << 20
+)
 
 // Mode says how repeated occurrences of a directive combine.
 type Mode int
@@ -56,9 +66,11 @@ type Config struct {
 
 	original []byte
 	lines    []string // main file lines, each with its "\n" if it had one
+	nulLines []int    // main file lines holding a NUL byte (edits are refused)
 	occs     []Occurrence
 	includes []string
 	cache    map[string]*incFile // included files by absolute path
+	size     int64               // bytes read from included files
 }
 
 type incFile struct {
@@ -71,7 +83,7 @@ type incFile struct {
 // recorded in Warnings. Lines with unbalanced quotes are an error naming the
 // file and line number.
 func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := safefs.ReadFile(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read config %q: %w", path, err)
 	}
@@ -128,7 +140,7 @@ func (c *Config) Includes() []string { return slices.Clone(c.includes) }
 func (c *Config) Occurrences(names ...string) []Occurrence {
 	want := make(map[string]bool, len(names))
 	for _, n := range names {
-		want[asciiLower(n)] = true
+		want[ASCIILower(n)] = true
 	}
 	var out []Occurrence
 	for _, o := range c.occs {
@@ -140,13 +152,25 @@ func (c *Config) Occurrences(names ...string) []Occurrence {
 	return out
 }
 
+// All returns every directive occurrence, includes flattened, in the order
+// the server reads them.
+func (c *Config) All() []Occurrence {
+	out := make([]Occurrence, len(c.occs))
+	for i, o := range c.occs {
+		o.Args = slices.Clone(o.Args)
+		out[i] = o
+	}
+	return out
+}
+
 // rebuild re-parses the main lines and re-walks the includes.
 func (c *Config) rebuild() error {
 	c.occs = nil
 	c.includes = nil
 	c.Warnings = nil
+	c.nulLines = nil
 	w := walker{c: c, read: map[string]bool{}}
-	return w.walk(c.Path, c.lines, 0, []string{realKey(c.Path)})
+	return w.walk([]source{{c.Path, strings.Join(c.lines, "")}}, 0, []string{realKey(c.Path)})
 }
 
 type walker struct {
@@ -158,31 +182,47 @@ func (w *walker) warnf(format string, a ...any) {
 	w.c.Warnings = append(w.c.Warnings, fmt.Sprintf(format, a...))
 }
 
-func (w *walker) walk(file string, lines []string, depth int, stack []string) error {
-	for i, raw := range lines {
-		t := strings.Trim(raw, " \t\r\n")
+// walk reads files as the server reads one include (the main file alone,
+// or every file a glob matched, joined) and follows their includes.
+func (w *walker) walk(files []source, depth int, stack []string) error {
+	logical, nuls := serverLines(files)
+	for _, f := range files {
+		for _, n := range nuls[f.path] {
+			w.warnf("%s:%d holds a NUL byte: the server ignores the rest of that line, its line break included, so the next line is read as part of it", f.path, n)
+		}
+	}
+	w.c.nulLines = append(w.c.nulLines, nuls[w.c.Path]...)
+	if len(files) > 1 {
+		for _, f := range files[:len(files)-1] {
+			if f.content != "" && !strings.HasSuffix(f.content, "\n") {
+				w.warnf("%s does not end with a line break: the server reads the files of one include glob as one text, so its last line joins the first line of the next file", f.path)
+			}
+		}
+	}
+	for _, l := range logical {
+		t := strings.Trim(l.Text, " \t\r\n")
 		if t == "" || t[0] == '#' {
 			continue
 		}
+		where := fmt.Sprintf("%s:%d", l.File, l.Number)
 		args, err := SplitArgs(t)
 		if err != nil {
-			return fmt.Errorf("failed to parse config line %q: %w", fmt.Sprintf("%s:%d", file, i+1), err)
+			return fmt.Errorf("failed to parse config line %q: %w", where, err)
 		}
 		if len(args) == 0 {
 			continue
 		}
-		name := asciiLower(args[0])
+		name := ASCIILower(args[0])
 		w.c.occs = append(w.c.occs, Occurrence{
-			File: file,
-			Line: i + 1,
+			File: l.File,
+			Line: l.Number,
 			Name: name,
 			Args: args[1:],
-			Main: file == w.c.Path,
+			Main: l.File == w.c.Path,
 		})
 		if name != "include" {
 			continue
 		}
-		where := fmt.Sprintf("%s:%d", file, i+1)
 		if len(args) != 2 {
 			w.warnf("ignoring include at %q: expected exactly one path, got %d arguments", where, len(args)-1)
 			continue
@@ -213,6 +253,8 @@ func (w *walker) include(pattern, where string, depth int, stack []string) error
 	} else {
 		matches = []string{filepath.Clean(p)}
 	}
+	var files []source
+	keys := slices.Clone(stack)
 	for _, m := range matches {
 		key := realKey(m)
 		if slices.Contains(stack, key) {
@@ -235,11 +277,13 @@ func (w *walker) include(pattern, where string, depth int, stack []string) error
 			w.read[m] = true
 			w.c.includes = append(w.c.includes, m)
 		}
-		if err := w.walk(m, f.lines, depth, append(slices.Clone(stack), key)); err != nil {
-			return err
-		}
+		files = append(files, source{m, strings.Join(f.lines, "")})
+		keys = append(keys, key)
 	}
-	return nil
+	if len(files) == 0 {
+		return nil
+	}
+	return w.walk(files, depth, keys)
 }
 
 // readInclude reads (once) an included file. A missing file or a directory
@@ -248,10 +292,13 @@ func (c *Config) readInclude(path string) (*incFile, error) {
 	if f, ok := c.cache[path]; ok {
 		return f, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := safefs.ReadFile(path, MaxFileSize)
 	f := &incFile{}
 	switch {
 	case err == nil:
+		if c.size += int64(len(data)); c.size+int64(len(c.original)) > MaxTotalSize {
+			return nil, fmt.Errorf("the included files add up to more than %s", safefs.Size(MaxTotalSize))
+		}
 		f.lines = splitLines(string(data))
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.EISDIR):
 		f.err = err
@@ -291,6 +338,9 @@ func (c *Config) Set(names []string, args []string, mode Mode) error {
 	if needsQuoting(name) || name[0] == '#' {
 		return fmt.Errorf("failed to set %q: invalid directive name", name)
 	}
+	if err := c.editable(); err != nil {
+		return fmt.Errorf("failed to set %q: %w", name, err)
+	}
 	occs := c.Occurrences(names...)
 	lines := slices.Clone(c.lines)
 	switch mode {
@@ -328,6 +378,9 @@ func (c *Config) Set(names []string, args []string, mode Mode) error {
 // Remove deletes every occurrence line of names in the main file. An
 // occurrence in an included file is an error wrapping ErrInIncludedFile.
 func (c *Config) Remove(names ...string) error {
+	if err := c.editable(); err != nil {
+		return fmt.Errorf("failed to remove %q: %w", names, err)
+	}
 	occs := c.Occurrences(names...)
 	for _, o := range occs {
 		if !o.Main {
@@ -338,6 +391,18 @@ func (c *Config) Remove(names ...string) error {
 		return nil
 	}
 	return c.commit(deleteLines(slices.Clone(c.lines), occs), strings.Join(names, ","))
+}
+
+// ErrNULByte is returned (wrapped) by Set and Remove when the main file
+// holds a NUL byte: the server reads such a file differently from its lines
+// (see serverLines), so an edit by line could change what it means.
+var ErrNULByte = errors.New("the file holds a NUL byte, which the server reads differently from the lines around it; remove it by hand")
+
+func (c *Config) editable() error {
+	if len(c.nulLines) > 0 {
+		return fmt.Errorf("%s:%d: %w", c.Path, c.nulLines[0], ErrNULByte)
+	}
+	return nil
 }
 
 // commit installs new main lines and re-parses; on failure the old state is kept.

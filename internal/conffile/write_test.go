@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 func statT(t *testing.T, path string) (fs.FileMode, int, int) {
@@ -187,8 +189,8 @@ func TestWriteAtomicFailureLeavesOriginal(t *testing.T) {
 		{
 			name: "failure before rename",
 			setup: func(t *testing.T, dir, path string) {
-				testHookBeforeRename = func(string) error { return errors.New("injected failure") }
-				t.Cleanup(func() { testHookBeforeRename = nil })
+				safefs.TestHookBeforeRename = func(*safefs.Dir, string) error { return errors.New("injected failure") }
+				t.Cleanup(func() { safefs.TestHookBeforeRename = nil })
 			},
 		},
 		{
@@ -246,7 +248,7 @@ func mountTmpfs(t *testing.T, opts string) string {
 }
 
 func TestWriteAtomicReadOnlyFS(t *testing.T) {
-	dir := mountTmpfs(t, "size=1m")
+	dir := mountTmpfs(t, "size=1m,mode=0755")
 	path := filepath.Join(dir, "valkey.conf")
 	if err := os.WriteFile(path, []byte("old\n"), 0o640); err != nil {
 		t.Fatal(err)
@@ -270,7 +272,7 @@ func TestWriteAtomicReadOnlyFS(t *testing.T) {
 }
 
 func TestWriteAtomicNoSpace(t *testing.T) {
-	dir := mountTmpfs(t, "size=64k")
+	dir := mountTmpfs(t, "size=64k,mode=0755")
 	path := filepath.Join(dir, "valkey.conf")
 	if err := os.WriteFile(path, []byte("old\n"), 0o640); err != nil {
 		t.Fatal(err)

@@ -12,11 +12,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/peer"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // Defaults of the shared connection options.
@@ -118,7 +121,7 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 		cfg.InsecureSkipVerify = true // the user asked for it with validate_certs: false
 	}
 	if o.TLSCACert != "" {
-		pem, err := os.ReadFile(o.TLSCACert)
+		pem, err := safefs.ReadFile(o.TLSCACert, MaxPEMSize)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read tls_ca_cert %q: %w", o.TLSCACert, pathErr(err))
 		}
@@ -129,7 +132,15 @@ func (o *Options) tlsConfig() (*tls.Config, error) {
 		cfg.RootCAs = pool
 	}
 	if o.TLSCert != "" {
-		pair, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+		certPEM, err := safefs.ReadFile(o.TLSCert, MaxPEMSize)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read tls_cert %q: %w", o.TLSCert, pathErr(err))
+		}
+		keyPEM, err := safefs.ReadFile(o.TLSKey, MaxPEMSize)
+		if err != nil {
+			return nil, fmt.Errorf("failed to read tls_key %q: %w", o.TLSKey, pathErr(err))
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("failed to load tls_cert %q with tls_key %q: the files are unreadable, not PEM, or do not match", o.TLSCert, o.TLSKey)
 		}
@@ -150,19 +161,42 @@ func pathErr(err error) error {
 // module can tell "server unreachable" from a command error.
 var ErrConnect = errors.New("cannot connect")
 
+// MaxPEMSize bounds the TLS files the client reads (a CA bundle of a few
+// hundred certificates fits easily).
+const MaxPEMSize = 1 << 20
+
 // Open connects and authenticates. The client does no client-side caching,
 // no retries and no cluster discovery: one plain connection, the fewest
 // commands on the wire, so an ACL user with narrow rights can use it.
+//
+// Before valkey-go sends anything (HELLO carries the password), every
+// connection is checked by verifyPeer: a server on this host must be a
+// verified server process, a remote one gets a password only over TLS with
+// certificate validation. Replies are bounded (guardConn).
 func Open(o *Options) (valkey.Client, error) {
+	c, _, err := OpenPeer(o)
+	return c, err
+}
+
+// OpenPeer is Open that also returns the verified server process (nil for
+// a server on another host), for callers that trust what it names (its
+// config file, its aclfile).
+func OpenPeer(o *Options) (valkey.Client, *peer.Process, error) {
 	if err := o.Validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tlsCfg, err := o.tlsConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	var mu sync.Mutex
+	var verified *peer.Process
+	network, target := "tcp", o.Address()
+	if o.LoginUnixSocket != "" {
+		network, target = "unix", o.LoginUnixSocket
 	}
 	opt := valkey.ClientOption{
-		InitAddress:       []string{o.Address()},
+		InitAddress:       []string{target},
 		Username:          o.LoginUser,
 		Password:          o.LoginPassword.Reveal(),
 		TLSConfig:         tlsCfg,
@@ -172,23 +206,56 @@ func Open(o *Options) (valkey.Client, error) {
 		DisableRetry:      true,
 		ForceSingleClient: true,
 		ClientSetInfo:     valkey.DisableClientSetInfo,
-	}
-	if o.LoginUnixSocket != "" {
-		path := o.LoginUnixSocket
-		opt.InitAddress = []string{path}
-		opt.DialCtxFn = func(ctx context.Context, _ string, d *net.Dialer, cfg *tls.Config) (net.Conn, error) {
-			c, err := d.DialContext(ctx, "unix", path)
-			if err != nil || cfg == nil {
-				return c, err
+		DialCtxFn: func(ctx context.Context, _ string, d *net.Dialer, cfg *tls.Config) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, target)
+			if err != nil {
+				return nil, err
 			}
-			return tls.Client(c, cfg), nil
-		}
+			p, err := o.verifyPeer(ctx, c)
+			if err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+			mu.Lock()
+			verified = p
+			mu.Unlock()
+			if cfg != nil {
+				c = tls.Client(c, cfg)
+			}
+			return &guardConn{Conn: c}, nil
+		},
 	}
 	client, err := valkey.NewClient(opt)
 	if err != nil {
-		return nil, fmt.Errorf("%w to %s: %s", ErrConnect, o.Address(), describe(err))
+		return nil, nil, fmt.Errorf("%w to %s: %s", ErrConnect, o.Address(), describe(err))
 	}
-	return client, nil
+	mu.Lock()
+	defer mu.Unlock()
+	return client, verified, nil
+}
+
+// identify is peer.Identify; a test replaces it to play a server on
+// another host, which a single machine cannot produce.
+var identify = peer.Identify
+
+// verifyPeer decides whether the server behind c may be talked to (and
+// sent the password): a process on this host must pass peer.Verify; a
+// server on another host gets a password only over TLS whose certificate
+// is verified.
+func (o *Options) verifyPeer(ctx context.Context, c net.Conn) (*peer.Process, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.timeout())
+	defer cancel()
+	p, err := identify(ctx, c)
+	if err == nil && p != nil {
+		err = p.Verify()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("refusing the server: %v; nothing was sent to it", err)
+	}
+	if p == nil && o.LoginPassword.IsSet() && (!o.TLS || (o.ValidateCerts != nil && !*o.ValidateCerts)) {
+		return nil, fmt.Errorf("refusing to send the password to %s: the server is not on this host, and a password goes to another host only over TLS with a verified certificate (tls: true, validate_certs: true); nothing was sent to it", o.Address())
+	}
+	return p, nil
 }
 
 // describe turns a connection error into text without any credential.

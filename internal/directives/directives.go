@@ -4,14 +4,17 @@
 // so that a desired value, the value CONFIG GET reports and the value written
 // in a configuration file can be compared by value rather than by spelling.
 //
-// The table follows the config table of Valkey's src/config.c (Valkey 8.0,
-// plus names from Valkey 7.2, 8.1, 9.x and Redis 7.x) and was checked against
-// a running valkey-server 8.0.1.
+// The table follows the config table of Valkey's src/config.c; it is tested
+// against facts read from config.c of Valkey 7.2.7 and 8.0.1 (facts/) and
+// those against a running valkey-server. Each directive, name and choice
+// knows the release that introduced it (CheckVersion).
 package directives
 
 import (
 	"sort"
 	"strings"
+
+	"github.com/valkeyops/secure/internal/conffile"
 )
 
 // Kind tells how a directive's value is parsed and compared.
@@ -84,10 +87,15 @@ type Directive struct {
 	Secret      bool     // value must never be printed (SENSITIVE_CONFIG)
 	Accumulates bool     // several config-file lines add up (save, client-output-buffer-limit)
 	Min, Max    *int64   // optional numeric bounds (Int, Memory)
+	MaxLen      int      // String: longest value in bytes (0: MaxValueLen)
 
-	spec      special
-	enumAlias map[string]string // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
-	unknown   bool              // made by Unknown: lenient about booleans
+	spec        special
+	enumAlias   map[string]string   // Enum: accepted spelling -> canonical choice (oom-score-adj relative -> yes)
+	since       Version             // first release with the directive (zero: 7.2 or older)
+	choiceSince map[string]Version  // Enum/Flags: first release accepting a choice newer than the directive
+	nameSince   map[string]Version  // names (canonical or alias) newer than the directive (primaryauth: 8.0)
+	check       func(string) string // String: the server's is_valid check ("" or its reason), check.go
+	unknown     bool                // made by Unknown: lenient about booleans
 }
 
 // Names returns the canonical name followed by the aliases.
@@ -134,7 +142,7 @@ var (
 func init() {
 	for _, d := range table {
 		for _, n := range d.Names() {
-			k := strings.ToLower(n)
+			k := conffile.ASCIILower(n)
 			if other, dup := byName[k]; dup {
 				panic("directives: name " + k + " used by " + other.Name + " and " + d.Name)
 			}
@@ -145,9 +153,17 @@ func init() {
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 }
 
-// Lookup finds a directive by canonical name or alias, case-insensitively.
+// FoldName is how the server compares directive names: surrounding blanks
+// dropped, ASCII letters lowercased and nothing else (strcasecmp in the C
+// locale), so "TİMEOUT" with a dotted capital I is not "timeout".
+func FoldName(name string) string {
+	return conffile.ASCIILower(strings.Trim(name, " \t\r\n"))
+}
+
+// Lookup finds a directive by canonical name or alias, comparing names as the
+// server does (ASCII case folding only).
 func Lookup(name string) (*Directive, bool) {
-	d, ok := byName[strings.ToLower(strings.TrimSpace(name))]
+	d, ok := byName[FoldName(name)]
 	return d, ok
 }
 
@@ -164,7 +180,7 @@ func All() []*Directive {
 // work. Such a directive is treated as mutable, not secret, with no aliases;
 // a desired Go bool becomes "yes"/"no".
 func Unknown(name string) *Directive {
-	return &Directive{Name: strings.ToLower(strings.TrimSpace(name)), Kind: String, unknown: true}
+	return &Directive{Name: FoldName(name), Kind: String, unknown: true}
 }
 
 var unsupported = map[string]string{
@@ -178,6 +194,6 @@ var unsupported = map[string]string{
 // Unsupported reports whether valkey_config must refuse the directive, and
 // why.
 func Unsupported(name string) (reason string, ok bool) {
-	reason, ok = unsupported[strings.ToLower(strings.TrimSpace(name))]
+	reason, ok = unsupported[FoldName(name)]
 	return reason, ok
 }

@@ -2,12 +2,14 @@ package directives
 
 import "math"
 
-// The table below was written from the config table of Valkey's src/config.c
-// (createBoolConfig, createStringConfig, createEnumConfig, create*IntConfig,
-// createSpecialConfig with their IMMUTABLE/PROTECTED/SENSITIVE/MULTI_ARG,
-// MEMORY/PERCENT/OCTAL flags and aliases) and verified against valkey-server
-// 8.0.1 (see integration_test.go). Directives newer than 8.0 are marked in a
-// comment with the version that introduced them.
+// The table below follows the config table of Valkey's src/config.c (kinds,
+// IMMUTABLE/PROTECTED/SENSITIVE/MULTI_ARG, MEMORY/PERCENT/OCTAL flags, bounds,
+// choices and aliases). facts_test.go checks it against the facts files read
+// from config.c of each release we hold (facts/valkey-*.json), and
+// facts_live_test.go checks those against a running server. Directives,
+// names and choices newer than 7.2 carry the release that introduced them
+// (since, nameSince, newChoice); those of 8.1 and 9.0 are from the release
+// notes, as no facts are held for them yet.
 
 type opt func(*Directive)
 
@@ -30,6 +32,49 @@ func enumAlias(from, to string) opt {
 		d.enumAlias[from] = to
 	}
 }
+
+// since marks a directive introduced after Valkey 7.2.
+func since(major, minor int) opt {
+	return func(d *Directive) { d.since = Version{major, minor, 0} }
+}
+
+// nameSince marks one name (the canonical one or an alias) as introduced
+// after the directive itself: Valkey 8.0 renamed masterauth to primaryauth and
+// kept the old name as an alias.
+func nameSince(name string, major, minor int) opt {
+	return func(d *Directive) {
+		if d.nameSince == nil {
+			d.nameSince = map[string]Version{}
+		}
+		d.nameSince[name] = Version{major, minor, 0}
+	}
+}
+
+// newChoice adds an Enum/Flags choice introduced after the directive itself.
+func newChoice(c string, major, minor int) opt {
+	return func(d *Directive) {
+		d.Choices = append(d.Choices, c)
+		if d.choiceSince == nil {
+			d.choiceSince = map[string]Version{}
+		}
+		d.choiceSince[c] = Version{major, minor, 0}
+	}
+}
+
+// path marks a file or directory name: at most pathMax bytes, as the
+// server's open() takes (a longer logfile stops the server at start).
+func path(d *Directive) { d.MaxLen = pathMax }
+
+// valid adds the server's check of a string value (check.go).
+func valid(f func(string) string) opt { return func(d *Directive) { d.check = f } }
+
+// maxLen bounds a string value (unixsocket: the size of sun_path less its NUL).
+func maxLen(n int) opt { return func(d *Directive) { d.MaxLen = n } }
+
+const (
+	pathMax = 4095 // PATH_MAX less the terminating NUL
+	sunPath = 107  // sizeof(struct sockaddr_un.sun_path) less the terminating NUL
+)
 
 func i64(v int64) *int64 { return &v }
 
@@ -78,7 +123,7 @@ var table = []*Directive{
 	def("lazyfree-lazy-user-flush", Bool),
 	def("repl-disable-tcp-nodelay", Bool),
 	def("repl-diskless-sync", Bool),
-	def("dual-channel-replication-enabled", Bool), // Valkey 8.0
+	def("dual-channel-replication-enabled", Bool, since(8, 0)),
 	def("aof-rewrite-incremental-fsync", Bool),
 	def("no-appendfsync-on-rewrite", Bool),
 	def("cluster-require-full-coverage", Bool),
@@ -105,67 +150,66 @@ var table = []*Directive{
 	def("replica-announced", Bool),
 	def("latency-tracking", Bool),
 	def("replica-ignore-disk-write-errors", Bool),
-	def("extended-redis-compatibility", Bool), // Valkey 7.2.5/8.0
-	def("cluster-slot-stats-enabled", Bool),   // Valkey 8.0
-	def("hide-user-data-from-log", Bool),      // Valkey 8.0
-	def("import-mode", Bool),                  // Valkey 8.1
-	def("auto-failover-on-shutdown", Bool),    // Valkey 9.0
+	def("extended-redis-compatibility", Bool, since(8, 0)),
+	def("cluster-slot-stats-enabled", Bool, since(8, 0)),
+	def("hide-user-data-from-log", Bool, since(8, 0)),
+	def("import-mode", Bool, since(8, 1)),
+	def("auto-failover-on-shutdown", Bool, since(9, 0)),
 	def("tls-cluster", Bool),
 	def("tls-replication", Bool),
 	def("tls-prefer-server-ciphers", Bool),
 	def("tls-session-caching", Bool),
 
 	// ---- String ----
-	def("aclfile", String, immutable),
-	def("unixsocket", String, immutable),
-	def("unixsocketgroup", String, immutable), // Valkey 8.0
-	def("pidfile", String, immutable),
+	def("aclfile", String, immutable, path),
+	def("unixsocket", String, immutable, maxLen(sunPath)),
+	def("unixsocketgroup", String, immutable, since(8, 0)),
+	def("pidfile", String, immutable, path),
 	def("replica-announce-ip", String, alias("slave-announce-ip")),
-	def("primaryuser", String, alias("masteruser"), secret),
+	def("primaryuser", String, alias("masteruser"), secret, nameSince("primaryuser", 8, 0)),
 	def("cluster-announce-ip", String),
-	def("cluster-announce-client-ipv4", String), // Valkey 8.0
-	def("cluster-announce-client-ipv6", String), // Valkey 8.0
-	def("cluster-config-file", String, immutable),
-	def("cluster-announce-hostname", String),
-	def("cluster-announce-human-nodename", String),
+	def("cluster-announce-client-ipv4", String, since(8, 0), valid(ipAddr(false))),
+	def("cluster-announce-client-ipv6", String, since(8, 0), valid(ipAddr(true))),
+	def("cluster-config-file", String, immutable, path, valid(notEmpty("cluster-config-file"))),
+	def("cluster-announce-hostname", String, valid(hostname)),
+	def("cluster-announce-human-nodename", String, valid(auxString)),
 	def("syslog-ident", String, immutable),
-	def("dbfilename", String, protected),
-	def("appendfilename", String, immutable),
-	def("appenddirname", String, immutable),
-	def("server-cpulist", String, alias("server_cpulist"), immutable),
-	def("bio-cpulist", String, alias("bio_cpulist"), immutable),
-	def("aof-rewrite-cpulist", String, alias("aof_rewrite_cpulist"), immutable),
-	def("bgsave-cpulist", String, alias("bgsave_cpulist"), immutable),
+	def("dbfilename", String, protected, path, valid(baseName("dbfilename"))),
+	def("appendfilename", String, immutable, path, valid(baseName("appendfilename"))),
+	def("appenddirname", String, immutable, path, valid(baseName("appenddirname"))),
+	def("server-cpulist", String, alias("server_cpulist"), immutable, nameSince("server-cpulist", 8, 0)),
+	def("bio-cpulist", String, alias("bio_cpulist"), immutable, nameSince("bio-cpulist", 8, 0)),
+	def("aof-rewrite-cpulist", String, alias("aof_rewrite_cpulist"), immutable, nameSince("aof-rewrite-cpulist", 8, 0)),
+	def("bgsave-cpulist", String, alias("bgsave_cpulist"), immutable, nameSince("bgsave-cpulist", 8, 0)),
 	def("ignore-warnings", String),
-	def("proc-title-template", String),
+	def("proc-title-template", String, valid(procTitle)),
 	def("bind-source-addr", String),
-	def("logfile", String, immutable),
+	def("logfile", String, immutable, path),
 	def("locale-collate", String),
-	def("primaryauth", String, alias("masterauth"), secret),
+	def("primaryauth", String, alias("masterauth"), secret, nameSince("primaryauth", 8, 0)),
 	def("requirepass", String, secret),
-	def("availability-zone", String), // Valkey 8.0
-	def("tls-cert-file", String),
-	def("tls-key-file", String),
+	def("availability-zone", String, since(8, 0)),
+	def("tls-cert-file", String, path),
+	def("tls-key-file", String, path),
 	def("tls-key-file-pass", String, secret),
-	def("tls-client-cert-file", String),
-	def("tls-client-key-file", String),
+	def("tls-client-cert-file", String, path),
+	def("tls-client-key-file", String, path),
 	def("tls-client-key-file-pass", String, secret),
-	def("tls-dh-params-file", String),
-	def("tls-ca-cert-file", String),
-	def("tls-ca-cert-dir", String),
+	def("tls-dh-params-file", String, path),
+	def("tls-ca-cert-file", String, path),
+	def("tls-ca-cert-dir", String, path),
 	// tls-protocols, tls-ciphers and tls-ciphersuites are single string
 	// arguments for the server (not MULTI_ARG): "TLSv1.2 TLSv1.3" must stay
 	// one quoted argument in the file.
 	def("tls-protocols", String),
 	def("tls-ciphers", String),
 	def("tls-ciphersuites", String),
-	def("dir", String, protected, spec(specDir)),
+	def("dir", String, protected, spec(specDir), path),
 
 	// ---- Enum ----
 	def("supervised", Enum, immutable, choices("upstart", "systemd", "auto", "no")),
 	def("syslog-facility", Enum, immutable, choices("user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7")),
-	// flush-before-load: Valkey 9.0.
-	def("repl-diskless-load", Enum, choices("disabled", "on-empty-db", "swapdb", "flush-before-load")),
+	def("repl-diskless-load", Enum, choices("disabled", "on-empty-db", "swapdb"), newChoice("flush-before-load", 9, 0)),
 	def("loglevel", Enum, choices("debug", "verbose", "notice", "warning", "nothing")),
 	def("maxmemory-policy", Enum, choices("volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl",
 		"allkeys-lru", "allkeys-lfu", "allkeys-random", "noeviction")),
@@ -179,18 +223,18 @@ var table = []*Directive{
 	def("cluster-preferred-endpoint-type", Enum, choices("ip", "hostname", "unknown-endpoint")),
 	def("propagation-error-behavior", Enum, choices("ignore", "panic", "panic-on-replicas")),
 	def("tls-auth-clients", Enum, choices("no", "yes", "optional")),
-	def("log-format", Enum, choices("legacy", "logfmt")),                            // Valkey 8.1
-	def("log-timestamp-format", Enum, choices("legacy", "iso8601", "milliseconds")), // Valkey 8.1
-	def("rdb-version-check", Enum, choices("strict", "relaxed")),                    // Valkey 9.0
+	def("log-format", Enum, choices("legacy", "logfmt"), since(8, 1)),
+	def("log-timestamp-format", Enum, choices("legacy", "iso8601", "milliseconds"), since(8, 1)),
+	def("rdb-version-check", Enum, choices("strict", "relaxed"), since(9, 0)),
 	def("shutdown-on-sigint", Flags, choices(shutdownFlags...)),
 	def("shutdown-on-sigterm", Flags, choices(shutdownFlags...)),
 
 	// ---- Int ----
 	def("databases", Int, immutable, bounds(1, intMax)),
 	def("port", Int, bounds(0, 65535)),
-	def("io-threads", Int, immutable, atLeast(1)), // upper bound is a build constant (128 in 8.0)
-	def("events-per-io-thread", Int, bounds(0, intMax)),
-	def("prefetch-batch-max-size", Int, bounds(0, 128)),
+	def("io-threads", Int, immutable, bounds(1, 128)), // IO_THREADS_MAX_NUM
+	def("events-per-io-thread", Int, bounds(0, intMax), since(8, 0)),
+	def("prefetch-batch-max-size", Int, bounds(0, 128), since(8, 0)),
 	def("auto-aof-rewrite-percentage", Int, bounds(0, intMax)),
 	def("cluster-replica-validity-factor", Int, alias("cluster-slave-validity-factor"), bounds(0, intMax)),
 	def("list-max-listpack-size", Int, alias("list-max-ziplist-size"), bounds(intMin, intMax)),
@@ -200,7 +244,7 @@ var table = []*Directive{
 	def("active-defrag-cycle-max", Int, bounds(1, 99)),
 	def("active-defrag-threshold-lower", Int, bounds(0, 1000)),
 	def("active-defrag-threshold-upper", Int, bounds(0, 1000)),
-	def("active-defrag-cycle-us", Int, bounds(0, 100000)), // Valkey 8.1
+	def("active-defrag-cycle-us", Int, bounds(0, 100000), since(8, 1)),
 	def("lfu-log-factor", Int, bounds(0, intMax)),
 	def("lfu-decay-time", Int, bounds(0, intMax)),
 	def("replica-priority", Int, alias("slave-priority"), bounds(0, intMax)),
@@ -225,21 +269,21 @@ var table = []*Directive{
 	def("repl-diskless-sync-max-replicas", Int, bounds(0, intMax)),
 	def("maxclients", Int, bounds(1, uintMax)),
 	def("socket-mark-id", Int, immutable, bounds(0, uintMax)),
-	def("max-new-connections-per-cycle", Int, bounds(1, 1000)),
-	def("max-new-tls-connections-per-cycle", Int, bounds(1, 1000)),
+	def("max-new-connections-per-cycle", Int, bounds(1, 1000), since(8, 0)),
+	def("max-new-tls-connections-per-cycle", Int, bounds(1, 1000), since(8, 0)),
 	def("active-defrag-max-scan-fields", Int, bounds(1, longMax)),
 	// Valkey 8.1 renamed the slow log to "commandlog"; the old names stay as aliases there.
-	def("slowlog-max-len", Int, alias("commandlog-slow-execution-max-len"), bounds(0, longMax)),
-	def("slowlog-log-slower-than", Int, alias("commandlog-execution-slower-than"), bounds(-1, longMax)),
-	def("commandlog-large-request-max-len", Int, bounds(0, longMax)), // Valkey 8.1
-	def("commandlog-large-reply-max-len", Int, bounds(0, longMax)),   // Valkey 8.1
-	def("commandlog-request-larger-than", Int, bounds(-1, longMax)),  // Valkey 8.1
-	def("commandlog-reply-larger-than", Int, bounds(-1, longMax)),    // Valkey 8.1
+	def("slowlog-max-len", Int, alias("commandlog-slow-execution-max-len"), nameSince("commandlog-slow-execution-max-len", 8, 1), bounds(0, longMax)),
+	def("slowlog-log-slower-than", Int, alias("commandlog-execution-slower-than"), nameSince("commandlog-execution-slower-than", 8, 1), bounds(-1, longMax)),
+	def("commandlog-large-request-max-len", Int, bounds(0, longMax), since(8, 1)),
+	def("commandlog-large-reply-max-len", Int, bounds(0, longMax), since(8, 1)),
+	def("commandlog-request-larger-than", Int, bounds(-1, longMax), since(8, 1)),
+	def("commandlog-reply-larger-than", Int, bounds(-1, longMax), since(8, 1)),
 	def("acllog-max-len", Int, bounds(0, longMax)),
-	def("cluster-blacklist-ttl", Int, atLeast(0)),
+	def("cluster-blacklist-ttl", Int, atLeast(0), since(8, 0)),
 	def("busy-reply-threshold", Int, alias("lua-time-limit"), bounds(0, longMax)),
 	def("cluster-node-timeout", Int, bounds(0, longMax)),
-	def("cluster-manual-failover-timeout", Int, bounds(1, intMax)), // Valkey 8.1
+	def("cluster-manual-failover-timeout", Int, bounds(1, intMax), since(8, 1)),
 	def("latency-monitor-threshold", Int, bounds(0, longMax)),
 	def("stream-node-max-entries", Int, bounds(0, longMax)),
 	def("hash-max-listpack-entries", Int, alias("hash-max-ziplist-entries"), bounds(0, longMax)),
@@ -252,9 +296,9 @@ var table = []*Directive{
 	def("tls-port", Int, bounds(0, 65535)),
 	def("tls-session-cache-size", Int, bounds(0, intMax)),
 	def("tls-session-cache-timeout", Int, bounds(0, intMax)),
-	def("rdma-port", Int, bounds(0, 65535)),                            // Valkey 8.1, RDMA builds
-	def("rdma-rx-size", Int, immutable, bounds(64*1024, 16*1024*1024)), // Valkey 8.1, RDMA builds
-	def("rdma-completion-vector", Int, immutable, bounds(-1, 1024)),    // Valkey 8.1, RDMA builds
+	def("rdma-port", Int, bounds(0, 65535), since(8, 1)),                            // RDMA builds only
+	def("rdma-rx-size", Int, immutable, bounds(64*1024, 16*1024*1024), since(8, 1)), // RDMA builds only
+	def("rdma-completion-vector", Int, immutable, bounds(-1, 1024), since(8, 1)),    // RDMA builds only
 	def("unixsocketperm", Octal, immutable, bounds(0, 0o777)),
 
 	// ---- Memory ----
@@ -277,7 +321,7 @@ var table = []*Directive{
 	def("oom-score-adj-values", List, spec(specOOMScoreAdjValues)),
 	def("notify-keyspace-events", KeyspaceEvents),
 	def("bind", List, spec(specBind)),
-	def("rdma-bind", List, spec(specBind)), // Valkey 8.1, RDMA builds
+	def("rdma-bind", List, spec(specBind), since(8, 1)), // RDMA builds only
 	def("replicaof", List, alias("slaveof"), immutable, spec(specReplicaOf)),
 	def("latency-tracking-info-percentiles", List, spec(specPercentiles)),
 }

@@ -8,7 +8,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/valkeyops/secure/internal/conffile"
 )
+
+// MaxValueLen bounds every value (all its words together): nothing the server
+// takes comes near it, and a value of megabytes is a mistake or an attack.
+const MaxValueLen = 64 << 10
 
 // Value is a normalised value.
 type Value struct {
@@ -39,6 +45,9 @@ func (d *Directive) Desired(v any) (Value, error) {
 		if err != nil {
 			return Value{}, err
 		}
+		if err := d.checkText(tokens); err != nil {
+			return Value{}, err
+		}
 		if d.Kind == Flags {
 			return d.flags(tokens)
 		}
@@ -46,6 +55,9 @@ func (d *Directive) Desired(v any) (Value, error) {
 	default:
 		s, err := d.desiredScalar(v)
 		if err != nil {
+			return Value{}, err
+		}
+		if err := d.checkText([]string{s}); err != nil {
 			return Value{}, err
 		}
 		var shown any = s
@@ -103,7 +115,9 @@ func (d *Directive) show(v any) string {
 	case nil:
 		return "null"
 	case string:
-		return strconv.Quote(x)
+		// ASCII only, so a look-alike letter (a Kelvin sign K, a dotted İ)
+		// shows as what it is.
+		return strconv.QuoteToASCII(x)
 	case bool:
 		return strconv.FormatBool(x)
 	case float64:
@@ -178,6 +192,31 @@ func (d *Directive) what() string {
 
 func (d *Directive) invalid(v any) error {
 	return d.errorf("%s is not %s; expected %s", d.show(v), d.what(), d.expected())
+}
+
+// checkText refuses what no config file line can carry (NUL, line breaks: the
+// server would read a different line) and values longer than the directive
+// takes. The message never shows the value.
+func (d *Directive) checkText(words []string) error {
+	n := 0
+	for _, w := range words {
+		if strings.ContainsAny(w, "\x00\n\r") {
+			shown := "the value"
+			if len(w) <= 256 {
+				shown = d.show(w)
+			}
+			return d.errorf("%s contains a line break or NUL character; expected a single-line string", shown)
+		}
+		n += len(w)
+	}
+	limit := MaxValueLen
+	if d.MaxLen > 0 {
+		limit = d.MaxLen
+	}
+	if n > limit {
+		return d.errorf("the value is %d bytes long; expected at most %d bytes", n, limit)
+	}
+	return nil
 }
 
 // ---------------------------------------------------------------------------
@@ -349,7 +388,7 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 	}
 	switch d.Kind {
 	case Bool:
-		switch strings.ToLower(s) {
+		switch conffile.ASCIILower(s) {
 		case "yes":
 			return single("yes"), nil
 		case "no":
@@ -365,6 +404,11 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 		}
 		return Value{}, d.invalid(raw)
 	case Int:
+		if src != fromDesired && !string2llForm(s) {
+			// The server reads integers with string2ll: no sign +, no
+			// leading zero, no -0 ("hz 007" stops it at start).
+			return Value{}, d.invalid(raw)
+		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
@@ -381,7 +425,7 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 	case Octal:
 		return d.octal(raw, s, src)
 	case Enum:
-		c := strings.ToLower(s)
+		c := conffile.ASCIILower(s)
 		if !d.hasChoice(c) {
 			return Value{}, d.invalid(raw)
 		}
@@ -395,6 +439,11 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 		if strings.ContainsAny(s, "\n\r\x00") {
 			return Value{}, d.errorf("%s contains a line break or NUL character; expected a single-line string", d.show(raw))
 		}
+		if d.check != nil && src != fromServer {
+			if why := d.check(s); why != "" {
+				return Value{}, d.errorf("%s is not valid: %s", d.show(raw), why)
+			}
+		}
 		if d.spec == specDir && s != "" {
 			s = filepath.Clean(s)
 		}
@@ -402,11 +451,21 @@ func (d *Directive) scalar(text string, raw any, src source) (Value, error) {
 	}
 }
 
+// string2llForm reports whether s is written the way the server's string2ll
+// accepts an integer: "0", or an optional "-" and digits not starting with 0.
+func string2llForm(s string) bool {
+	if s == "0" {
+		return true
+	}
+	digits := strings.TrimPrefix(s, "-")
+	return allDigits(digits) && digits[0] != '0'
+}
+
 // memory parses what the server's memtoull accepts: decimal digits with an
 // optional unit b, k, kb, m, mb, g or gb (any case); and for PercentOK
 // directives also "<digits>%" between 0 and 100.
 func (d *Directive) memory(raw any, s string) (Value, error) {
-	l := strings.ToLower(s)
+	l := conffile.ASCIILower(s)
 	if d.PercentOK && strings.HasSuffix(l, "%") {
 		digits := l[:len(l)-1]
 		if !allDigits(digits) {
@@ -494,6 +553,9 @@ func (d *Directive) octal(raw any, s string, src source) (Value, error) {
 	if src == fromDesired && (strings.HasPrefix(s, "0o") || strings.HasPrefix(s, "0O")) {
 		digits = s[2:]
 	}
+	if src == fromFile && digits == "" {
+		digits = "0" // the server's strtoll reads "" as 0
+	}
 	if digits == "" || strings.Trim(digits, "01234567") != "" {
 		return Value{}, d.errorf("%s is not %s; expected %s", d.show(raw), d.what(), d.expected())
 	}
@@ -568,7 +630,7 @@ func (d *Directive) flags(tokens []string) (Value, error) {
 	}
 	set := map[string]bool{}
 	for _, t := range tokens {
-		c := strings.ToLower(t)
+		c := conffile.ASCIILower(t)
 		if !d.hasChoice(c) {
 			return Value{}, d.errorf("%s is not a valid choice; expected %s", d.show(t), d.expected())
 		}
@@ -694,7 +756,7 @@ func (d *Directive) clientOutputBufferLimit(tokens []string) (Value, error) {
 		"pubsub": {"33554432", "8388608", "60"},
 	}
 	for i := 0; i < len(tokens); i += 4 {
-		class := strings.ToLower(tokens[i])
+		class := conffile.ASCIILower(tokens[i])
 		switch class {
 		case "replica", "slave":
 			class = "slave"
@@ -704,7 +766,7 @@ func (d *Directive) clientOutputBufferLimit(tokens []string) (Value, error) {
 		}
 		var vals [3]string
 		for k := 0; k < 2; k++ {
-			n, ok := parseMemory(strings.ToLower(tokens[i+1+k]))
+			n, ok := parseMemory(conffile.ASCIILower(tokens[i+1+k]))
 			if !ok {
 				return Value{}, d.errorf("%s is not a memory size; expected bytes or a number with k, kb, m, mb, g or gb", d.show(tokens[i+1+k]))
 			}
@@ -739,7 +801,7 @@ func (d *Directive) bind(tokens []string, src source) (Value, error) {
 	}
 	s := append([]string(nil), tokens...)
 	for i := range s {
-		s[i] = strings.ToLower(s[i])
+		s[i] = conffile.ASCIILower(s[i])
 	}
 	sort.Strings(s)
 	return Value{Canonical: strings.Join(s, " "), Set: strings.Join(tokens, " "), Args: tokens}, nil
@@ -777,7 +839,7 @@ func (d *Directive) replicaOf(tokens []string) (Value, error) {
 	}
 	p := strconv.FormatInt(port, 10)
 	return Value{
-		Canonical: strings.ToLower(tokens[0]) + " " + p,
+		Canonical: conffile.ASCIILower(tokens[0]) + " " + p,
 		Set:       tokens[0] + " " + p,
 		Args:      []string{tokens[0], p},
 	}, nil

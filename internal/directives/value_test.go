@@ -387,6 +387,10 @@ func TestCanonicalIsStable(t *testing.T) {
 			}[d.spec]
 		case d.Kind == Int && d.Min != nil:
 			in = float64(*d.Min)
+		case d.Name == "cluster-announce-client-ipv4":
+			in = "10.0.0.1"
+		case d.Name == "cluster-announce-client-ipv6":
+			in = "::1"
 		default:
 			in = samples[d.Kind]
 		}

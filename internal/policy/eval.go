@@ -379,7 +379,7 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 		case "all_commands":
 			has = u.AllCommands
 		case "dangerous_commands":
-			has = u.Dangerous
+			has = len(u.Dangerous) > 0
 		case "all_keys":
 			has = u.AllKeys
 		}
@@ -390,7 +390,18 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 	if len(bad) == 0 {
 		return Pass, ""
 	}
-	return Fail, fmt.Sprintf("enabled ACL user %s %s %s (from %s)", userNames(bad), hasWord(len(bad)), forbidText[a.Forbid], e.f.UsersFrom)
+	msg := fmt.Sprintf("enabled ACL user %s %s %s (from %s)", userNames(bad), hasWord(len(bad)), forbidText[a.Forbid], e.f.UsersFrom)
+	if a.Forbid == "dangerous_commands" {
+		// Name a few, since the right may come from a category that does
+		// not say "dangerous" (+@read includes KEYS).
+		d := bad[0].Dangerous
+		more := ""
+		if len(d) > 3 {
+			d, more = d[:3], fmt.Sprintf(" and %d more", len(bad[0].Dangerous)-3)
+		}
+		msg += fmt.Sprintf("; %q may run %s%s", bad[0].Name, strings.Join(d, ", "), more)
+	}
+	return Fail, msg
 }
 
 func hasWord(n int) string {

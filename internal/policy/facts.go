@@ -1,10 +1,14 @@
 package policy
 
 import (
+	"errors"
+	"fmt"
 	"io/fs"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/conffile"
 )
 
@@ -63,105 +67,112 @@ type CertInfo struct {
 	Err      string
 }
 
-// User is an ACL user, parsed minimally: enough for the policy.
+// User is what the policy asks about an ACL user. The answers come from
+// the server's own model of ACL rules (internal/aclrule), selectors included:
+// a right granted by any selector is a right.
 type User struct {
 	Name        string `json:"name"`
 	Enabled     bool   `json:"enabled"`
 	NoPass      bool   `json:"nopass"`
 	HasPassword bool   `json:"-"`
-	AllKeys     bool   `json:"-"`
-	AllCommands bool   `json:"-"`
-	Dangerous   bool   `json:"-"`
+	// AllKeys: some selector reaches every key (~*, ~**, %R~*, %W~*).
+	AllKeys bool `json:"-"`
+	// AllCommands: some selector has +@all with nothing taken back.
+	AllCommands bool `json:"-"`
+	// Dangerous lists the @dangerous commands some selector allows (sorted;
+	// empty when none), e.g. after -@dangerous +flushall.
+	Dangerous []string `json:"-"`
 }
 
-// ParseACLRule parses one ACL user line: the text after "user" in an
-// aclfile or valkey.conf, or a line of ACL LIST ("user NAME rules…"; the
-// leading "user" is optional). Passwords and hashes are read as "set" and
-// dropped. Rules inside selectors "( … )" are ignored.
-func ParseACLRule(line string) (User, bool) {
-	fields := strings.Fields(line)
-	if len(fields) > 0 && strings.EqualFold(fields[0], "user") {
-		fields = fields[1:]
-	}
-	if len(fields) == 0 {
-		return User{}, false
-	}
-	u := User{Name: fields[0]}
-	all, subtracted := false, false
-	depth := 0
-	for _, f := range fields[1:] {
-		if depth > 0 || strings.HasPrefix(f, "(") {
-			depth += strings.Count(f, "(") - strings.Count(f, ")")
-			continue
-		}
-		lf := strings.ToLower(f)
-		switch {
-		case lf == "on":
-			u.Enabled = true
-		case lf == "off":
-			u.Enabled = false
-		case lf == "nopass":
-			u.NoPass = true
-		case lf == "resetpass":
-			u.NoPass, u.HasPassword = false, false
-		case strings.HasPrefix(f, ">") || strings.HasPrefix(f, "#"):
-			u.HasPassword, u.NoPass = true, false
-		case lf == "reset":
-			u = User{Name: u.Name}
-			all, subtracted = false, false
-		case lf == "~*" || lf == "allkeys" || lf == "%rw~*":
-			u.AllKeys = true
-		case lf == "resetkeys":
-			u.AllKeys = false
-		case lf == "+@all" || lf == "allcommands":
-			all, subtracted = true, false
-			u.Dangerous = true
-		case lf == "-@all" || lf == "nocommands":
-			all, subtracted = false, false
-			u.Dangerous = false
-		case lf == "+@dangerous":
-			u.Dangerous = true
-		case lf == "-@dangerous":
-			u.Dangerous = false
-			subtracted = true
-		case strings.HasPrefix(f, "-"):
-			subtracted = true
+// FromModel answers the policy's questions about a user of the model.
+func FromModel(name string, u *aclrule.User) User {
+	f := User{Name: name, Enabled: u.Enabled, NoPass: u.NoPass, HasPassword: len(u.Hashes) > 0}
+	seen := map[string]bool{}
+	for _, s := range u.AllSelectors() {
+		f.AllKeys = f.AllKeys || s.EveryKey()
+		f.AllCommands = f.AllCommands || s.EveryCommand()
+		for _, c := range s.DangerousAllowed() {
+			if !seen[c] {
+				seen[c] = true
+				f.Dangerous = append(f.Dangerous, c)
+			}
 		}
 	}
-	u.AllCommands = all && !subtracted
-	return u, true
+	sort.Strings(f.Dangerous)
+	return f
 }
 
-// UsersFromConfig returns the user lines of a config file (or nil).
-func UsersFromConfig(c *conffile.Config) []User {
+// UserFromACLList reads one line of ACL LIST ("user NAME rules…"). A line
+// the model cannot read (a newer server's rule) is returned with the error
+// as an enabled user with every right: an audit fails closed.
+func UserFromACLList(line string) (User, error) {
+	name, u, err := aclrule.ParseListLine(line)
+	if err != nil {
+		return User{Name: name, Enabled: true, AllKeys: true, AllCommands: true, Dangerous: []string{"(unreadable rules)"}}, err
+	}
+	return FromModel(name, u), nil
+}
+
+// UsersFromConfig returns the users of a config file's user lines (nil when
+// it has none), and a warning for each line the server would refuse.
+func UsersFromConfig(c *conffile.Config) ([]User, []string) {
 	var out []User
+	var warnings []string
 	for _, o := range c.Occurrences("user") {
-		if u, ok := ParseACLRule(strings.Join(o.Args, " ")); ok {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-// UsersFromACLFile parses an aclfile's content.
-func UsersFromACLFile(data []byte) []User {
-	var out []User
-	for _, l := range strings.Split(string(data), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
+		name, u, err := aclrule.FromFileLine(o.Args)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: user %q: %v; the server refuses this line", o.File, o.Line, name, err))
 			continue
 		}
-		if u, ok := ParseACLRule(l); ok {
-			out = append(out, u)
-		}
+		out = append(out, FromModel(name, u))
 	}
-	return out
+	return out, warnings
+}
+
+// UsersFromACLFile reads an aclfile's content the way the server does
+// (ACLLoadFromFile): lines as read with fgets, trimmed, comments and blank
+// lines skipped, split with the config parser, "user NAME rules…". A line
+// the server would refuse (it then refuses the whole file) is a warning.
+func UsersFromACLFile(path string, data []byte) ([]User, []string) {
+	out := []User{}
+	var warnings []string
+	lines, nuls := conffile.ReadLikeServer(data)
+	for _, n := range nuls {
+		warnings = append(warnings, fmt.Sprintf("%s:%d holds a NUL byte: the server ignores the rest of that line, its line break included", path, n))
+	}
+	for _, l := range lines {
+		t := strings.Trim(l.Text, " \t\r\n")
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		words, err := conffile.SplitArgs(t)
+		if err == nil && (len(words) < 2 || words[0] != "user") {
+			err = errors.New("the line does not start with user NAME")
+		}
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: %v; the server refuses this file", path, l.Number, err))
+			continue
+		}
+		name, u, err := aclrule.FromFileLine(words[1:])
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: user %q: %v; the server refuses this file", path, l.Number, name, err))
+			continue
+		}
+		out = append(out, FromModel(name, u))
+	}
+	return out, warnings
 }
 
 // ImplicitDefault is the default user of a server without ACL
 // configuration: on, all rights, and no password unless requirepass is set.
 func ImplicitDefault(requirepass bool) User {
-	return User{Name: "default", Enabled: true, NoPass: !requirepass, HasPassword: requirepass, AllKeys: true, AllCommands: true, Dangerous: true}
+	u := aclrule.NewUser()
+	for _, r := range []string{"on", "nopass", "~*", "&*", "+@all"} {
+		_ = u.Apply(r) // valid rules
+	}
+	f := FromModel("default", u)
+	f.NoPass, f.HasPassword = !requirepass, requirepass
+	return f
 }
 
 // WithDefaultUser adds the implicit default user when users lacks one (a

@@ -21,6 +21,8 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // BaselineYAML is the secure baseline shipped with the collection (a copy
@@ -109,7 +111,7 @@ func (e *Error) Error() string {
 func Load(noBaseline bool, files ...string) (*Policy, error) {
 	var srcs []Source
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := safefs.ReadFile(f, MaxPolicySize)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read policy %s: %w", f, unwrapPath(err))
 		}
@@ -174,6 +176,9 @@ func yamlError(file, rule string, err error) *Error {
 }
 
 func (p *Policy) merge(src Source) error {
+	if len(src.Data) > MaxPolicySize {
+		return &Error{File: src.Name, Msg: fmt.Sprintf("the file is larger than %s", safefs.Size(MaxPolicySize))}
+	}
 	f, err := parser.ParseBytes(src.Data, 0)
 	if err != nil {
 		return yamlError(src.Name, "", err)
@@ -182,6 +187,9 @@ func (p *Policy) merge(src Source) error {
 		return &Error{File: src.Name, Line: 1, Msg: "expected one YAML document with a rules list"}
 	}
 	body := f.Docs[0].Body
+	if err := checkExpansion(src.Name, body); err != nil {
+		return err
+	}
 	if _, ok := body.(*ast.MappingNode); !ok {
 		if _, ok := body.(*ast.MappingValueNode); !ok {
 			return &Error{File: src.Name, Line: line(body), Msg: "expected a mapping with version, rules and optional admins, owners, defaults"}

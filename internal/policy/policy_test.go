@@ -81,17 +81,3 @@ func TestLoadNamesAMissingFile(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "nope.yml: no such file or directory")
 }
-
-func TestParseACLRule(t *testing.T) {
-	for line, want := range map[string]User{
-		"user default on nopass sanitize-payload ~* &* +@all":         {Name: "default", Enabled: true, NoPass: true, AllKeys: true, AllCommands: true, Dangerous: true},
-		"user app on #5e88 ~app:* resetchannels -@all +@read +@write": {Name: "app", Enabled: true, HasPassword: true},
-		"user ops on #ab ~* +@all -@dangerous":                        {Name: "ops", Enabled: true, HasPassword: true, AllKeys: true},
-		"user x off nopass +@dangerous":                               {Name: "x", NoPass: true, Dangerous: true},
-		"user y on >pw (~* +@all)":                                    {Name: "y", Enabled: true, HasPassword: true},
-	} {
-		u, ok := ParseACLRule(line)
-		require.True(t, ok)
-		assert.Equal(t, want, u, line)
-	}
-}

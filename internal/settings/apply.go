@@ -2,12 +2,17 @@ package settings
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/valkey-io/valkey-go"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
+	"github.com/valkey-io/valkey-go"
+
 	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/outcome"
 )
 
 // maxRefusals bounds the CONFIG SET retries after the server refuses a
@@ -17,25 +22,32 @@ const maxRefusals = 64
 // apply makes the planned changes: one CONFIG SET, then the file. If the
 // file cannot be written, the runtime change is rolled back so the server
 // and its file never disagree because of this run.
-func (m *run) apply(ctx context.Context) error {
+func (m *Engine) apply(ctx context.Context) error {
 	applied, err := m.applyRuntime(ctx)
 	if err != nil {
 		return err
 	}
 	if m.cfg != nil && m.cfg.Changed() {
-		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode})
+		backup, werr := conffile.WriteAtomic(m.fields.ConfigFile, m.cfg.Bytes(), conffile.WriteOptions{Backup: m.opts.Backup, NewFileMode: NewFileMode, Trust: m.trust})
 		if werr != nil {
+			// A backup of a file that was not replaced is no backup: it
+			// goes, so that a failed run leaves nothing behind.
+			if backup != "" {
+				if rerr := os.Remove(backup); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+					m.res.Warn("failed to remove the backup %s of the file that was not written: %v", backup, rerr)
+				}
+			}
 			if len(applied) == 0 {
-				return fmt.Errorf("failed to write %s: %v; nothing was changed", m.fields.ConfigFile, werr)
+				return fmt.Errorf("failed to write %s: %v", m.fields.ConfigFile, werr)
 			}
 			if rerr := m.rollback(ctx, applied); rerr != nil {
 				for _, it := range m.items {
 					it.setFile = false // the file was not written
 				}
-				return &partialError{fmt.Sprintf("failed to write %s: %v; rolling back the runtime change of %s also failed (%v): the server runs with the new values and the file has the old ones",
-					m.fields.ConfigFile, werr, names(applied), rerr)}
+				return outcome.Partial("failed to write %s: %v; rolling back the runtime change of %s also failed (%v): the server runs with the new values and the file has the old ones",
+					m.fields.ConfigFile, werr, names(applied), rerr)
 			}
-			return fmt.Errorf("failed to write %s: %v; the runtime change of %s was rolled back; nothing was changed",
+			return fmt.Errorf("failed to write %s: %v; the runtime change of %s was rolled back",
 				m.fields.ConfigFile, werr, names(applied))
 		}
 		m.fields.BackupFile = backup
@@ -68,7 +80,7 @@ func (m *run) apply(ctx context.Context) error {
 // server refuses a parameter as immutable or protected, that directive is
 // moved to restart_required (it is still written to the file) and the rest
 // is sent again; any other refusal fails the task with nothing changed.
-func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
+func (m *Engine) applyRuntime(ctx context.Context) ([]*item, error) {
 	var todo []*item
 	for _, it := range m.items {
 		if it.setRuntime {
@@ -87,11 +99,11 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 		if _, isReply := valkey.IsValkeyErr(err); !isReply {
 			// No answer at all (the server died, the network dropped): the
 			// file is left alone, so a restarted server runs what it ran.
-			return nil, fmt.Errorf("the server did not answer the CONFIG SET (%v); the config file was not written, so nothing was changed there; check the server", err)
+			return nil, outcome.Stated("the server did not answer the CONFIG SET (%v); the config file was not written, so nothing was changed there; check the server", err)
 		}
 		ref, ok := asRefusal(err)
 		if !ok || attempt >= maxRefusals {
-			return nil, fmt.Errorf("the server refused the change: %v; nothing was changed", err)
+			return nil, fmt.Errorf("the server refused the change: %v", err)
 		}
 		var rest []*item
 		found := false
@@ -99,10 +111,10 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 			if it.serverName == ref.param || slices.Contains(it.dir.Names(), ref.param) {
 				found = true
 				if m.opts.Strict {
-					return nil, fmt.Errorf("directive %q needs a server restart to change (the server refused it as %s) and strict is set; nothing was changed", it.key, ref.reason)
+					return nil, fmt.Errorf("directive %q needs a server restart to change (the server refused it as %s) and strict is set", it.key, ref.reason)
 				}
 				if !m.opts.file() {
-					return nil, fmt.Errorf("directive %q cannot change while the server runs (the server refused it as %s); use persist: both or file and restart the server; nothing was changed", it.key, ref.reason)
+					return nil, fmt.Errorf("directive %q cannot change while the server runs (the server refused it as %s); use persist: both or file and restart the server", it.key, ref.reason)
 				}
 				it.setRuntime, it.restart = false, true
 				m.fields.RuntimeChanged = slices.DeleteFunc(m.fields.RuntimeChanged, func(n string) bool { return n == it.dir.Name })
@@ -114,7 +126,7 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 			rest = append(rest, it)
 		}
 		if !found {
-			return nil, fmt.Errorf("the server refused the change: %v; nothing was changed", err)
+			return nil, fmt.Errorf("the server refused the change: %v", err)
 		}
 		todo = rest
 	}
@@ -123,7 +135,7 @@ func (m *run) applyRuntime(ctx context.Context) ([]*item, error) {
 }
 
 // rollback restores the runtime values read before the run.
-func (m *run) rollback(ctx context.Context, applied []*item) error {
+func (m *Engine) rollback(ctx context.Context, applied []*item) error {
 	pairs := make([]pair, len(applied))
 	for i, it := range applied {
 		pairs[i] = pair{it.serverName, it.runtimeBefore}

@@ -12,17 +12,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/internal/outcome"
+	"github.com/valkeyops/secure/internal/peer"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // LockTimeout bounds the wait for another run editing the same directory.
-const LockTimeout = 60 * time.Second
+const LockTimeout = outcome.LockTimeout
 
 // Fields are valkey_config's own return values.
 type Fields struct {
@@ -65,39 +67,45 @@ type item struct {
 }
 
 // Converge plans the directives of opts against the server and its file
-// and, outside check mode, applies them. opts must have passed Validate. The
-// result carries *Fields; req supplies check mode, diff and secret masking.
+// and, outside check mode, applies them, as one task of the outcome
+// protocol (internal/outcome). opts must have passed Validate. The result
+// carries *Fields; req supplies check mode, diff and secret masking.
 func Converge(req *ansible.Request, opts Options) *ansible.Result {
-	m := &run{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{
+	e := New(req, opts)
+	defer e.Close()
+	return outcome.Run(&outcome.Task{Req: req, Res: e.res, Journal: opts.JournalOptions, Timeout: opts.Timeout()}, e)
+}
+
+// New prepares a convergence of opts (which passed Validate). Its result
+// (Result) carries *Fields.
+func New(req *ansible.Request, opts Options) *Engine {
+	m := &Engine{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{
 		Values: map[string]string{}, RuntimeChanged: []string{}, FileChanged: []string{},
 		RestartRequiredDirectives: []string{}, Drift: map[string]DriftEntry{},
 	}}
 	m.res.Fields = m.fields
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout()+LockTimeout)
-	defer cancel()
-	if err := m.execute(ctx); err != nil {
-		m.res.Failed = true
-		m.res.Msg = err.Error()
-		var pe *partialError
-		if !errors.As(err, &pe) {
-			// Every other failure leaves server and file as they were
-			// (the message says "nothing was changed"): report no change.
-			m.res.Changed = false
-			m.res.Diff = nil
-			m.fields.RuntimeChanged = []string{}
-			m.fields.FileChanged = []string{}
-		}
-	}
-	return m.res
+	return m
 }
 
-// partialError is the one failure after which something did change: the
-// runtime change could not be rolled back after the file write failed.
-type partialError struct{ msg string }
+// Result is the engine's own result: changed, diff, warnings and *Fields.
+func (m *Engine) Result() *ansible.Result { return m.res }
 
-func (e *partialError) Error() string { return e.msg }
+// Fields are the engine's return values.
+func (m *Engine) Fields() *Fields { return m.fields }
 
-type run struct {
+// Unchanged clears the lists of changes, for a failure after which nothing
+// changed.
+func (m *Engine) Unchanged() {
+	m.fields.RuntimeChanged = []string{}
+	m.fields.FileChanged = []string{}
+	m.fields.BackupFile = ""
+}
+
+// Engine is one convergence of directives, an outcome.Module: a module that
+// converges directives as part of a larger task (valkey_tls) calls its Plan,
+// Apply and Record from its own, with the same Task, so that the directory
+// locks are shared and the task writes one journal entry.
+type Engine struct {
 	req    *ansible.Request
 	opts   *Options
 	res    *ansible.Result
@@ -106,10 +114,17 @@ type run struct {
 	srv   *server
 	items []*item
 	cfg   *conffile.Config
+	// peer is the verified server process (nil: not connected, or on
+	// another host); trust is who besides root may own the file's path.
+	peer  *peer.Process
+	trust safefs.Trust
 }
 
-func (m *run) execute(ctx context.Context) error {
+// Plan reads the server and the file, under the lock of the file's
+// directory outside check mode, and plans every change. It changes nothing.
+func (m *Engine) Plan(ctx context.Context, t *outcome.Task) error {
 	// 1. Everything that needs neither the server nor the file.
+	m.registerSecrets()
 	pending, err := m.parseSettings()
 	if err != nil {
 		return err
@@ -118,8 +133,8 @@ func (m *run) execute(ctx context.Context) error {
 	if err := m.connect(ctx, pending); err != nil {
 		return err
 	}
-	if m.srv != nil {
-		defer m.srv.client.Close()
+	if err := m.checkVersions(ctx); err != nil {
+		return err
 	}
 	// 3. The file path.
 	path, err := m.configPath()
@@ -127,20 +142,20 @@ func (m *run) execute(ctx context.Context) error {
 		return err
 	}
 	m.fields.ConfigFile = path
-	// 4. Lock (real runs only) before reading the file, so a concurrent run's
-	// edit is read, not overwritten. The lock is on the directory: a missing
-	// one is reported as such, not as a locking failure.
+	// 4. Lock (real runs only), then read the state the plan is made from:
+	// a run that waited for the lock plans from what the run before it
+	// left, in the server as in the file. The lock is on the directory: a
+	// missing one is reported as such, not as a locking failure.
 	if path != "" && m.opts.file() {
 		if _, err := os.Stat(filepath.Dir(path)); errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("config_file %q: its directory does not exist; nothing was changed", path)
+			return fmt.Errorf("config_file %q: its directory does not exist", path)
 		}
-	}
-	if path != "" && m.opts.file() && !m.req.CheckMode {
-		unlock, err := conffile.Lock(path, LockTimeout)
-		if err != nil {
-			return fmt.Errorf("failed to lock %s: %w; nothing was changed", filepath.Dir(path), err)
+		if err := t.Lock(path); err != nil {
+			return fmt.Errorf("failed to lock %s: %w", filepath.Dir(path), err)
 		}
-		defer unlock()
+		if err := m.reread(ctx, t); err != nil {
+			return err
+		}
 	}
 	if err := m.readFile(path); err != nil {
 		return err
@@ -150,43 +165,62 @@ func (m *run) execute(ctx context.Context) error {
 		return err
 	}
 	m.report()
-	if m.req.CheckMode || !m.res.Changed {
+	return nil
+}
+
+// reread reads the server's values again once the lock is held (outside
+// check mode), so that the plan, the rollback and the journal's before
+// come from the state the lock protects.
+func (m *Engine) reread(ctx context.Context, t *outcome.Task) error {
+	if m.srv == nil || t.Req.CheckMode {
 		return nil
 	}
-	// 6. A change that cannot be recorded is not made: check the journal
-	// before the first side effect.
-	warning, err := journal.Guard(m.opts.JournalOptions)
+	srv, err := readServer(ctx, m.srv.client)
 	if err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
-	}
-	if warning != "" {
-		m.res.Warn("%s", warning)
-	}
-	// 7. Apply, then record what was applied (also when the task fails
-	// after changing something: the change happened).
-	err = m.apply(ctx)
-	var pe *partialError
-	if err != nil && !errors.As(err, &pe) {
 		return err
 	}
-	entry := m.journalEntry(pe != nil)
-	var jerr error
-	if warning == "" { // else already warned: the journal cannot be written
-		warning, jerr = journal.Append(m.opts.JournalOptions, entry)
-		if warning != "" {
-			m.res.Warn("%s", warning)
-		}
-	}
-	if err != nil {
-		if jerr != nil {
-			return &partialError{fmt.Sprintf("%v; recording it also failed: %v", err, jerr)}
-		}
-		return err
-	}
-	if jerr != nil {
-		return &partialError{fmt.Sprintf("the change of %s was applied but could not be recorded: %v", changedNames(entry), jerr)}
-	}
+	m.srv.values = srv.values
 	return nil
+}
+
+// Apply makes the planned changes (apply.go).
+func (m *Engine) Apply(ctx context.Context, _ *outcome.Task) error { return m.apply(ctx) }
+
+// Record is the journal entry of what Apply changed.
+func (m *Engine) Record(partial bool) journal.Entry { return m.journalEntry(partial) }
+
+// Close closes the connection to the server, if one was opened.
+func (m *Engine) Close() {
+	if m.srv != nil {
+		m.srv.client.Close()
+	}
+}
+
+// registerSecrets registers the value of every secret directive of the task
+// before anything is checked, so that no message can show one, whatever the
+// order in which directives are checked.
+func (m *Engine) registerSecrets() {
+	for key, v := range m.opts.Settings {
+		d, ok := directives.Lookup(strings.ToLower(strings.TrimSpace(key)))
+		if !ok || !d.Secret {
+			continue
+		}
+		registerValue(m.req, v)
+	}
+}
+
+func registerValue(req *ansible.Request, v any) {
+	switch x := v.(type) {
+	case string:
+		req.AddSecret(x)
+	case []any:
+		for _, e := range x {
+			registerValue(req, e)
+		}
+	case nil, bool:
+	default:
+		req.AddSecret(fmt.Sprint(x))
+	}
 }
 
 // journalEntry describes the applied changes for the change journal:
@@ -194,7 +228,7 @@ func (m *run) execute(ctx context.Context) error {
 // are not secret. A directive the table does not know (a newer server's)
 // may be secret: its value is not recorded either. partial records only
 // the runtime change that stayed after a failed file write.
-func (m *run) journalEntry(partial bool) journal.Entry {
+func (m *Engine) journalEntry(partial bool) journal.Entry {
 	addr := m.opts.Address()
 	port := 0
 	if m.opts.LoginUnixSocket == "" {
@@ -241,17 +275,9 @@ func (m *run) journalEntry(partial bool) journal.Entry {
 	return e
 }
 
-func changedNames(e journal.Entry) string {
-	ns := make([]string, len(e.Changes))
-	for i, c := range e.Changes {
-		ns[i] = c.Name
-	}
-	return strings.Join(ns, ", ")
-}
-
 // parseSettings normalises every desired value. Directives the static table
 // does not know are returned to be checked against the server.
-func (m *run) parseSettings() (pending []string, err error) {
+func (m *Engine) parseSettings() (pending []string, err error) {
 	keys := make([]string, 0, len(m.opts.Settings))
 	for k := range m.opts.Settings {
 		keys = append(keys, k)
@@ -259,9 +285,9 @@ func (m *run) parseSettings() (pending []string, err error) {
 	sort.Strings(keys)
 	seen := map[string]string{}
 	for _, key := range keys {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if reason, bad := directives.Unsupported(name); bad {
-			return nil, fmt.Errorf("settings: directive %q is not managed by valkey_config: %s; nothing was changed", key, reason)
+			return nil, fmt.Errorf("settings: directive %q is not managed by valkey_config: %s", key, reason)
 		}
 		d, ok := directives.Lookup(name)
 		if !ok {
@@ -269,7 +295,7 @@ func (m *run) parseSettings() (pending []string, err error) {
 			continue
 		}
 		if prev, dup := seen[d.Name]; dup {
-			return nil, fmt.Errorf("settings: %q and %q are the same directive (%s); give it once; nothing was changed", prev, key, d.Name)
+			return nil, fmt.Errorf("settings: %q and %q are the same directive (%s); give it once", prev, key, d.Name)
 		}
 		seen[d.Name] = key
 		if err := m.addItem(key, d); err != nil {
@@ -279,7 +305,7 @@ func (m *run) parseSettings() (pending []string, err error) {
 	return pending, nil
 }
 
-func (m *run) addItem(key string, d *directives.Directive) error {
+func (m *Engine) addItem(key string, d *directives.Directive) error {
 	v := m.opts.Settings[key]
 	if d.Secret {
 		if s, ok := v.(string); ok {
@@ -288,7 +314,7 @@ func (m *run) addItem(key string, d *directives.Directive) error {
 	}
 	val, err := d.Desired(v)
 	if err != nil {
-		return fmt.Errorf("settings: %v; nothing was changed", err)
+		return fmt.Errorf("settings: %v", err)
 	}
 	if d.Secret {
 		m.req.AddSecret(val.Set)
@@ -299,28 +325,28 @@ func (m *run) addItem(key string, d *directives.Directive) error {
 
 // connect opens the server when the task needs it; with persist: file it is
 // optional (used to find the file and to know newer directives).
-func (m *run) connect(ctx context.Context, pending []string) error {
+func (m *Engine) connect(ctx context.Context, pending []string) error {
 	needed := m.opts.runtime() || m.opts.ConfigFile == "" || len(pending) > 0
 	if !needed {
 		// persist: file with an explicit path: the server is not needed.
 		return nil
 	}
-	client, err := conn.Open(&m.opts.Options)
+	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
-		if errors.Is(err, conn.ErrConnect) && !m.opts.runtime() {
+		if errors.Is(err, conn.ErrConnect) && !errors.Is(err, peer.ErrUntrusted) && !m.opts.runtime() {
 			if m.opts.ConfigFile == "" {
-				return fmt.Errorf("%v; with persist: file, config_file is required when the server is not reachable; nothing was changed", err)
+				return fmt.Errorf("%v; with persist: file, config_file is required when the server is not reachable", err)
 			}
 			return m.unknown(pending, nil)
 		}
-		return fmt.Errorf("%v; nothing was changed", err)
+		return fmt.Errorf("%v", err)
 	}
 	srv, err := readServer(ctx, client)
 	if err != nil {
 		client.Close()
-		return fmt.Errorf("%v; nothing was changed", err)
+		return fmt.Errorf("%v", err)
 	}
-	m.srv = srv
+	m.srv, m.peer, m.trust = srv, p, p.Trust()
 	m.fields.Server = &srv.info
 	names := srv.names()
 	for _, it := range m.items {
@@ -331,15 +357,15 @@ func (m *run) connect(ctx context.Context, pending []string) error {
 
 // unknown resolves directives the table lacks: known to the server means a
 // newer directive, treated as a plain string; otherwise an error.
-func (m *run) unknown(pending []string, serverNames map[string]bool) error {
+func (m *Engine) unknown(pending []string, serverNames map[string]bool) error {
 	for _, key := range pending {
-		name := strings.ToLower(strings.TrimSpace(key))
+		name := directives.FoldName(key)
 		if !serverNames[name] {
 			where := "to valkey_config"
 			if serverNames != nil {
 				where = fmt.Sprintf("to valkey_config or to the server (%s %s)", m.srv.info.Name, m.srv.info.Version)
 			}
-			return fmt.Errorf("settings: unknown directive %q: not known %s; check the spelling; nothing was changed", key, where)
+			return fmt.Errorf("settings: unknown directive %+q: not known %s; check the spelling", key, where)
 		}
 		d := directives.Unknown(name)
 		if err := m.addItem(key, d); err != nil {
@@ -351,27 +377,79 @@ func (m *run) unknown(pending []string, serverNames map[string]bool) error {
 	return nil
 }
 
-func (m *run) configPath() (string, error) {
+// checkVersions refuses a directive, a name of it or a value that the target's
+// Valkey release lacks (a 9.0 value written for an 8.0 server stops it at its
+// next start). The release is the connected server's; without one (persist:
+// file), the installed valkey-server's. With persist: file the name written is
+// one that release knows (masterauth for 7.2).
+func (m *Engine) checkVersions(ctx context.Context) error {
+	var ver directives.Version
+	if m.srv != nil {
+		if m.srv.info.Name != "valkey" {
+			return nil // Redis numbers its releases differently
+		}
+		v, err := directives.ParseVersion(m.srv.info.Version)
+		if err != nil {
+			m.res.Warn("the server reports an unreadable version: %v; values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	} else {
+		v, _, err := directives.InstalledVersion(ctx)
+		if err != nil {
+			m.res.Warn("the server is not reachable and its version is unknown (%v); values are not checked against it", err)
+			return nil
+		}
+		ver = v
+	}
+	for _, it := range m.items {
+		if err := it.dir.CheckVersion(ver, it.key, it.desired); err != nil {
+			return fmt.Errorf("settings: %v", err)
+		}
+		if m.srv == nil {
+			it.serverName = it.dir.NameForVersion(ver)
+		}
+	}
+	return nil
+}
+
+// configPath decides which file to edit and that root may write it: an
+// explicit config_file must be absolute; the server's own (INFO
+// config_file) is used only from a verified local process; either must
+// pass the path rules (internal/safefs) before anything is read or changed.
+func (m *Engine) configPath() (string, error) {
 	path := m.opts.ConfigFile
-	if path == "" && m.srv != nil {
-		path = m.srv.configFile
+	if path != "" && !filepath.IsAbs(path) {
+		return "", fmt.Errorf("option \"config_file\": %q is a relative path; give the absolute path of the server's config file", path)
+	}
+	if path == "" && m.srv != nil && m.srv.configFile != "" {
+		p, err := m.peer.ConfigFile(m.srv.configFile)
+		if err != nil && !m.opts.file() {
+			m.res.Warn("the config file is left out of the drift report: %v", err)
+		} else if err != nil {
+			return "", fmt.Errorf("cannot use the server's config file: %v; set config_file (or use persist: runtime)", err)
+		}
+		path = p
 	}
 	if path == "" && m.opts.file() {
-		return "", fmt.Errorf("persist: %s needs a config file, but the server runs without one and config_file is not set; set config_file or use persist: runtime; nothing was changed", m.opts.Persist)
+		return "", fmt.Errorf("persist: %s needs a config file, but the server runs without one and config_file is not set; set config_file or use persist: runtime", m.opts.Persist)
 	}
-	if path != "" && !filepath.IsAbs(path) {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return "", fmt.Errorf("config_file %q: %w", path, err)
+	if path != "" && m.opts.file() {
+		err := safefs.Check(path, m.trust)
+		switch {
+		case err == nil, errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, safefs.ErrUnsafe), errors.Is(err, safefs.ErrNotRegular):
+			return "", fmt.Errorf("refusing to write config_file %q: %v", path, err)
+		default: // e.g. a directory this user may not enter
+			return "", fmt.Errorf("failed to write %s: %v", path, err)
 		}
-		path = abs
 	}
 	return path, nil
 }
 
 // readFile loads the config file (and its includes). A file that does not
 // exist yet is created by persist: file/both when its directory exists.
-func (m *run) readFile(path string) error {
+func (m *Engine) readFile(path string) error {
 	if path == "" {
 		return nil
 	}
@@ -380,10 +458,10 @@ func (m *run) readFile(path string) error {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist) && m.opts.file():
 		if _, derr := os.Stat(filepath.Dir(path)); derr != nil {
-			return fmt.Errorf("config_file %q: its directory does not exist; nothing was changed", path)
+			return fmt.Errorf("config_file %q: its directory does not exist", path)
 		}
 		if cfg, err = conffile.Parse(path, nil); err != nil {
-			return fmt.Errorf("failed to read %s: %w; nothing was changed", path, err)
+			return fmt.Errorf("failed to read %s: %w", path, err)
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		// persist: runtime: the file only serves the drift report.
@@ -393,7 +471,7 @@ func (m *run) readFile(path string) error {
 			m.res.Warn("could not read %s for the drift report: %v", path, err)
 			return nil
 		}
-		return fmt.Errorf("failed to read %s: %w; nothing was changed", path, err)
+		return fmt.Errorf("failed to read %s: %w", path, err)
 	}
 	m.cfg = cfg
 	for _, w := range cfg.Warnings {
@@ -404,7 +482,7 @@ func (m *run) readFile(path string) error {
 
 // plan compares desired, runtime and file values and edits the file in
 // memory. It changes nothing outside this process.
-func (m *run) plan() error {
+func (m *Engine) plan() error {
 	for _, it := range m.items {
 		d := it.dir
 		if m.srv != nil {
@@ -415,7 +493,7 @@ func (m *run) plan() error {
 				}
 				norm, err := d.FromServer(raw)
 				if err != nil {
-					return fmt.Errorf("directive %q: cannot read the server's current value: %v; nothing was changed", it.key, err)
+					return fmt.Errorf("directive %q: cannot read the server's current value: %v", it.key, err)
 				}
 				it.runtimeBefore, it.runtimeNorm, it.hasRuntime = raw, norm, true
 			}
@@ -429,7 +507,7 @@ func (m *run) plan() error {
 				}
 				norm, err := d.FromFile(args)
 				if err != nil {
-					return fmt.Errorf("directive %q in %s line %d: %v; nothing was changed", it.key, last.File, last.Line, err)
+					return fmt.Errorf("directive %q in %s line %d: %v", it.key, last.File, last.Line, err)
 				}
 				it.fileArgs, it.fileNorm, it.inFile = args, norm, true
 			}
@@ -441,7 +519,7 @@ func (m *run) plan() error {
 		if m.opts.runtime() && it.hasRuntime && it.runtimeNorm.Canonical != it.desired.Canonical {
 			if d.Immutable || (d.Protected && m.srv.values["enable-protected-configs"] == "no") {
 				if !m.opts.file() {
-					return fmt.Errorf("directive %q cannot change while the server runs (%s); use persist: both or file and restart the server; nothing was changed", it.key, immutableWhy(d))
+					return fmt.Errorf("directive %q cannot change while the server runs (%s); use persist: both or file and restart the server", it.key, immutableWhy(d))
 				}
 				it.restart = true
 			} else {
@@ -455,14 +533,14 @@ func (m *run) plan() error {
 				mode = conffile.Accumulate
 			}
 			if err := m.cfg.Set(fileNames(it), it.desired.Args, mode); err != nil {
-				return fmt.Errorf("directive %q: %v; nothing was changed", it.key, err)
+				return fmt.Errorf("directive %q: %v", it.key, err)
 			}
 		}
 	}
 	if m.opts.Strict {
 		for _, it := range m.items {
 			if it.restart {
-				return fmt.Errorf("directive %q needs a server restart to change (%s) and strict is set; nothing was changed", it.key, immutableWhy(it.dir))
+				return fmt.Errorf("directive %q needs a server restart to change (%s) and strict is set", it.key, immutableWhy(it.dir))
 			}
 		}
 	}
@@ -490,7 +568,7 @@ func fileNames(it *item) []string {
 }
 
 // show renders a value for output: secrets are never shown.
-func (m *run) show(d *directives.Directive, v string) string {
+func (m *Engine) show(d *directives.Directive, v string) string {
 	if d.Secret {
 		return ansible.Mask
 	}
@@ -498,7 +576,7 @@ func (m *run) show(d *directives.Directive, v string) string {
 }
 
 // report fills changed, the lists, warnings and the diff from the plan.
-func (m *run) report() {
+func (m *Engine) report() {
 	var rtBefore, rtAfter, fBefore, fAfter []string
 	for _, it := range m.items {
 		d := it.dir
@@ -554,7 +632,7 @@ func (m *run) report() {
 	m.fillValues(nil)
 }
 
-func (m *run) line(d *directives.Directive, v, age string) string {
+func (m *Engine) line(d *directives.Directive, v, age string) string {
 	if d.Secret {
 		return d.Name + " " + ansible.Mask + " (" + age + " value hidden)"
 	}
@@ -570,7 +648,7 @@ func lines(ls []string) string {
 
 // fillValues reports what the server says for each directive (after a real
 // run: re-read; in check mode: the planned value).
-func (m *run) fillValues(after map[string]string) {
+func (m *Engine) fillValues(after map[string]string) {
 	for _, it := range m.items {
 		v, ok := "", false
 		if after != nil {

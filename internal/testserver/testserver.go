@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -43,6 +44,10 @@ type Options struct {
 	ConfName string
 	// Extra are config lines appended after the generated ones.
 	Extra []string
+	// Credential, when set, runs the server as that user and group (the
+	// test must be root, and Dir writable by that user): the server's own
+	// user then plays the attacker in trust tests.
+	Credential *syscall.Credential
 }
 
 // Server is a running valkey-server.
@@ -76,6 +81,35 @@ func lookPath(t testing.TB, name string) string {
 		t.Skipf("%s is not on PATH", name)
 	}
 	return p
+}
+
+// StartAs starts a server run by uid:gid (the test must be root) in
+// OwnedDir(t, uid, gid): the server's own user, which may plant links
+// there, as on a real install where valkey owns its directory.
+func StartAs(t testing.TB, uid, gid int, extra ...string) *Server {
+	t.Helper()
+	return StartWith(t, Options{Dir: OwnedDir(t, uid, gid), Extra: extra, Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}})
+}
+
+// OwnedDir is a fresh directory owned by uid:gid, mode 0750, directly under
+// the system's temp dir so that user can reach it (skips unless root).
+func OwnedDir(t testing.TB, uid, gid int) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running the server as another user needs root")
+	}
+	dir, err := os.MkdirTemp("", "valkeyops-as-"+strconv.Itoa(uid)+"-")
+	if err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o750); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		t.Fatalf("testserver: %v", err)
+	}
+	return dir
 }
 
 // Start starts a server with the default options plus extra config lines.
@@ -151,8 +185,16 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 	if err := os.WriteFile(s.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 		return nil, fmt.Errorf("failed to write %s: %w", s.ConfPath, err)
 	}
+	if c := o.Credential; c != nil {
+		if err := os.Chown(s.ConfPath, int(c.Uid), int(c.Gid)); err != nil {
+			return nil, fmt.Errorf("failed to chown %s: %w", s.ConfPath, err)
+		}
+	}
 	s.cmd = exec.Command(bin, s.ConfPath)
 	s.cmd.Dir = o.Dir
+	if o.Credential != nil {
+		s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: o.Credential}
+	}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("failed to start valkey-server: %w", err)
 	}
@@ -281,4 +323,68 @@ func (s *Server) ReadConf() []byte {
 		s.t.Fatalf("failed to read %s: %v", s.ConfPath, err)
 	}
 	return b
+}
+
+// StartFile starts valkey-server on the config file at path exactly as it is
+// written; the test's port, dir and log come from the command line, which the
+// server reads after the file. It returns the running server, or nil and the
+// server's output when the server refused to start with that file.
+func StartFile(t testing.TB, path string) (*Server, string) {
+	t.Helper()
+	bin := Bin(t)
+	for attempt := 0; attempt < 5; attempt++ {
+		s, out, err := startFile(t, bin, path)
+		if !errors.Is(err, errBind) {
+			return s, out
+		}
+	}
+	t.Fatalf("testserver: no free port for %s after 5 attempts", path)
+	return nil, ""
+}
+
+func startFile(t testing.TB, bin, path string) (*Server, string, error) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatalf("testserver: failed to pick a port: %v", err)
+	}
+	dir := t.TempDir()
+	s := &Server{
+		Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port,
+		ConfPath: path, Dir: dir, LogPath: filepath.Join(dir, "valkey.log"), t: t,
+	}
+	// A config error is printed to stderr before the log is opened.
+	var out strings.Builder
+	s.cmd = exec.Command(bin, path, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+		"--daemonize", "no", "--logfile", s.LogPath, "--save", "", "--appendonly", "no")
+	s.cmd.Dir = dir
+	s.cmd.Stdout = &out
+	s.cmd.Stderr = &out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("testserver: failed to start valkey-server: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		select {
+		case <-done:
+			log, _ := os.ReadFile(s.LogPath)
+			text := out.String() + string(log)
+			if strings.Contains(text, "Address already in use") {
+				return nil, text, errBind
+			}
+			return nil, text, nil
+		default:
+		}
+		if pingOK(s.Addr) {
+			t.Cleanup(func() { _ = s.cmd.Process.Kill(); <-done })
+			return s, "", nil
+		}
+		if time.Now().After(deadline) {
+			_ = s.cmd.Process.Kill()
+			<-done
+			t.Fatalf("testserver: valkey-server on %s neither answered nor exited within %s", path, startTimeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

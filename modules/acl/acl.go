@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/valkeyops/secure/internal/journal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -14,6 +14,9 @@ import (
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/internal/outcome"
+	"github.com/valkeyops/secure/internal/peer"
 )
 
 // DefaultUser is the server's built-in user: it cannot be deleted and is
@@ -51,31 +54,13 @@ type change struct {
 func Main(req *ansible.Request) *ansible.Result {
 	var opts Options
 	if err := req.Decode(&opts); err != nil {
-		return ansible.Fail(err.Error() + "; nothing was changed")
+		return outcome.Fail(err)
 	}
 	m := &run{req: req, opts: &opts, res: &ansible.Result{}, fields: &Fields{Created: []string{}, Updated: []string{}, Deleted: []string{}}}
 	m.res.Fields = m.fields
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout())
-	defer cancel()
-	if err := m.execute(ctx); err != nil {
-		m.res.Failed = true
-		m.res.Msg = err.Error()
-		var pe *partialError
-		if !errors.As(err, &pe) {
-			m.res.Changed = false
-			m.res.Diff = nil
-			m.fields.Created, m.fields.Updated, m.fields.Deleted = []string{}, []string{}, []string{}
-			m.fields.PersistedTo = ""
-		}
-	}
-	return m.res
+	defer m.close()
+	return outcome.Run(&outcome.Task{Req: req, Res: m.res, Journal: opts.JournalOptions, Timeout: opts.Timeout()}, m)
 }
-
-// partialError is the one failure after which something did change: the
-// users could not be restored after persisting failed.
-type partialError struct{ msg string }
-
-func (e *partialError) Error() string { return e.msg }
 
 type run struct {
 	req    *ansible.Request
@@ -94,62 +79,73 @@ type run struct {
 	// login user loses the right to (its password in finisherPassword).
 	finisher         string
 	finisherPassword string
+	// peer is the verified server process (nil: on another host); kept
+	// holds the saved file's owner and mode, restored after saving.
+	peer *peer.Process
+	kept *keptFile
 }
 
-func (m *run) execute(ctx context.Context) error {
+// Plan reads the users, under the lock of the file they are saved to
+// outside check mode (ACL SAVE and CONFIG REWRITE rewrite a whole file that
+// valkey_config and other valkey_acl runs also write), and plans every
+// change. It changes nothing.
+func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 	// 1. Everything that needs no server.
 	if err := m.validate(); err != nil {
 		return err
 	}
-	// 2. One round trip of reads.
-	client, err := conn.Open(&m.opts.Options)
+	// 2. Where the users are saved, and that file's lock; then one round
+	// trip of reads, under the lock.
+	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
-		return fmt.Errorf("%v; nothing was changed", err)
+		return err
 	}
-	m.client = client
-	defer client.Close()
+	m.client, m.peer = client, p
+	if !t.Req.CheckMode && m.opts.Persist != PersistNone {
+		aclfile, configFile, err := readPaths(ctx, client)
+		if err != nil {
+			return err
+		}
+		if _, path := persistChoice(m.opts.Persist, aclfile, configFile); path != "" {
+			if err := t.Lock(path); err != nil {
+				return fmt.Errorf("failed to lock %s: %w", filepath.Dir(path), err)
+			}
+		}
+	}
 	if m.srv, err = readState(ctx, client); err != nil {
-		return fmt.Errorf("%v; nothing was changed", err)
+		return err
 	}
 	// 3. Plan; every check that can fail is done here, before any change.
 	if err := m.plan(); err != nil {
 		return err
 	}
 	m.report()
-	if m.req.CheckMode || len(m.changes) == 0 {
+	if t.Req.CheckMode || len(m.changes) == 0 {
 		return nil
 	}
-	// 4. A change that cannot be recorded is not made.
-	warning, err := journal.Guard(m.opts.JournalOptions)
-	if err != nil {
-		return fmt.Errorf("%w; nothing was changed", err)
+	// The file the server will rewrite: its owner and mode, to restore.
+	return m.keepPersisted()
+}
+
+// Apply makes the planned changes (apply.go).
+func (m *run) Apply(ctx context.Context, _ *outcome.Task) error { return m.apply(ctx) }
+
+// Record lists the users this run created, updated or deleted: names only,
+// never a password or a hash.
+func (m *run) Record(partial bool) journal.Entry { return m.journalEntry(partial) }
+
+// Unchanged clears the lists of changes, for a failure after which nothing
+// changed.
+func (m *run) Unchanged() {
+	m.fields.Created, m.fields.Updated, m.fields.Deleted = []string{}, []string{}, []string{}
+	m.fields.PersistedTo = ""
+}
+
+func (m *run) close() {
+	if m.client != nil {
+		m.client.Close()
 	}
-	if warning != "" {
-		m.res.Warn("%s", warning)
-	}
-	// 5. Apply, then record what was applied (users by name only: never a
-	// password or a hash).
-	err = m.apply(ctx)
-	var pe *partialError
-	if err != nil && !errors.As(err, &pe) {
-		return err
-	}
-	if warning != "" { // already warned: the journal cannot be written
-		return err
-	}
-	w, jerr := journal.Append(m.opts.JournalOptions, m.journalEntry(err != nil))
-	if w != "" {
-		m.res.Warn("%s", w)
-	}
-	switch {
-	case err != nil && jerr != nil:
-		return &partialError{fmt.Sprintf("%v; recording it also failed: %v", err, jerr)}
-	case jerr != nil:
-		// As valkey_config: the change happened, the task fails so that
-		// an unrecorded change does not go unnoticed.
-		return &partialError{fmt.Sprintf("the change of users %s was applied but could not be recorded: %v", strings.Join(changedUsers(m.changes), ", "), jerr)}
-	}
-	return err
+	m.kept.close()
 }
 
 func changedUsers(changes []*change) []string {
@@ -184,52 +180,59 @@ func (m *run) journalEntry(partial bool) journal.Entry {
 func (m *run) validate() error {
 	o := m.opts
 	if err := o.JournalOptions.Validate(); err != nil {
-		return fmt.Errorf("%v; nothing was changed", err)
+		return err
 	}
 	switch o.Persist {
 	case "":
 		o.Persist = DefaultPersist
 	case PersistAuto, PersistACLFile, PersistConfig, PersistNone:
 	default:
-		return fmt.Errorf("option \"persist\": %q is not one of auto, aclfile, config, none; nothing was changed", o.Persist)
+		return fmt.Errorf("option \"persist\": %q is not one of auto, aclfile, config, none", o.Persist)
 	}
 	if err := o.Options.Validate(); err != nil {
-		return fmt.Errorf("%v; nothing was changed", err)
+		return err
 	}
 	var specs []*UserSpec
 	switch {
 	case o.Name != "" && o.Users != nil:
-		return errors.New("give either name (one user) or users (a list of users), not both; nothing was changed")
+		return errors.New("give either name (one user) or users (a list of users), not both")
 	case o.Name != "":
 		specs = []*UserSpec{&o.UserSpec}
 	case o.Users == nil:
 		if f := o.UserSpec.given(); f != "" {
-			return fmt.Errorf("option %q needs name (or use users, a list of users); nothing was changed", f)
+			return fmt.Errorf("option %q needs name (or use users, a list of users)", f)
 		}
-		return errors.New("give name (one user) or users (a list of users); nothing was changed")
+		return errors.New("give name (one user) or users (a list of users)")
 	default:
 		if f := o.UserSpec.given(); f != "" {
-			return fmt.Errorf("option %q at the top level needs name; with users, give it inside each user; nothing was changed", f)
+			return fmt.Errorf("option %q at the top level needs name; with users, give it inside each user", f)
 		}
 		for i := range o.Users {
 			specs = append(specs, &o.Users[i])
 		}
 	}
+	// Every hash a user of the task will have is a secret from the start,
+	// so that no message (of an earlier user) can show one.
+	for _, s := range specs {
+		for _, p := range s.Passwords {
+			m.req.AddSecret(aclrule.HashPassword(p.Reveal()))
+		}
+		for _, h := range s.PasswordHashes {
+			m.req.AddSecret(strings.ToLower(h.Reveal()))
+		}
+	}
 	seen := map[string]bool{}
 	for i, s := range specs {
 		if s.Name == "" {
-			return fmt.Errorf("users: item %d has no name; nothing was changed", i+1)
+			return fmt.Errorf("users: item %d has no name", i+1)
 		}
 		if seen[s.Name] {
-			return fmt.Errorf("user %q is listed twice; give each user once; nothing was changed", s.Name)
+			return fmt.Errorf("user %q is listed twice; give each user once", s.Name)
 		}
 		seen[s.Name] = true
 		u, err := buildUser(s)
 		if err != nil {
-			return fmt.Errorf("user %q: %v; nothing was changed", s.Name, err)
-		}
-		for _, h := range u.desiredHashes() {
-			m.req.AddSecret(h)
+			return fmt.Errorf("user %q: %v", s.Name, err)
 		}
 		m.users = append(m.users, u)
 	}
@@ -264,18 +267,14 @@ func (s *UserSpec) given() string {
 	return ""
 }
 
-func (u *user) desiredHashes() []string {
-	if u.desired == nil {
-		return nil
-	}
-	return u.desired.Hashes
-}
-
 // buildUser validates one user's fields and builds its desired state.
 // Errors name the rule but never a password or hash.
 func buildUser(s *UserSpec) (*user, error) {
 	if strings.IndexFunc(s.Name, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
 		return nil, errors.New("the name contains a space or control character")
+	}
+	if err := aclrule.CheckReadBack(s.Name); err != nil {
+		return nil, fmt.Errorf("the name %v", err)
 	}
 	switch s.State {
 	case "":
@@ -348,8 +347,15 @@ func buildUser(s *UserSpec) (*user, error) {
 // buildSelector applies keys, channels and commands to sel. Command rules
 // are checked for syntax here and against the server later.
 func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands []string) ([]ruleRef, error) {
+	readBack := aclrule.CheckReadBack
+	if where != "" {
+		readBack = aclrule.CheckReadBackInSelector
+	}
 	for _, k := range keys {
 		tok, err := keyToken(k)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -359,6 +365,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 	}
 	for _, c := range channels {
 		tok, err := channelToken(c)
+		if err == nil {
+			err = readBack(tok)
+		}
 		if err == nil {
 			err = sel.Apply(tok)
 		}
@@ -378,6 +387,9 @@ func buildSelector(sel *aclrule.Selector, where string, keys, channels, commands
 					hint += "; channel patterns go in channels"
 				}
 				return nil, fmt.Errorf("%scommand rule %q: %s", where, c, hint)
+			}
+			if err := readBack(c); err != nil {
+				return nil, fmt.Errorf("%scommand rule %q: %v", where, c, err)
 			}
 			refs = append(refs, ruleRef{where, c})
 		}
@@ -438,7 +450,7 @@ func (m *run) plan() error {
 	for _, u := range m.users {
 		for _, r := range u.rules {
 			if err := m.srv.catalog.CheckCommand(r.rule); err != nil {
-				return fmt.Errorf("user %q: %scommand rule %q: %v; nothing was changed", u.spec.Name, r.where, r.rule, err)
+				return fmt.Errorf("user %q: %scommand rule %q: %v", u.spec.Name, r.where, r.rule, err)
 			}
 		}
 	}
@@ -494,7 +506,7 @@ func (m *run) plan() error {
 		return nil
 	}
 	if !m.opts.AllowLockout && !m.manageable() {
-		return fmt.Errorf("refusing the change: afterwards no enabled user that can log in (with a password, or nopass) could run ACL SETUSER, so nobody could manage users any more; keep or create such a user, or set allow_lockout: true if this is intended; nothing was changed")
+		return fmt.Errorf("refusing the change: afterwards no enabled user that can log in (with a password, or nopass) could run ACL SETUSER, so nobody could manage users any more; keep or create such a user, or set allow_lockout: true if this is intended")
 	}
 	return m.chooseFinisher()
 }
@@ -510,29 +522,47 @@ func (m *run) manageable() bool {
 	return false
 }
 
+// keepPersisted records the owner and mode of the file ACL SAVE or CONFIG
+// REWRITE will replace, after checking that root may touch its path.
+func (m *run) keepPersisted() error {
+	if m.persistCmd == "" {
+		return nil
+	}
+	path := m.fields.PersistedTo
+	if m.persistCmd == "config|rewrite" {
+		if _, err := m.peer.ConfigFile(path); err != nil {
+			return fmt.Errorf("refusing to save the users with CONFIG REWRITE: %v; use persist: none or aclfile", err)
+		}
+	}
+	if m.peer == nil {
+		m.res.Warn("the server is on another host: the owner and mode of %s are not checked after it saves the users", path)
+		return nil
+	}
+	k, err := keepAttrs(path, m.peer.Trust())
+	if err != nil {
+		return fmt.Errorf("refusing to save the users to %s: %v", path, err)
+	}
+	m.kept = k
+	return nil
+}
+
 // persistTarget resolves persist against what the server has.
 func (m *run) persistTarget() error {
 	s := m.srv
 	switch m.opts.Persist {
 	case PersistACLFile:
 		if s.aclfile == "" {
-			return errors.New("persist: aclfile, but the server has no aclfile configured; use persist: auto, config or none; nothing was changed")
+			return errors.New("persist: aclfile, but the server has no aclfile configured; use persist: auto, config or none")
 		}
 	case PersistConfig:
 		if s.aclfile != "" {
-			return fmt.Errorf("persist: config, but the server keeps its users in the aclfile %s (and ignores user lines in its config file); use persist: aclfile or auto; nothing was changed", s.aclfile)
+			return fmt.Errorf("persist: config, but the server keeps its users in the aclfile %s (and ignores user lines in its config file); use persist: aclfile or auto", s.aclfile)
 		}
 		if s.configFile == "" {
-			return errors.New("persist: config, but the server runs without a config file; use persist: none; nothing was changed")
+			return errors.New("persist: config, but the server runs without a config file; use persist: none")
 		}
 	}
-	switch {
-	case m.opts.Persist == PersistNone:
-	case m.opts.Persist != PersistConfig && s.aclfile != "":
-		m.persistCmd, m.fields.PersistedTo = "acl|save", s.aclfile
-	case s.configFile != "":
-		m.persistCmd, m.fields.PersistedTo = "config|rewrite", s.configFile
-	}
+	m.persistCmd, m.fields.PersistedTo = persistChoice(m.opts.Persist, s.aclfile, s.configFile)
 	if len(m.changes) == 0 {
 		m.fields.PersistedTo = ""
 	}
@@ -540,6 +570,19 @@ func (m *run) persistTarget() error {
 		m.res.Warn("the ACL changes live only in the server's memory: it has neither an aclfile nor a config file, so they are lost when it restarts")
 	}
 	return nil
+}
+
+// persistChoice is how the users are saved ("acl|save", "config|rewrite"
+// or "") and the file that writes, for persist and the server's files.
+func persistChoice(persist, aclfile, configFile string) (cmd, path string) {
+	switch {
+	case persist == PersistNone:
+	case persist != PersistConfig && aclfile != "":
+		return "acl|save", aclfile
+	case configFile != "":
+		return "config|rewrite", configFile
+	}
+	return "", ""
 }
 
 // needs lists the commands the connection that finishes the run must be
@@ -581,7 +624,7 @@ func (m *run) chooseFinisher() error {
 			}
 		}
 	}
-	return fmt.Errorf("the login user %q loses the right to run %s with this task, and no other user of the task has both that right and a password given in passwords to finish the run with; give the new admin user's password in passwords (not only password_hashes), or log in as another admin; nothing was changed",
+	return fmt.Errorf("the login user %q loses the right to run %s with this task, and no other user of the task has both that right and a password given in passwords to finish the run with; give the new admin user's password in passwords (not only password_hashes), or log in as another admin",
 		login, strings.ToUpper(strings.ReplaceAll(m.persistCmd, "|", " ")))
 }
 

@@ -291,7 +291,7 @@ func TestRollbackWhenACLSaveFails(t *testing.T) {
 	}
 	aclDir := filepath.Join(t.TempDir(), "ro")
 	require.NoError(t, os.Mkdir(aclDir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", aclDir).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", aclDir).CombinedOutput(); err != nil {
 		t.Skipf("mount is not permitted here: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", aclDir).Run() })

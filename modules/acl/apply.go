@@ -2,6 +2,7 @@ package acl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/outcome"
 )
 
 // apply makes the planned changes: every user but the login user in one
@@ -58,6 +60,14 @@ func (m *run) apply(ctx context.Context) error {
 		if err := finisher.Do(ctx, cmd).Error(); err != nil {
 			return m.fail(ctx, finisher, done, fmt.Sprintf("failed to save the users to %s (%s: %v)", m.fields.PersistedTo, what, err))
 		}
+		if testHookAfterSave != nil {
+			testHookAfterSave()
+		}
+		if m.kept != nil {
+			if err := m.kept.restore(); err != nil {
+				return outcome.Partial("the users were changed and saved, but %v; fix its owner and mode by hand", err)
+			}
+		}
 	}
 	m.verify(ctx, finisher)
 	return nil
@@ -96,7 +106,7 @@ func (m *run) send(ctx context.Context, c valkey.Client, changes []*change) ([]*
 // error to report.
 func (m *run) fail(ctx context.Context, c valkey.Client, done []*change, why string) error {
 	if len(done) == 0 {
-		return fmt.Errorf("%s; nothing was changed", why)
+		return errors.New(why)
 	}
 	var order, tail []*change
 	for i := len(done) - 1; i >= 0; i-- {
@@ -122,9 +132,9 @@ func (m *run) fail(ctx context.Context, c valkey.Client, done []*change, why str
 		}
 	}
 	if len(failed) > 0 {
-		return &partialError{fmt.Sprintf("%s; restoring the users also failed for %s: the server's memory holds this task's changes for them", why, strings.Join(failed, ", "))}
+		return outcome.Partial("%s; restoring the users also failed for %s: the server's memory holds this task's changes for them", why, strings.Join(failed, ", "))
 	}
-	return fmt.Errorf("%s; the users were restored to their state before the task; nothing was changed", why)
+	return fmt.Errorf("%s; the users were restored to their state before the task", why)
 }
 
 // verify re-reads the users and warns where the server reports something

@@ -71,23 +71,47 @@ func readState(ctx context.Context, c valkey.Client) (*serverState, error) {
 	if err := s.readCategories(r[4]); err != nil {
 		return nil, err
 	}
-	cfg, err := r[5].AsStrMap()
+	if s.aclfile, s.configFile, err = parsePaths(r[5], r[6]); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// readPaths reads where the server saves its users (CONFIG GET aclfile dir,
+// INFO server), to take that file's lock before the users are read.
+func readPaths(ctx context.Context, c valkey.Client) (aclfile, configFile string, err error) {
+	r := c.DoMulti(ctx,
+		c.B().ConfigGet().Parameter("aclfile", "dir").Build(),
+		c.B().Info().Section("server").Build(),
+	)
+	for i, what := range []string{"CONFIG GET", "INFO server"} {
+		if err := r[i].Error(); err != nil {
+			return "", "", fmt.Errorf("failed to read the server's ACL state (%s): %v", what, err)
+		}
+	}
+	return parsePaths(r[0], r[1])
+}
+
+// parsePaths reads the aclfile (absolute) and the config file from the
+// replies to CONFIG GET aclfile dir and INFO server.
+func parsePaths(cfgReply, infoReply valkey.ValkeyResult) (aclfile, configFile string, err error) {
+	cfg, err := cfgReply.AsStrMap()
 	if err != nil {
-		return nil, fmt.Errorf("failed to read CONFIG GET aclfile: %v", err)
+		return "", "", fmt.Errorf("failed to read CONFIG GET aclfile: %v", err)
 	}
 	if f := cfg["aclfile"]; f != "" {
 		if !filepath.IsAbs(f) && cfg["dir"] != "" {
 			f = filepath.Join(cfg["dir"], f)
 		}
-		s.aclfile = f
+		aclfile = f
 	}
-	info, _ := r[6].ToString()
+	info, _ := infoReply.ToString()
 	for _, line := range strings.Split(info, "\n") {
 		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "config_file:"); ok {
-			s.configFile = v
+			configFile = v
 		}
 	}
-	return s, nil
+	return aclfile, configFile, nil
 }
 
 // readCategories finds the ACL categories of the watched subcommands in a

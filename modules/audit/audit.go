@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/valkeyops/secure/internal/journal"
 	"net"
 	"sort"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"github.com/valkeyops/secure/internal/audit"
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/directives"
+	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/internal/outcome"
 	"github.com/valkeyops/secure/internal/policy"
 )
 
@@ -111,20 +112,36 @@ func isLoopback(o *conn.Options) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Main is the module's entry point.
+// NothingDone ends the message of every failure before the report.
+const NothingDone = "the audit did not run"
+
+// Main is the module's entry point: one task of the outcome protocol that
+// only plans (an audit changes nothing, so it never reaches the journal).
 func Main(req *ansible.Request) *ansible.Result {
+	return outcome.Run(&outcome.Task{Req: req, NothingDone: NothingDone}, &auditRun{req: req})
+}
+
+type auditRun struct {
+	req   *ansible.Request
+	drift audit.Drift
+}
+
+// Plan validates the task, gathers the facts and builds the report; a report
+// that fails fail_on fails the task with the report in its fields.
+func (m *auditRun) Plan(_ context.Context, t *outcome.Task) error {
+	req := m.req
 	var opts Options
 	if err := req.Decode(&opts); err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
+		return err
 	}
 	if err := opts.Options.Validate(); err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
+		return err
 	}
 	if err := opts.JournalOptions.Validate(); err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
+		return err
 	}
 	if err := audit.ValidateFailOn(opts.FailOn); err != nil {
-		return ansible.Fail("option " + err.Error() + "; the audit did not run")
+		return fmt.Errorf("option %w", err)
 	}
 	if opts.Desired != nil {
 		secrets, err := audit.ValidateDesired(opts.Desired)
@@ -132,42 +149,25 @@ func Main(req *ansible.Request) *ansible.Result {
 			req.AddSecret(s)
 		}
 		if err != nil {
-			return ansible.Fail(err.Error() + "; the audit did not run")
+			return err
 		}
 	}
 	pol, err := opts.loadPolicy()
 	if err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
+		return err
 	}
-	client, err := conn.Open(&opts.Options)
+	rep, warnings, err := m.gather(&opts, pol)
 	if err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
+		return err
 	}
-	defer client.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout())
-	defer cancel()
-	g, err := audit.Gather(ctx, audit.Source{
-		Client: client, FS: audit.LocalFS{}, ConfigFile: opts.ConfigFile, ACLFile: opts.ACLFile,
-		LocalServer: isLoopback(&opts.Options),
-	})
-	if err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
-	}
-	for _, s := range g.Secrets {
-		req.AddSecret(s)
-	}
-	drift, err := audit.ComputeDrift(g, opts.Desired)
-	if err != nil {
-		return ansible.Fail(err.Error() + "; the audit did not run")
-	}
-	rep := audit.BuildReport(pol, g, drift)
 	fields := &Fields{Report: rep, OutOfBand: []OutOfBand{}}
-	res := &ansible.Result{Fields: fields, Warnings: g.Warnings}
+	res := t.Res
+	res.Fields, res.Warnings = fields, append(res.Warnings, warnings...)
 	if opts.JournalOptions.Enabled() {
 		// The journal on a host holds every server's changes: ask about
 		// this one, by its config file or the address it was reached at.
 		which := journal.Filter{ConfigFile: rep.ConfigFile, Server: opts.Address()}
-		oob, warnings := outOfBand(opts.JournalOptions.Path(), which, drift)
+		oob, warnings := outOfBand(opts.JournalOptions.Path(), which, m.drift)
 		fields.OutOfBand = oob
 		res.Warnings = append(res.Warnings, warnings...)
 	}
@@ -178,11 +178,54 @@ func Main(req *ansible.Request) *ansible.Result {
 	if why := rep.Failure(opts.FailOn); why != "" {
 		res.Failed = true
 		res.Msg = fmt.Sprintf("%s fails the audit (fail_on: %s): %s; %s", who, strings.Join(opts.FailOn, ", "), why, rep.Line())
-		return res
+		return nil
 	}
 	res.Msg = who + ": " + rep.Line()
-	return res
+	return nil
 }
+
+// gather reads the server and its files and builds the report.
+func (m *auditRun) gather(opts *Options, pol *policy.Policy) (*audit.Report, []string, error) {
+	client, err := conn.Open(&opts.Options)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer client.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), opts.Timeout())
+	defer cancel()
+	g, err := audit.Gather(ctx, audit.Source{
+		Client: client, FS: audit.LocalFS{}, ConfigFile: opts.ConfigFile, ACLFile: opts.ACLFile,
+		LocalServer: isLoopback(&opts.Options),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, s := range g.Secrets {
+		m.req.AddSecret(s)
+	}
+	if m.drift, err = audit.ComputeDrift(g, opts.Desired); err != nil {
+		return nil, nil, err
+	}
+	rep := audit.BuildReport(pol, g, m.drift)
+	if g.Facts.Config != nil {
+		// Lines the server could not start with (at its next restart).
+		var ver directives.Version
+		if g.Server != nil && g.Server.Name == "valkey" {
+			ver, _ = directives.ParseVersion(g.Server.Version)
+		}
+		rep.AddFindings(audit.CheckConfig(g.Facts.Config, ver, g.Facts.Runtime)...)
+	}
+	return rep, g.Warnings, nil
+}
+
+// Apply is never called: the plan changes nothing.
+func (m *auditRun) Apply(context.Context, *outcome.Task) error { return nil }
+
+// Record is never called: the plan changes nothing.
+func (m *auditRun) Record(bool) journal.Entry { return journal.Entry{} }
+
+// Unchanged has nothing to clear.
+func (m *auditRun) Unchanged() {}
 
 // Fields are valkey_audit's return values: the report plus the drifted
 // directives no recorded change explains.

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -165,4 +167,31 @@ func TestOutOfBandChangeReportedFromTheJournal(t *testing.T) {
 	assert.Equal(t, "hz", oob[0].(map[string]any)["directive"])
 	assert.Equal(t, "20", oob[0].(map[string]any)["runtime"])
 	assert.Contains(t, doc["warnings"], "out-of-band change: hz runs with 20, which no change recorded in "+path+" set")
+}
+
+// TestAuditFindsLinesTheServerCannotRestartWith: a line added to valkey.conf
+// after the server started is only read at its next start; the audit reports
+// each line that would stop it, with lint's engine and the running release.
+func TestAuditFindsLinesTheServerCannotRestartWith(t *testing.T) {
+	srv := server(t)
+	f, err := os.OpenFile(srv.ConfPath, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("io-threads 129\nrepl-diskless-load flush-before-load\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	out, doc, code := run(t, map[string]any{"login_port": srv.Port, "login_password": requirePw})
+	assert.Equal(t, 0, code, out)
+	var msgs []string
+	for _, f := range doc["findings"].([]any) {
+		if f := f.(map[string]any); f["id"] == "VK-000" {
+			assert.Equal(t, "critical", f["severity"])
+			msgs = append(msgs, f["message"].(string))
+		}
+	}
+	n := len(strings.Split(strings.TrimRight(string(srv.ReadConf()), "\n"), "\n"))
+	assert.Equal(t, []string{
+		srv.ConfPath + ":" + strconv.Itoa(n-1) + `: directive "io-threads": "129" is out of range; expected an integer between 1 and 128`,
+		srv.ConfPath + ":" + strconv.Itoa(n) + `: directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey 8.0.1; expected one of disabled, on-empty-db, swapdb`,
+	}, msgs)
+	assert.NotContains(t, out, requirePw)
 }

@@ -5,6 +5,7 @@ package config
 
 import (
 	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/outcome"
 	"github.com/valkeyops/secure/internal/settings"
 )
 
@@ -18,10 +19,10 @@ type DriftEntry = settings.DriftEntry
 func Main(req *ansible.Request) *ansible.Result {
 	var opts settings.Options
 	if err := req.Decode(&opts); err != nil {
-		return ansible.Fail(err.Error() + "; nothing was changed")
+		return outcome.Fail(err)
 	}
 	if err := opts.Validate(); err != nil {
-		return ansible.Fail(err.Error() + "; nothing was changed")
+		return outcome.Fail(err)
 	}
 	return settings.Converge(req, opts)
 }

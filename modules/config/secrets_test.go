@@ -115,21 +115,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 // file write fails: the runtime change must be rolled back. chmod does not
 // stop root, so the directory is a tmpfs remounted read-only.
 func TestRollbackWhenFileUnwritable(t *testing.T) {
-	testserver.Bin(t)
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
-	}
-	confDir := filepath.Join(t.TempDir(), "ro")
-	require.NoError(t, os.Mkdir(confDir, 0o755))
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", confDir).CombinedOutput(); err != nil {
-		t.Skipf("mount is not permitted here: %v: %s", err, out)
-	}
-	// Registered before the server starts, so it runs after the server is killed.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", confDir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", confDir, err, out)
-		}
-	})
+	confDir := mountTmpfs(t, "1m")
 	pass := randomSecret(t, "rb-")
 	srv := testserver.StartWith(t, testserver.Options{ConfDir: confDir, Extra: []string{"maxmemory 10mb", "timeout 0"}})
 	if out, err := exec.Command("mount", "-o", "remount,ro", confDir).CombinedOutput(); err != nil {
@@ -155,4 +141,90 @@ func TestRollbackWhenFileUnwritable(t *testing.T) {
 	entries, err := os.ReadDir(confDir)
 	require.NoError(t, err)
 	assert.Len(t, entries, 1, fmt.Sprint(entries))
+}
+
+// TestFailedWriteRemovesItsBackup fills a small tmpfs so that the backup of
+// valkey.conf fits and the new file does not: the task fails saying nothing
+// was changed, and nothing is left behind (0.1.0 left the backup).
+func TestFailedWriteRemovesItsBackup(t *testing.T) {
+	confDir := mountTmpfs(t, "64k")
+	srv := testserver.StartWith(t, testserver.Options{ConfDir: confDir, Extra: []string{"maxmemory 10mb"}})
+	before := srv.ReadConf()
+	require.Less(t, len(before), 4096, "the backup must fit in the one page left free")
+	// Fill the file system, then free exactly one page: room for the
+	// backup, none for the new file.
+	filler := filepath.Join(confDir, "filler")
+	f, err := os.Create(filler)
+	require.NoError(t, err)
+	page := make([]byte, 4096)
+	size := int64(0)
+	for {
+		n, err := f.Write(page)
+		size += int64(n)
+		if err != nil {
+			break
+		}
+	}
+	require.NoError(t, f.Truncate(size/4096*4096-4096))
+	require.NoError(t, f.Close())
+
+	_, doc, code := printed(t, task(srv, map[string]any{
+		"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file", "config_file": srv.ConfPath, "backup": true,
+	}))
+	assert.Equal(t, 1, code)
+	msg, _ := doc["msg"].(string)
+	assert.True(t, strings.HasPrefix(msg, "failed to write "+srv.ConfPath+": "), msg)
+	assert.Contains(t, msg, "no space left on device")
+	assert.True(t, strings.HasSuffix(msg, "; nothing was changed"), msg)
+	assert.Equal(t, false, doc["changed"])
+	assert.Nil(t, doc["backup_file"])
+	assert.Equal(t, before, srv.ReadConf())
+	entries, err := os.ReadDir(confDir)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"valkey.conf", "filler"}, names, "no backup is left behind")
+}
+
+// TestSecretMaskedWhateverTheOrder gives a secret's value to a directive
+// checked before the secret one (the raw output is printed at -vvvv before
+// the controller masks it): the binary's own output must not show it.
+func TestSecretMaskedWhateverTheOrder(t *testing.T) {
+	srv := testserver.Start(t)
+	pass := randomSecret(t, "order-")
+	for _, secret := range []string{"requirepass", "primaryauth", "masterauth", "tls-key-file-pass"} {
+		t.Run(secret, func(t *testing.T) {
+			// "appendfsync" and "maxmemory" sort before every secret directive.
+			out, doc, code := printed(t, task(srv, map[string]any{
+				"settings": map[string]any{"appendfsync": pass, "maxmemory": pass, secret: pass},
+			}))
+			assert.Equal(t, 1, code)
+			assert.NotContains(t, out, pass)
+			assert.Contains(t, doc["msg"], "appendfsync")
+		})
+	}
+}
+
+// mountTmpfs mounts a tmpfs of size on a fresh directory (skipping the test
+// without root or mount permission). Call it before the server starts: the
+// unmount, registered first, runs after the server is killed.
+func mountTmpfs(t *testing.T, size string) string {
+	t.Helper()
+	testserver.Bin(t)
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a tmpfs")
+	}
+	dir := filepath.Join(t.TempDir(), "tmpfs")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size+",mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("mount is not permitted here: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	return dir
 }

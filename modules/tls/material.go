@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"os/user"
 	"path/filepath"
 	"strconv"
@@ -12,9 +11,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/safefs"
 	"github.com/valkeyops/secure/internal/x509check"
 )
+
+// MaxMaterialSize bounds every certificate, key and CA file read: a chain
+// of a few certificates is a few kilobytes, so `cert_path: /dev/zero` or a
+// huge file is an error, never an out-of-memory crash.
+const MaxMaterialSize = 1 << 20
 
 // file is one of the three files the server reads: cert, key or CA.
 type file struct {
@@ -25,6 +29,8 @@ type file struct {
 	// managed: the module writes it (content or generated); otherwise it
 	// is a *_path file, read only.
 	managed bool
+	dir     *safefs.Dir // dest_dir, for managed files: every change is relative to it
+	name    string      // the file's name in dir
 	mode    fs.FileMode
 	uid     int // -1: leave as is
 	gid     int
@@ -45,9 +51,17 @@ func (f *file) changed() bool { return f.writeData || f.fixAttrs }
 type material struct {
 	cert, key, ca *file
 	generated     bool
+	dir           *safefs.Dir // dest_dir (nil without one)
 }
 
 func (m *material) files() []*file { return []*file{m.cert, m.key, m.ca} }
+
+// close releases dest_dir's descriptor.
+func (m *material) close() {
+	if m != nil && m.dir != nil {
+		_ = m.dir.Close()
+	}
+}
 
 // resolveMaterial reads, takes or generates the three files. It changes nothing.
 func (o *Options) resolveMaterial(now time.Time) (*material, error) {
@@ -55,28 +69,40 @@ func (o *Options) resolveMaterial(now time.Time) (*material, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := &material{}
 	if o.DestDir != "" {
-		fi, err := os.Stat(o.DestDir)
-		if err != nil || !fi.IsDir() {
+		// Only root may write dest_dir: a directory another user can
+		// write (or a link they made) would let them redirect the key.
+		d, err := safefs.OpenDir(o.DestDir, safefs.Trust{})
+		switch {
+		case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
 			return nil, fmt.Errorf("dest_dir %q does not exist or is not a directory; create it first (ansible.builtin.file)", o.DestDir)
+		case err != nil:
+			return nil, fmt.Errorf("refusing dest_dir %q: %v; make it owned by root and writable only by root", o.DestDir, err)
 		}
+		m.dir = d
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			m.close()
+		}
+	}()
 	keyMode := fs.FileMode(KeyMode)
 	if o.Group != "" {
 		keyMode = KeyGroupMode
 	}
 	managed := func(role, option, name string, data []byte, mode fs.FileMode) *file {
 		p := filepath.Join(o.DestDir, name)
-		return &file{role: role, path: p, label: fmt.Sprintf("option %s (for %s)", option, p), data: data, managed: true, mode: mode, uid: uid, gid: gid}
+		return &file{role: role, path: p, label: fmt.Sprintf("option %s (for %s)", option, p), data: data, managed: true, dir: m.dir, name: name, mode: mode, uid: uid, gid: gid}
 	}
 	fromPath := func(role, option, p string) (*file, error) {
-		b, err := os.ReadFile(p)
+		b, err := safefs.ReadFile(p, MaxMaterialSize)
 		if err != nil {
 			return nil, fmt.Errorf("failed to read %s %q: %v", option, p, pathErr(err))
 		}
 		return &file{role: role, path: p, label: p, data: b, uid: -1, gid: -1}, nil
 	}
-	m := &material{}
 	if o.GenerateSelfSigned {
 		m.cert = managed("cert", "generate_self_signed", CertName, nil, CertMode)
 		m.key = managed("key", "generate_self_signed", KeyName, nil, keyMode)
@@ -92,6 +118,7 @@ func (o *Options) resolveMaterial(now time.Time) (*material, error) {
 		for _, f := range m.files() {
 			f.label = f.path
 		}
+		ok = true
 		return m, nil
 	}
 	if o.Cert != "" {
@@ -109,6 +136,7 @@ func (o *Options) resolveMaterial(now time.Time) (*material, error) {
 	} else if m.ca, err = fromPath("ca", "ca_path", o.CAPath); err != nil {
 		return nil, err
 	}
+	ok = true
 	return m, nil
 }
 
@@ -117,7 +145,7 @@ func (o *Options) resolveMaterial(now time.Time) (*material, error) {
 func (o *Options) reuseGenerated(m *material, now time.Time) bool {
 	var data [3][]byte
 	for i, f := range m.files() {
-		b, err := os.ReadFile(f.path)
+		b, _, err := f.dir.ReadFile(f.name, MaxMaterialSize)
 		if err != nil {
 			return false
 		}
@@ -158,63 +186,75 @@ func (o *Options) owner() (uid, gid int, err error) {
 	return uid, gid, nil
 }
 
-// plan compares a managed file with what is on disk.
+// plan compares a managed file with what is in dest_dir (through its
+// descriptor, no link followed).
 func (f *file) plan() error {
 	if !f.managed {
 		return nil
 	}
-	fi, err := os.Stat(f.path)
+	st, err := f.dir.Stat(f.name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		f.writeData = true
 		return nil
 	case err != nil:
 		return fmt.Errorf("failed to stat %s: %v", f.path, pathErr(err))
-	case !fi.Mode().IsRegular():
+	case st.Mode&syscall.S_IFMT == syscall.S_IFLNK:
+		return fmt.Errorf("%s is a symbolic link; refusing to write through it (remove it)", f.path)
+	case st.Mode&syscall.S_IFMT != syscall.S_IFREG:
 		return fmt.Errorf("%s exists and is not a regular file", f.path)
+	case st.Nlink > 1:
+		return fmt.Errorf("%s has %d hard links; refusing to change a file that has other names (remove it)", f.path, st.Nlink)
 	}
-	old, err := os.ReadFile(f.path)
+	old, st, err := f.dir.ReadFile(f.name, MaxMaterialSize)
 	if err != nil {
 		return fmt.Errorf("failed to read %s: %v", f.path, pathErr(err))
 	}
-	f.exists, f.old, f.oldMode = true, old, fi.Mode().Perm()
-	f.oldUID, f.oldGID = -1, -1
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		f.oldUID, f.oldGID = int(st.Uid), int(st.Gid)
-	}
+	f.exists, f.old, f.oldMode = true, old, fs.FileMode(st.Mode).Perm()
+	f.oldUID, f.oldGID = int(st.Uid), int(st.Gid)
 	f.writeData = string(old) != string(f.data)
 	f.fixAttrs = f.oldMode != f.mode || (f.uid >= 0 && f.uid != f.oldUID) || (f.gid >= 0 && f.gid != f.oldGID)
 	return nil
 }
 
+// trust accepts the configured owner on the file whose mode is fixed.
+func (f *file) trust() safefs.Trust {
+	if f.uid > 0 {
+		return safefs.Trust{UIDs: []int{f.uid}}
+	}
+	if f.exists && f.oldUID > 0 {
+		return safefs.Trust{UIDs: []int{f.oldUID}}
+	}
+	return safefs.Trust{}
+}
+
 // apply writes the file: owner and mode first (a key never gets a looser
-// mode, even for a moment), then the content atomically.
+// mode, even for a moment), then the content atomically (a new file gets
+// its owner and mode before its first byte). Everything acts on
+// descriptors relative to dest_dir.
 func (f *file) apply() error {
+	attr := safefs.Attr{Mode: f.mode, UID: f.uid, GID: f.gid}
 	if f.exists && f.fixAttrs {
-		if f.uid >= 0 || f.gid >= 0 {
-			if err := os.Chown(f.path, f.uid, f.gid); err != nil {
-				return fmt.Errorf("failed to change the owner of %s: %v", f.path, pathErr(err))
-			}
-		}
-		if err := os.Chmod(f.path, f.mode); err != nil {
-			return fmt.Errorf("failed to change the mode of %s: %v", f.path, pathErr(err))
+		if err := f.dir.SetAttr(f.name, attr, f.trust()); err != nil {
+			return fmt.Errorf("failed to change the owner and mode of %s: %v", f.path, pathErr(err))
 		}
 	}
 	if f.writeData {
-		if _, err := conffile.WriteAtomic(f.path, f.data, conffile.WriteOptions{NewFileMode: f.mode}); err != nil {
-			return err
+		if f.exists {
+			attr.UID, attr.GID = keep(f.uid, f.oldUID), keep(f.gid, f.oldGID)
 		}
-		if !f.exists && (f.uid >= 0 || f.gid >= 0) {
-			if err := os.Chown(f.path, f.uid, f.gid); err != nil {
-				return fmt.Errorf("failed to change the owner of %s: %v", f.path, pathErr(err))
-			}
-			// chown may clear bits; the mode is part of the contract.
-			if err := os.Chmod(f.path, f.mode); err != nil {
-				return fmt.Errorf("failed to change the mode of %s: %v", f.path, pathErr(err))
-			}
+		if err := f.dir.WriteFile(f.name, f.data, attr); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func keep(want, old int) int {
+	if want >= 0 {
+		return want
+	}
+	return old
 }
 
 // restore puts the file back as it was before apply.
@@ -223,23 +263,16 @@ func (f *file) restore() error {
 		return nil
 	}
 	if !f.exists {
-		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := f.dir.Remove(f.name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 		return nil
 	}
+	old := safefs.Attr{Mode: f.oldMode, UID: f.oldUID, GID: f.oldGID}
 	if f.writeData {
-		if _, err := conffile.WriteAtomic(f.path, f.old, conffile.WriteOptions{}); err != nil {
-			return err
-		}
+		return f.dir.WriteFile(f.name, f.old, old)
 	}
-	if f.fixAttrs {
-		if err := os.Chown(f.path, f.oldUID, f.oldGID); err != nil {
-			return err
-		}
-		return os.Chmod(f.path, f.oldMode)
-	}
-	return nil
+	return f.dir.SetAttr(f.name, old, f.trust())
 }
 
 func pathErr(err error) error {

@@ -204,7 +204,7 @@ def test_update_password_on_create(ansible, valkey, write_playbook, tmp_path):
 def test_rollback_when_the_aclfile_is_read_only(ansible, valkey, write_playbook, tmp_path):
     acl_dir = tmp_path / "ro"
     acl_dir.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(acl_dir)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(acl_dir)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         aclfile = acl_dir / "users.acl"

@@ -174,7 +174,7 @@ def test_strict_refuses_restart_and_changes_nothing(ansible, valkey, write_playb
 def test_rollback_when_the_config_directory_is_read_only(ansible, valkey, write_playbook, tmp_path):
     conf_dir = tmp_path / "ro"
     conf_dir.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(conf_dir)]).returncode != 0:
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(conf_dir)]).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         vk = valkey(conf_dir=conf_dir)
@@ -224,6 +224,12 @@ BAD_INPUTS = [
     ("tls_cert without tls_key", {"settings": {"timeout": 5}, "tls": True, "tls_cert": "/nonexistent.pem"}, "tls_cert"),
     ("one bad among good", {"settings": {"timeout": 77, "maxmemory": "lots"}}, 'directive "maxmemory"'),
     ("value rejected by the server", {"settings": {"maxmemory-clients": "200%"}}, "maxmemory-clients"),
+    # Valkey's exact semantics (issue 12 part 3, issue 11 low lines): each was accepted by 0.1.0.
+    ("bound from config.c", {"settings": {"io-threads": 129}}, 'directive "io-threads": 129 is out of range; expected an integer between 1 and 128'),
+    ("value of a newer release", {"settings": {"repl-diskless-load": "flush-before-load"}}, '"flush-before-load" needs Valkey 9.0 or newer'),
+    ("dotted capital I", {"settings": {"T\u0130MEOUT": 5}}, 'unknown directive "T\\u0130MEOUT"'),
+    ("NUL in a list item", {"settings": {"bind": ["127.0.0.1", "::1\u0000"]}}, "contains a line break or NUL character"),
+    ("long restart-only value", {"settings": {"logfile": "/var/log/" + "l" * 5000}}, "expected at most 4095 bytes"),
 ]
 
 
