@@ -169,7 +169,7 @@ func startServer(t *testing.T, conf string, extra ...string) *respConn {
 	})
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a guard; the event is the PONG
 	for {
 		select {
 		case <-done:
