@@ -37,7 +37,7 @@ def test_every_license_header_points_at_the_shipped_license(tarball):
         if path.suffix not in (".py", ".sh", ".yml", ".yaml", ".go") or not path.is_file():
             continue
         text = path.read_text(errors="replace")
-        if "GNU General Public License" not in text[:2000]:
+        if not re.search(r"^# GNU General Public License", text[:2000], re.M):
             continue
         m = HEADER.search(text[:2000])
         assert m, "%s: a license header that does not name the license file" % path.relative_to(ROOT)
