@@ -2,6 +2,7 @@
 # make stress: the Go suite STRESS_COUNT times (-count) and the playbook suite
 # STRESS_ROUNDS times, under a parallel CPU load: one busy loop per core,
 # started here and ended here by pid (nothing else is signalled). Not in CI.
+# STRESS_ROUNDS=0 skips the playbook suite.
 set -euo pipefail
 
 : "${STRESS_COUNT:=20}" "${STRESS_ROUNDS:=3}" "${GO:=go}"
@@ -23,9 +24,14 @@ for _ in $(seq "$cores"); do
 done
 echo "stress: ${cores} busy loops (pids ${load_pids[*]}); Go suite x${STRESS_COUNT}, playbook suite x${STRESS_ROUNDS}"
 
-start=$SECONDS
-VALKEYOPS_REQUIRE_SERVER=1 $GO test -count="$STRESS_COUNT" ./...
-echo "stress: Go suite x${STRESS_COUNT} passed in $((SECONDS - start))s"
+# -count multiplies each package's run time (cmd/valkeyops's soak alone is about
+# a minute per run under this load): go test's default 10 min timeout would
+# fire on a slow package, not on a hang. STRESS_COUNT=0 skips the Go suite.
+if [ "$STRESS_COUNT" -gt 0 ]; then
+  start=$SECONDS
+  VALKEYOPS_REQUIRE_SERVER=1 $GO test -count="$STRESS_COUNT" -timeout "${STRESS_GO_TIMEOUT:-3h}" ./...
+  echo "stress: Go suite x${STRESS_COUNT} passed in $((SECONDS - start))s"
+fi
 
 for round in $(seq "$STRESS_ROUNDS"); do
   start=$SECONDS
