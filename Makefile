@@ -1,10 +1,11 @@
 # valkeyops.secure: the one entry point.
 #   make demo    start a throwaway Valkey, harden it with valkey_config, twice
 #   make test    everything CI runs (installs what it needs first)
-#   make molecule   the roles' scenarios against localhost
+#   make molecule   the roles' scenarios on lab hosts (SCENARIO=name for one)
+#   make lab-up / lab-down   lab hosts (127.0.0.11-13) for hands-on use
 #   make site    a hardened Valkey on this machine (example inventory), then
 #   make audit   the compliance audit of it (passes)
-#   make build   cross-compile bin/valkeyops_linux_{amd64,arm64}
+#   make build   cross-compile files/bin/valkeyops_linux_{amd64,arm64}
 #   make collection   the Galaxy tarball, binaries inside
 #   make bench   per-task cost against the raw floor, into docs/benchmarks.md
 #   make fuzz    every Go fuzz target for FUZZTIME (default 60s) each
@@ -56,19 +57,22 @@ lint-venv: $(VENV_LINT)/.installed
 
 # ---- build --------------------------------------------------------------------
 
-bin/SHA256SUMS: $(GO_SOURCES)
-	@mkdir -p bin
+# The binaries ship in the tarball under files/bin/: ansible-test reads every
+# file under a top-level bin/ as a Python script (compile and pep8 crashed).
+BIN_DIR := files/bin
+$(BIN_DIR)/SHA256SUMS: $(GO_SOURCES)
+	@mkdir -p $(BIN_DIR)
 	@for p in $(PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; \
 	  echo "go build valkeyops for $$os/$$arch"; \
-	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o bin/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build $(GOFLAGS_BUILD) -o $(BIN_DIR)/valkeyops_$${os}_$${arch} ./cmd/valkeyops; \
 	done
-	@cd bin && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
+	@cd $(BIN_DIR) && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
 
 .PHONY: build
-build: bin/SHA256SUMS
+build: $(BIN_DIR)/SHA256SUMS
 
-$(TARBALL): bin/SHA256SUMS $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
+$(TARBALL): $(BIN_DIR)/SHA256SUMS $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 
@@ -117,9 +121,20 @@ fuzz:
 	  $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
 
+# The 0.1.0 collection (commit eee2739 of main), built from this clone's own
+# history, for the upgrade test (tests/integration/test_instances.py).
+OLD_COMMIT := eee2739
+OLD_TREE := .cache/valkeyops-0.1.0
+OLD_TARBALL := $(OLD_TREE)/dist/valkeyops-secure-0.1.0.tar.gz
 .PHONY: ansible-test
-ansible-test: build collection
-	$(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+ansible-test: build collection $(OLD_TARBALL)
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) $(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)
+
+$(OLD_TARBALL): $(VENV)/.installed
+	@rm -rf $(OLD_TREE) && mkdir -p $(OLD_TREE)
+	git archive $(OLD_COMMIT) | tar -x -C $(OLD_TREE)
+	$(MAKE) --no-print-directory -C $(OLD_TREE) build
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(OLD_TREE)/dist $(OLD_TREE)
 
 # ansible-lint and molecule resolve the collection's FQCNs through a
 # collections path that points back at this checkout.
@@ -129,14 +144,30 @@ collections-link:
 	@mkdir -p $(LINT_COLLECTIONS)/ansible_collections/valkeyops
 	@ln -sfn ../../../.. $(LINT_COLLECTIONS)/ansible_collections/valkeyops/secure
 
-# Molecule scenarios against localhost (default driver, no container engine).
-# They install and run Valkey on this machine as root, on port 6379.
+# Molecule scenarios, each on its own lab hosts (scripts/lab/lab.py: sshd in a
+# private mount namespace on 127.0.0.11-19), never on this machine's own
+# Valkey. SCENARIO=name runs one; without it every scenario, one at a time.
+VALKEYOPS_LAB_DIR ?= /tmp/valkeyops-lab
+export VALKEYOPS_LAB_DIR
+LAB := $(VENV)/bin/python scripts/lab/lab.py
 .PHONY: molecule
 molecule: system-deps venv build collections-link
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH VALKEYOPS_PYTHON=$(CURDIR)/$(VENV)/bin/python \
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
 	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
 	  VALKEYOPS_MOLECULE_APP_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-	  $(VENV)/bin/molecule test --all
+	  $(VENV)/bin/molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
+
+# Lab hosts for hands-on use: `make lab-up` starts LAB_HOSTS and writes an
+# inventory; ssh in with `ansible -i $(VALKEYOPS_LAB_DIR)/inventory.ini lab -m ping`,
+# or enter one with `$(LAB) exec lab1`. `make lab-down` ends them.
+LAB_HOSTS ?= lab1 lab2 lab3
+.PHONY: lab-up lab-down
+lab-up: venv
+	$(LAB) up $(LAB_HOSTS)
+	$(LAB) inventory $(LAB_HOSTS) > $(VALKEYOPS_LAB_DIR)/inventory.ini
+	@echo "inventory: $(VALKEYOPS_LAB_DIR)/inventory.ini"
+lab-down: venv
+	$(LAB) down $(LAB_HOSTS)
 
 # Quick start: a hardened Valkey on this machine (127.0.0.1 only) with the
 # example inventory and its DUMMY vault password, then the audit, which
@@ -204,10 +235,10 @@ galaxy-importer: lint-venv collection
 # scripts/ansible_test_pip_bootstrap.py caches a stand-in that installs pip
 # from the package index. The copy lives outside the checkout: inside it,
 # ansible-test asks git, which ignores it.
-# SANITY_PRUNE: 0.1.0 ships its Go binaries in a top-level bin/, which
-# ansible-test reads as Python (compile crashes); the bridge branch moves them.
-# Empty it once that has landed.
-SANITY_PRUNE ?= bin
+# SANITY_PRUNE: paths deleted from the installed copy before the run. Empty:
+# the binaries ship in files/bin/, which ansible-test does not read as Python
+# (0.1.0's top-level bin/ crashed compile and pep8).
+SANITY_PRUNE ?=
 SANITY_ROOT := $(or $(TMPDIR),/tmp)/valkeyops-sanity-$(shell id -u)-$(notdir $(CURDIR))
 SANITY_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 .PHONY: sanity sanity-newest sanity-oldest
@@ -235,6 +266,7 @@ $(VENV_BENCH)/.installed: requirements/bench.txt
 
 bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/per_task.py
+	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
 
@@ -247,10 +279,10 @@ bench: system-deps venv build $(VENV_BENCH)/.installed
 STRESS_COUNT ?= 20
 STRESS_ROUNDS ?= 3
 .PHONY: stress
-stress: system-deps venv venv-oldest build collection
-	STRESS_COUNT=$(STRESS_COUNT) STRESS_ROUNDS=$(STRESS_ROUNDS) GO=$(GO) PYTEST="$(VENV)/bin/python -m pytest" \
+stress: system-deps venv venv-oldest build collection $(OLD_TARBALL)
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) STRESS_COUNT=$(STRESS_COUNT) STRESS_ROUNDS=$(STRESS_ROUNDS) GO=$(GO) PYTEST="$(VENV)/bin/python -m pytest" \
 	  PYTEST_ARGS="--venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)" bash scripts/stress.sh
 
 .PHONY: clean
 clean:
-	rm -rf bin $(DIST) build tests/output
+	rm -rf $(BIN_DIR) $(DIST) build tests/output

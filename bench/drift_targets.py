@@ -22,7 +22,7 @@ from per_task import ROOT, free_port, start_sshd, wait_port, write_section
 
 TARGETS = int(os.environ.get("BENCH_TARGETS", "50"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-BINARY = ROOT / "bin" / "valkeyops_linux_amd64"
+BINARY = ROOT / "files" / "bin" / "valkeyops_linux_amd64"
 
 
 def main():

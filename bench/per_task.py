@@ -59,7 +59,7 @@ def wait_port(port, timeout=10):
 
 def peak_rss_kib(port, runs=5):
     """Peak RSS of the module process, measured by the kernel (wait4 rusage)."""
-    binary = ROOT / "bin" / "valkeyops_linux_amd64"
+    binary = ROOT / "files" / "bin" / "valkeyops_linux_amd64"
     payload = ('{"login_port": %d, "settings": {"timeout": 300}}' % port).encode()
     out = []
     for _ in range(runs):
@@ -186,7 +186,7 @@ def main():
             rows["cg-pipe"].append(timed(cg, pipelining=True))
         rss = peak_rss_kib(vk_port)
         med = {k: statistics.median(v) for k, v in rows.items()}
-        sizes = {p.name: p.stat().st_size for p in (ROOT / "bin").glob("valkeyops_linux_*")}
+        sizes = {p.name: p.stat().st_size for p in (ROOT / "files" / "bin").glob("valkeyops_linux_*")}
         version = subprocess.run([str(VENV / "bin" / "ansible"), "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         lines = [
             "",

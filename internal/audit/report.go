@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/policy"
 )
 
@@ -19,13 +20,16 @@ var FailOnChoices = append([]string{FailNever, FailDrift}, policy.Severities...)
 
 // Report is what valkey_audit returns and the CLI prints.
 type Report struct {
-	Server     *ServerInfo      `json:"server,omitempty"`
-	ConfigFile string           `json:"config_file,omitempty"`
-	ACLFile    string           `json:"aclfile,omitempty"`
-	Findings   []policy.Finding `json:"findings"`
-	Skipped    []Skipped        `json:"skipped_rules"`
-	Drift      Drift            `json:"drift"`
-	Summary    Summary          `json:"summary"`
+	Server     *ServerInfo `json:"server,omitempty"`
+	ConfigFile string      `json:"config_file,omitempty"`
+	// Instance names the server on its host, from its config file
+	// (journal.InstanceName); every finding carries it too.
+	Instance string           `json:"instance,omitempty"`
+	ACLFile  string           `json:"aclfile,omitempty"`
+	Findings []policy.Finding `json:"findings"`
+	Skipped  []Skipped        `json:"skipped_rules"`
+	Drift    Drift            `json:"drift"`
+	Summary  Summary          `json:"summary"`
 	// Passed: no finding and no drift.
 	Passed bool `json:"passed"`
 }
@@ -58,6 +62,10 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 	}
 	if g.Facts.Config != nil {
 		r.ConfigFile = g.Facts.Config.Path
+	}
+	r.Instance = journal.InstanceName(r.ConfigFile)
+	for i := range r.Findings {
+		r.Findings[i].Instance = r.Instance
 	}
 	for _, o := range outs {
 		switch o.Status {

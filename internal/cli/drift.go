@@ -414,10 +414,13 @@ func (s sftpFS) Stat(path string) *policy.FileInfo {
 
 func writeTable(w io.Writer, results []TargetResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tSTATUS\tFINDINGS (C/H/M/L)\tDRIFT\tDETAIL")
+	fmt.Fprintln(tw, "TARGET\tINSTANCE\tSTATUS\tFINDINGS (C/H/M/L)\tDRIFT\tDETAIL")
 	for _, r := range results {
-		findings, drift, detail := "-", "-", r.Error
+		instance, findings, drift, detail := "-", "-", "-", r.Error
 		if r.Report != nil {
+			if r.Report.Instance != "" {
+				instance = r.Report.Instance
+			}
 			s := r.Report.Summary
 			findings = fmt.Sprintf("%d/%d/%d/%d", s.Critical, s.High, s.Medium, s.Low)
 			var d []string
@@ -434,7 +437,7 @@ func writeTable(w io.Writer, results []TargetResult) {
 			}
 			detail = strings.Join(ids, " ")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, r.Status, findings, drift, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, instance, r.Status, findings, drift, detail)
 	}
 	_ = tw.Flush()
 }

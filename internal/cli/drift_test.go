@@ -155,10 +155,10 @@ targets:
 	assert.Equal(t, ExitFindings, code, out+errOut)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 4, out)
-	assert.Regexp(t, `^TARGET\s+STATUS\s+FINDINGS`, lines[0])
-	assert.Regexp(t, `^vk0\s+drift\s+\S+\s+maxmemory,user:intruder\s`, lines[1])
-	assert.Regexp(t, `^vk1\s+findings\s+\S+\s+-\s`, lines[2])
-	assert.Regexp(t, `^vk2\s+unreachable\s+-\s+-\s+ssh 127.0.0.1:\d+: .*connection refused`, lines[3])
+	assert.Regexp(t, `^TARGET\s+INSTANCE\s+STATUS\s+FINDINGS`, lines[0])
+	assert.Regexp(t, `^vk0\s+default\s+drift\s+\S+\s+maxmemory,user:intruder\s`, lines[1])
+	assert.Regexp(t, `^vk1\s+default\s+findings\s+\S+\s+-\s`, lines[2])
+	assert.Regexp(t, `^vk2\s+-\s+unreachable\s+-\s+-\s+ssh 127.0.0.1:\d+: .*connection refused`, lines[3])
 	assert.NotContains(t, out+errOut, driftPassword)
 
 	out, _, code = drift("--targets", tf, "--format", "json", "--parallel", "2")
@@ -171,6 +171,12 @@ targets:
 	assert.Equal(t, "not listed", res[0].Report.Drift.Users["intruder"].Desired)
 	assert.Equal(t, "findings", res[1].Status)
 	assert.Empty(t, res[1].Report.Drift.Settings)
+	// Each report and each finding names the instance (valkey.conf: default).
+	assert.Equal(t, "default", res[1].Report.Instance)
+	require.NotEmpty(t, res[1].Report.Findings)
+	for _, f := range res[1].Report.Findings {
+		assert.Equal(t, "default", f.Instance, f.ID)
+	}
 	assert.Equal(t, "unreachable", res[2].Status)
 	// The config file was read over SFTP: its path is the server's.
 	assert.Equal(t, servers[1].ConfPath, res[1].Report.ConfigFile)

@@ -11,7 +11,7 @@ import (
 )
 
 // CLIUsage is the one-line synopsis of `valkeyops journal`.
-const CLIUsage = "valkeyops journal [--since T] [--directive D] [--format json|table] [--path P]"
+const CLIUsage = "valkeyops journal [--since T] [--directive D] [--instance I] [--format json|table] [--path P]"
 
 // CLI is `valkeyops journal`: it prints the journal of this host, filtered.
 // args are the arguments after "journal". It returns the exit code: 0, 1
@@ -21,6 +21,7 @@ func CLI(args []string, stdout, stderr io.Writer, now time.Time) int {
 	fs.SetOutput(stderr)
 	since := fs.String("since", "", "only entries at or after `T`: RFC 3339 time (2026-01-02T15:04:05Z), date (2026-01-02, UTC) or age (24h, 7d)")
 	directive := fs.String("directive", "", "only changes of directive `D` (any of its names)")
+	instance := fs.String("instance", "", "only entries of instance `I` (default for valkey.conf, NAME for valkey-NAME.conf)")
 	format := fs.String("format", "table", "output `format`: table or json (one entry per line, as stored)")
 	path := fs.String("path", DefaultPath, "the journal `file`")
 	fs.Usage = func() {
@@ -43,6 +44,7 @@ func CLI(args []string, stdout, stderr io.Writer, now time.Time) int {
 	}
 	var f Filter
 	f.Directive = *directive
+	f.Instance = *instance
 	if *since != "" {
 		t, err := ParseSince(*since, now)
 		if err != nil {
@@ -97,7 +99,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 // writeTable prints one row per change.
 func writeTable(w io.Writer, entries []Entry) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tMODULE\tHOST\tSERVER\tCHANGE\tBEFORE\tAFTER\tBY\tCOMMIT")
+	fmt.Fprintln(tw, "TIME\tMODULE\tHOST\tINSTANCE\tSERVER\tCHANGE\tBEFORE\tAFTER\tBY\tCOMMIT")
 	for _, e := range entries {
 		by, commit := "-", "-"
 		if c := e.Controller; c != nil {
@@ -126,8 +128,8 @@ func writeTable(w io.Writer, entries []Entry) {
 			if c.RestartRequired {
 				after += " (restart required)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-				e.Time.UTC().Format(time.RFC3339), e.Module, e.Host, dash(e.Server), name, before, after, by, commit)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+				e.Time.UTC().Format(time.RFC3339), e.Module, e.Host, dash(e.Instance), dash(e.Server), name, before, after, by, commit)
 		}
 	}
 	tw.Flush()

@@ -35,6 +35,7 @@ import (
 	"log/syslog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -137,8 +138,12 @@ type Entry struct {
 	Server string `json:"server,omitempty"`
 	Port   int    `json:"port,omitempty"`
 	// ConfigFile is the file the change went to, when one did.
-	ConfigFile string   `json:"config_file,omitempty"`
-	Changes    []Change `json:"changes"`
+	ConfigFile string `json:"config_file,omitempty"`
+	// Instance names the server on its host (InstanceName of its config
+	// file): "default" for valkey.conf, NAME for valkey-NAME.conf; "" for a
+	// server that runs without a config file.
+	Instance string   `json:"instance,omitempty"`
+	Changes  []Change `json:"changes"`
 	// Controller: who ran the task and from which commit (nil when the
 	// module ran without the action plugin).
 	Controller *ansible.Controller `json:"controller,omitempty"`
@@ -160,6 +165,28 @@ func NewEntry(req *ansible.Request, server string, port int) Entry {
 		e.Controller = req.Controller
 	}
 	return e
+}
+
+// DefaultInstance is the name of the instance whose config file is
+// valkey.conf (the single-instance layout of the valkey_server role).
+const DefaultInstance = "default"
+
+// InstanceName names the instance that runs from configFile, as the
+// valkey_server role lays instances out: valkey.conf is DefaultInstance,
+// valkey-NAME.conf (and Debian's valkey-server@NAME) is NAME; any other file
+// is named by its base name without ".conf". "" for no config file.
+func InstanceName(configFile string) string {
+	if configFile == "" {
+		return ""
+	}
+	base := strings.TrimSuffix(filepath.Base(configFile), ".conf")
+	if base == "valkey" {
+		return DefaultInstance
+	}
+	if name, ok := strings.CutPrefix(base, "valkey-"); ok && name != "" {
+		return name
+	}
+	return base
 }
 
 // Value returns a pointer to v, for Change.Before and After.

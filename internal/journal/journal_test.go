@@ -324,8 +324,8 @@ func TestCLI(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	rows := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, rows, 4)
-	assert.Regexp(t, `^TIME\s+MODULE\s+HOST\s+SERVER\s+CHANGE\s+BEFORE\s+AFTER\s+BY\s+COMMIT$`, rows[0])
-	assert.Regexp(t, `^2026-01-01T00:00:00Z\s+valkey_config\s+\S+\s+127.0.0.1:6379\s+maxmemory\s+104857600\s+1073741824\s+alice\s+0123456789ab$`, rows[1])
+	assert.Regexp(t, `^TIME\s+MODULE\s+HOST\s+INSTANCE\s+SERVER\s+CHANGE\s+BEFORE\s+AFTER\s+BY\s+COMMIT$`, rows[0])
+	assert.Regexp(t, `^2026-01-01T00:00:00Z\s+valkey_config\s+\S+\s+-\s+127.0.0.1:6379\s+maxmemory\s+104857600\s+1073741824\s+alice\s+0123456789ab$`, rows[1])
 	assert.Regexp(t, `requirepass\s+\(hidden\)\s+\(hidden\)`, rows[2])
 	assert.Regexp(t, `enable-debug-command\s+yes\s+no \(restart required\)`, rows[3])
 
@@ -372,4 +372,33 @@ func TestFilterSelectsOneServer(t *testing.T) {
 			t.Errorf("%s: got %v", tc.name, got)
 		}
 	}
+}
+
+func TestInstanceName(t *testing.T) {
+	for _, tc := range []struct{ configFile, want string }{
+		{"/etc/valkey/valkey.conf", "default"},
+		{"/etc/valkey/valkey-cache.conf", "cache"},
+		{"/etc/valkey/valkey-my_store-2.conf", "my_store-2"},
+		{"/etc/redis/redis.conf", "redis"},
+		{"/srv/shard1.conf", "shard1"},
+		{"/etc/valkey/valkey-.conf", "valkey-"},
+		{"", ""},
+	} {
+		t.Run(tc.configFile, func(t *testing.T) {
+			assert.Equal(t, tc.want, InstanceName(tc.configFile))
+		})
+	}
+}
+
+func TestCLIInstance(t *testing.T) {
+	cache := entry("valkey_config", Change{Kind: KindDirective, Name: "timeout", Before: Value("0"), After: Value("30")})
+	cache.Instance = "cache"
+	store := entry("valkey_config", Change{Kind: KindDirective, Name: "timeout", Before: Value("0"), After: Value("60")})
+	store.Instance = "store"
+	path := writeJournal(t, cache, store)
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, CLI([]string{"--path", path, "--instance", "store"}, &out, &errb, time.Now()), errb.String())
+	rows := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, rows, 2)
+	assert.Regexp(t, `^\S+\s+valkey_config\s+\S+\s+store\s+127.0.0.1:6379\s+timeout\s+0\s+60\s`, rows[1])
 }

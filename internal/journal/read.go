@@ -19,6 +19,7 @@ type Filter struct {
 	Since     time.Time // entries at or after this time
 	Directive string    // entries that changed this directive (any of its names)
 	Module    string    // entries of this module
+	Instance  string    // entries of this instance (Entry.Instance)
 	// ConfigFile and Server select the entries of one server: those that
 	// went to its config file, or that reached it at this address (a
 	// runtime-only change records no file). Both empty: any server.
@@ -42,6 +43,9 @@ func (f Filter) Match(e Entry) (Entry, bool) {
 		return e, false
 	}
 	if f.Module != "" && e.Module != f.Module {
+		return e, false
+	}
+	if f.Instance != "" && e.Instance != f.Instance {
 		return e, false
 	}
 	if f.ConfigFile != "" || f.Server != "" {

@@ -35,6 +35,8 @@ type Finding struct {
 	Severity    string `json:"severity"`
 	Message     string `json:"message"`
 	Remediation string `json:"remediation"`
+	// Instance names the server on its host (set by the audit report).
+	Instance string `json:"instance,omitempty"`
 }
 
 // Evaluate runs every enabled rule against the facts, in id order.

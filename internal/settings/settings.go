@@ -240,6 +240,7 @@ func (m *Engine) journalEntry(partial bool) journal.Entry {
 		addr, port = "", 0 // persist: file without the server
 	}
 	e := journal.NewEntry(m.req, addr, port)
+	e.Instance = journal.InstanceName(m.fields.ConfigFile)
 	e.Partial = partial
 	for _, it := range m.items {
 		setFile := it.setFile && !partial

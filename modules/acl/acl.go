@@ -162,6 +162,7 @@ func (m *run) journalEntry(partial bool) journal.Entry {
 	if m.opts.LoginUnixSocket != "" {
 		e.Port = 0
 	}
+	e.Instance = journal.InstanceName(m.srv.configFile)
 	e.Partial = partial
 	for _, c := range m.changes {
 		detail := "updated"

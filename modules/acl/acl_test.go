@@ -337,6 +337,8 @@ func TestJournalRecordsUsersByNameOnly(t *testing.T) {
 	var entry journal.Entry
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &entry))
 	assert.Equal(t, "valkey_acl", entry.Module)
+	assert.Equal(t, journal.InstanceName(srv.ConfPath), entry.Instance)
+	assert.NotEmpty(t, entry.Instance, "the server runs from %s", srv.ConfPath)
 	var names []string
 	for _, c := range entry.Changes {
 		assert.Equal(t, journal.KindUser, c.Kind)

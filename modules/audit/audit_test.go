@@ -62,8 +62,10 @@ func TestAuditReportsFindingsDriftAndNoSecrets(t *testing.T) {
 	assert.Positive(t, summary["findings"])
 	assert.Contains(t, doc["msg"], "valkey 8.")
 	ids := map[string]bool{}
+	assert.Equal(t, "default", doc["instance"], "the server runs from valkey.conf")
 	for _, f := range doc["findings"].([]any) {
 		ids[f.(map[string]any)["id"].(string)] = true
+		assert.Equal(t, "default", f.(map[string]any)["instance"], "every finding names the instance")
 	}
 	assert.True(t, ids["VK-017"], "requirepass alongside ACL users: %v", ids)
 }

@@ -52,6 +52,7 @@ func TestJournalRecordsAppliedChangesOnly(t *testing.T) {
 	assert.Equal(t, srv.Addr, e.Server)
 	assert.Equal(t, srv.Port, e.Port)
 	assert.Equal(t, srv.ConfPath, e.ConfigFile)
+	assert.Equal(t, "default", e.Instance, "valkey.conf is the default instance")
 	require.NotNil(t, e.Controller)
 	assert.Equal(t, "alice", e.Controller.User)
 	assert.Equal(t, "/src/site.yml", e.Controller.Playbook)
@@ -147,4 +148,29 @@ func TestJournalPathMustBeAbsolute(t *testing.T) {
 	res, _ := call(t, task(srv, map[string]any{"settings": map[string]any{}, "journal_path": "changes.jsonl"}))
 	require.True(t, res.Failed)
 	assert.Equal(t, `option "journal_path": "changes.jsonl" is not an absolute path; nothing was changed`, res.Msg)
+}
+
+// Issue 14: with several instances on a host, each entry names the one it
+// changed, from the server's config file (valkey-NAME.conf, as the
+// valkey_server role lays them out), and `valkeyops journal --instance`
+// selects them.
+func TestJournalNamesTheInstance(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "changes.jsonl")
+	for _, name := range []string{"cache", "store"} {
+		srv := testserver.StartWith(t, testserver.Options{ConfName: "valkey-" + name + ".conf", Extra: []string{"timeout 0"}})
+		args := task(srv, map[string]any{"settings": map[string]any{"timeout": 30}, "journal_path": path})
+		res, _ := callOK(t, args)
+		require.True(t, res.Changed)
+	}
+	entries, _, err := journal.Read(path, journal.Filter{})
+	require.NoError(t, err)
+	require.Len(t, entries, 2)
+	assert.Equal(t, "cache", entries[0].Instance)
+	assert.Equal(t, "store", entries[1].Instance)
+
+	store, _, err := journal.Read(path, journal.Filter{Instance: "store"})
+	require.NoError(t, err)
+	require.Len(t, store, 1)
+	assert.Equal(t, "store", store[0].Instance)
+	assert.True(t, strings.HasSuffix(store[0].ConfigFile, "/valkey-store.conf"), store[0].ConfigFile)
 }

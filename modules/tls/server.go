@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valkeyops/secure/internal/conn"
@@ -20,7 +21,7 @@ func (r *run) connect(ctx context.Context, runtime bool) error {
 		}
 		return err
 	}
-	m, err := client.Do(ctx, client.B().ConfigGet().Parameter("tls-*", "port").Build()).AsStrMap()
+	m, err := client.Do(ctx, client.B().ConfigGet().Parameter("tls-*", "port", "bind").Build()).AsStrMap()
 	if err != nil {
 		client.Close()
 		return fmt.Errorf("failed to read the server's TLS settings (CONFIG GET tls-*): %v", err)
@@ -79,12 +80,34 @@ func (r *run) reloadBefore(ctx context.Context) error {
 	return r.client.Do(ctx, cmd.Build()).Error()
 }
 
-// handshakeHost is where the TLS port is reached from the target.
+// handshakeHost is where the TLS port is reached from the target: login_host,
+// or over a unix socket the first address the server binds (a server bound
+// to its host's own address listens on no 127.0.0.1, and another server may).
 func (r *run) handshakeHost() string {
-	if r.o.LoginUnixSocket != "" || r.o.LoginHost == "" {
-		return conn.DefaultHost
+	if r.o.LoginUnixSocket == "" && r.o.LoginHost != "" {
+		return r.o.LoginHost
 	}
-	return r.o.LoginHost
+	if r.o.LoginUnixSocket != "" {
+		return bindHost(r.tlsCfg["bind"])
+	}
+	return conn.DefaultHost
+}
+
+// bindHost is the address a client on the same host reaches a server at,
+// from the server's bind directive ("-" marks an optional address; "*" and
+// the unspecified addresses mean every interface, loopback included).
+func bindHost(bind string) string {
+	for _, a := range strings.Fields(bind) {
+		a = strings.TrimPrefix(a, "-")
+		switch a {
+		case "*", "0.0.0.0", "":
+			return conn.DefaultHost
+		case "::", "::*":
+			return "::1"
+		}
+		return a
+	}
+	return conn.DefaultHost
 }
 
 // waitServed reads the served fingerprint, retrying briefly while a new

@@ -182,6 +182,13 @@ config_file:
   returned: when the file was read
   type: str
   sample: /etc/valkey/valkey.conf
+instance:
+  description:
+    - The instance's name on its host, from its configuration file as the valkey_server role lays instances out
+      (C(valkey.conf) is C(default), C(valkey-NAME.conf) is C(NAME)); every finding carries it too.
+  returned: when the file was read
+  type: str
+  sample: default
 aclfile:
   description: The aclfile read.
   returned: when the server uses one
@@ -213,6 +220,10 @@ findings:
       description: How to fix it.
       type: str
       sample: Disable it ("user default off") and give each client its own user.
+    instance:
+      description: The instance the finding is about (as RV(instance)).
+      type: str
+      sample: cache
 skipped_rules:
   description: Rules that did not apply or lacked the facts they need, with the reason.
   returned: always

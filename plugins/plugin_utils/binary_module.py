@@ -4,26 +4,29 @@
 """The bridge between an Ansible task and the valkeyops Go binary.
 
 Every module of this collection is a subcommand of one static Go binary,
-``valkeyops``, shipped in the collection's ``bin/`` directory for each
-platform. This action plugin base runs it on the target.
+``valkeyops``, shipped in the collection's ``files/bin/`` directory for each
+platform (not a top-level ``bin/``: ansible-test reads every file there as a
+Python script). This action plugin base runs it on the target.
 
 Where we differ from Ansible's stock binary-module path on purpose (and from
 sivel/toiletwater, which hands its binary to that path): the stock path sends
 the whole binary and an arguments file to a fresh remote temp dir on every
 task (measured at 8.4x the cost of one ``raw`` command per task over SSH).
 Here the binary is cached on the target under a key made of its sha256, so it
-crosses the wire once per host, version and remote user, and each task is ONE
-low-level command: a short POSIX sh script that picks the cached binary by
-``uname -sm`` and execs it with the arguments as JSON on stdin. No remote temp
-dir, no ``stat``, no Python on the target, no argument on disk or in argv. The
-transfer happens only when that command reports the binary missing.
+crosses the wire once per host, version and effective user, and each task is
+ONE low-level command: a short POSIX sh script that picks the cached binary
+by platform (``uname -sm``), checks what costs nothing (owner, mode, size)
+and execs it with the arguments as JSON on stdin. No remote temp dir, no Python on the target,
+no argument on disk or in argv, ever: a become method or connection that
+cannot pass stdin (``su``) is refused before anything is sent. The transfer
+happens only when that command reports the binary missing or not trusted.
 
-Fallbacks, both slower and both removed after the task:
-- become to another user: the binary is staged in an Ansible temp dir made
-  readable to that user, then installed into the become user's own cache
-  (or, if that user has no usable home, run straight from the temp dir);
-- no stdin (a connection without pipelining support, or ``become_method: su``):
-  the arguments go into a 0600 file in a private temp dir.
+The cache is trusted because of where it is (see remote_script): in the
+effective user's home from its passwd entry (never ``$HOME``, which ``sudo -E``
+keeps from the login user), every directory up to ``/`` owned by that user or
+root and writable by no one else. The sha256 is checked when a binary is
+installed there; a cache that is not private gets a fresh, verified copy in a
+private temp dir for each task instead.
 
 On the controller, the task's arguments are validated against a spec derived
 from the module's DOCUMENTATION (so ``ansible-doc`` and validation can never
@@ -41,6 +44,8 @@ import getpass
 import hashlib
 import json
 import os
+import pwd
+import re
 import secrets
 import shlex
 import subprocess
@@ -54,6 +59,7 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.module_utils.json_utils import _filter_non_json_lines
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import fragment_loader
+from ansible.utils.collection_loader import resource_from_fqcr
 from ansible.utils.display import Display
 from ansible.utils.plugin_docs import get_docstring
 
@@ -62,7 +68,7 @@ display = Display()
 COLLECTION = "valkeyops.secure"
 # The collection root: plugins/plugin_utils/binary_module.py -> ../../
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN_DIR = os.path.join(_ROOT, "bin")
+BIN_DIR = os.path.join(_ROOT, "files", "bin")
 MODULES_DIR = os.path.join(_ROOT, "plugins", "modules")
 
 # What `uname -sm` prints -> the binary we ship for it.
@@ -77,6 +83,7 @@ SHIPPED = sorted(set(PLATFORMS.values()))
 MASK = "********"
 MISSING = "__VALKEYOPS_MISSING__"
 UNSUPPORTED = "__VALKEYOPS_UNSUPPORTED__"
+INSTALL_FAILED = "__VALKEYOPS_INSTALL_FAILED__"
 
 # Options every module shares (doc fragment `connection`) that are no_log.
 CONNECTION_NO_LOG = ("login_password",)
@@ -88,23 +95,30 @@ CONTROLLER_KEY = "_valkeyops_controller"
 GIT_TIMEOUT = 3
 
 
-def binary_key():
-    """Return the cache key of the shipped binaries.
+def shipped_binaries():
+    """Return (key, {platform: (sha256, size)}) of the shipped binaries.
 
-    ``make build`` writes bin/SHA256SUMS; its own hash names the cache dir,
-    so a new build never reuses an old binary. Reading one small file keeps
-    this off the per-task hot path (hashing the binaries takes longer).
+    ``make build`` writes files/bin/SHA256SUMS; its own hash names the cache
+    dir, so a new build never reuses an old binary. Reading one small file
+    and two stats keeps this off the per-task hot path (hashing the binaries
+    takes longer); the target checks each sha256 when it installs a binary.
     """
     sums = os.path.join(BIN_DIR, "SHA256SUMS")
     try:
         with open(sums, "rb") as f:
             data = f.read()
+        shipped = {}
+        for line in to_text(data).splitlines():
+            digest, name = line.split()
+            shipped[name[len("valkeyops_"):]] = (digest, os.stat(os.path.join(BIN_DIR, name)).st_size)
     except OSError as e:
         raise AnsibleError(
             "%s: the valkeyops binaries are missing from %s (%s); "
             "build them with `make build` or install the collection from its Galaxy tarball" % (COLLECTION, BIN_DIR, e.strerror)
         )
-    return hashlib.sha256(data).hexdigest()[:16]
+    except ValueError:
+        raise AnsibleError("%s: %s is not a list of sha256 sums; rebuild it with `make build`" % (COLLECTION, sums))
+    return hashlib.sha256(data).hexdigest()[:16], shipped
 
 
 def git_state(directory):
@@ -215,31 +229,135 @@ def options_to_spec(options, no_log):
     return spec
 
 
-def remote_script(key, module, prefix="", args_file=""):
+# A user name that can be written after `~` in a script (tilde expansion
+# looks it up in passwd; no quoting is possible there).
+_TILDE_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@-]*$")
+
+# Every script starts here: system directories first in PATH (sudo -E without
+# secure_path keeps the login user's PATH, and root would run its `uname`),
+# the effective user's home from passwd into $h (empty if none), the cache dir
+# $d, the platform $p with its binary's size $n and sha256 $c, the binary $b.
+# The platform is what `uname -sm` prints; Linux 6.1+ tells the machine in
+# /proc/sys/kernel/arch, which a builtin reads without starting a process.
+_LOCATE = """\
+PATH=/usr/bin:/bin:/usr/sbin:/sbin${PATH:+:$PATH}
+umask 077
+unset BLOCK_SIZE LS_BLOCK_SIZE
+%(home)s
+case $h in /?*) ;; *) h= ;; esac
+d="$h/.ansible/valkeyops/%(key)s"
+if { read -r m </proc/sys/kernel/arch; } 2>/dev/null; then m="Linux $m"; else m=$(uname -sm); fi
+case $m in
+%(cases)s
+  *) echo "%(unsupported)s $m"; exit 0 ;;
+esac
+b="$d/valkeyops_$p"
+"""
+
+# The hot path: run the cached binary if what costs nothing holds (no
+# process but one `ls`; `uname` too before Linux 6.1): a regular file, not a link, owned by the effective
+# user like its directory, mode 0755 (`.`/`+`: SELinux label, ACL), the
+# shipped size (a truncated copy is reinstalled, not run). Its content was
+# verified when it was installed into a cache that only this user (or root)
+# can write, so what passes here is what was verified.
+_RUN_CACHED = """\
+if [ -f "$b" ] && [ ! -h "$b" ] && [ -O "$b" ] && [ -O "$d" ]; then
+  set -f; set -- $(ls -ln "$b"); set +f
+  case "$1:$5" in "-rwxr-xr-x:$n"|"-rwxr-xr-x.:$n"|"-rwxr-xr-x+:$n") exec "$b" module %(module)s ;; esac
+fi
+"""
+
+# private DIR: DIR and every directory above it (as written and as resolved)
+# is owned by the effective user or root and writable by no one else (group
+# and other write bits off; with an ACL they show its mask): the OpenSSH
+# StrictModes rule. A symlink is judged by the directory holding it.
+_PRIVATE = """\
+private() {
+  uid=$(id -u) && [ -d "$1" ] && [ ! -h "$1" ] && [ -O "$1" ] || return 1
+  for q in "$1" "$(cd -P -- "$1" && pwd -P)"; do
+    case $q in /*) ;; *) return 1 ;; esac
+    while :; do
+      if [ ! -h "$q" ]; then
+        set -f; set -- $(ls -lnd -- "$q"); set +f
+        case $1 in d????-??-*) ;; *) return 1 ;; esac
+        [ "$3" = 0 ] || [ "$3" = "$uid" ] || return 1
+      fi
+      [ "$q" = / ] && break
+      q=${q%/*}; q=${q:-/}
+    done
+  done
+}
+"""
+
+# The binary is not cached (or not trusted): make the cache dir if the home
+# exists and report the platform, whether the cache is private, and its path.
+_REPORT_MISSING = """\
+if [ -n "$h" ] && [ -d "$h" ] && mkdir -p "$d" 2>/dev/null && private "$d"; then t=1; else t=0; fi
+echo "%(missing)s $p $t $d"
+exit 0
+"""
+
+# After a transfer to $s: copy into the cache (or, if it is not private, into
+# a new private dir under the sticky /tmp), check the sha256 of the copy
+# where no one else can change it, chmod, rename into place, run. Every
+# failure removes what it made and reports one line. $o: the transferred file
+# itself, when it sits in the cache dir (removed on failure).
+_INSTALL = """\
+s=%(staged)s o=%(own)s t=
+fail() { [ -n "$t" ] && rm -rf -- "$t"; [ -n "$o" ] && rm -f -- "$o"; echo "%(failed)s $*"; exit 0; }
+put() {
+  if [ "$1" != "$2" ] && ! cp -- "$1" "$2"; then rm -f -- "$2"; fail "could not copy the binary to $2"; fi
+  command -v sha256sum >/dev/null 2>&1 || { rm -f -- "$2"; fail "the target has no sha256sum to verify the binary"; }
+  set -f; set -- "$2" $(sha256sum -- "$2"); set +f
+  [ "$2" = "$c" ] || { rm -f -- "$1"; fail "the binary copied to $1 does not match its sha256 in SHA256SUMS"; }
+  chmod 0755 "$1" || { rm -f -- "$1"; fail "could not make $1 executable"; }
+}
+if [ -n "$h" ] && private "$d"; then
+  find "$d" -maxdepth 1 -name '.valkeyops_*' -mmin +60 -exec rm -f -- {} + 2>/dev/null
+  f="$d/.valkeyops_$p.%(tag)s"
+  [ -n "$o" ] && f=$o
+  put "$s" "$f"
+  mv -f -- "$f" "$b" || { rm -f -- "$f"; fail "could not rename $f to $b"; }
+  exec "$b" module %(module)s
+fi
+set -f; set -- $(ls -lnd /tmp); set +f
+case "$1:$3" in d????????[tT]*:0) ;; *) fail "no private cache in $h and /tmp is not a sticky root-owned directory" ;; esac
+t=$(mktemp -d /tmp/valkeyops.XXXXXXXXXX) || fail "could not create a private directory in /tmp"
+put "$s" "$t/valkeyops_$p"
+[ -n "$o" ] && rm -f -- "$o"
+"$t/valkeyops_$p" module %(module)s
+r=$?
+rm -rf -- "$t"
+exit $r
+"""
+
+
+def remote_script(key, shipped, module, user=None, staged=None, own=False):
     """The one shell command a task costs on the target.
 
-    It picks the binary by `uname -sm`, reports MISSING (creating the cache
-    dir) or UNSUPPORTED on stdout when it cannot run it, else execs it.
-    ``prefix`` installs a freshly transferred binary first.
+    It locates the effective user's cache (``user``: that user's name when
+    the controller knows it, so the shell looks up its home from passwd with
+    no extra process; else ``id -un``), picks the binary by platform and
+    execs it if it is trusted, else reports MISSING (or UNSUPPORTED) on
+    stdout. With ``staged`` (a binary just transferred there) it installs
+    that binary first, as _INSTALL says; ``own``: ``staged`` is in the cache
+    dir itself.
     """
-    cases = "\n".join(
-        '  "%s") p=%s ;;' % (uname, plat) for uname, plat in sorted(PLATFORMS.items())
-    )
-    run = 'exec "$b" module %s' % shlex.quote(module)
-    if args_file:
-        run += " " + shlex.quote(args_file)
-    return (
-        "umask 077\n"
-        'case "$(uname -sm)" in\n'
-        "%s\n"
-        '  *) echo "%s $(uname -sm)"; exit 0 ;;\n'
-        "esac\n"
-        'd="${HOME:-/nonexistent}/.ansible/valkeyops/%s"\n'
-        'b="$d/valkeyops_$p"\n'
-        "%s"
-        '[ -x "$b" ] || { mkdir -p "$d" 2>/dev/null && ok=1 || ok=0; echo "%s $p $d $ok"; exit 0; }\n'
-        "%s\n"
-    ) % (cases, UNSUPPORTED, key, prefix, MISSING, run)
+    if user and _TILDE_USER.match(user):
+        home = "h=~%s" % user
+    else:
+        home = "u=$(id -un 2>/dev/null); case $u in ''|[.@-]*|*[!A-Za-z0-9._@-]*) h= ;; *) eval \"h=~$u\" ;; esac"
+    cases = []
+    for plat in SHIPPED:
+        unames = "|".join('"%s"' % u for u, p in sorted(PLATFORMS.items()) if p == plat)
+        digest, size = shipped[plat]
+        cases.append("  %s) p=%s n=%d c=%s ;;" % (unames, plat, size, digest))
+    script = _LOCATE % {"home": home, "key": key, "cases": "\n".join(cases), "unsupported": UNSUPPORTED}
+    fields = {"module": shlex.quote(module), "missing": MISSING, "failed": INSTALL_FAILED}
+    if staged:
+        fields.update(staged=shlex.quote(staged), own=shlex.quote(staged) if own else "''", tag=secrets.token_hex(6))
+        return script + _PRIVATE + _INSTALL % fields
+    return script + _RUN_CACHED % fields + _PRIVATE + _REPORT_MISSING % fields
 
 
 class BinaryModuleAction(ActionBase):
@@ -280,15 +398,47 @@ class BinaryModuleAction(ActionBase):
 
     # -- target side -------------------------------------------------------
 
-    def _stdin_usable(self):
+    def _becomes(self):
+        """Whether the task's command runs through become (ActionBase's own
+        test in _low_level_execute_command: become to the login user itself is
+        skipped unless become_allow_same_user)."""
+        if not self._connection.become or resource_from_fqcr(self._connection.transport) == "network_cli":
+            return False
+        ruser = self._get_remote_user()
+        buser = self.get_become_option("become_user")
+        return bool(C.BECOME_ALLOW_SAME_USER or buser != ruser or not any((ruser, buser)))
+
+    def _target_user(self, becomes):
+        """The name of the user the module runs as, when the controller knows
+        it (become_user, the local user, remote_user), else None: the script
+        then asks `id -un`. A wrong name costs speed, never trust: the script
+        runs only a binary the effective user owns."""
+        if becomes:
+            return self.get_become_option("become_user") or "root"
+        if self._connection.transport == "local":
+            try:
+                return pwd.getpwuid(os.geteuid()).pw_name
+            except KeyError:
+                return None
+        return self._get_remote_user()
+
+    def _stdin_refusal(self, becomes):
+        """Why the arguments cannot go on stdin here, as the task's message,
+        or None. The collection never writes them to the target instead."""
         conn = self._connection
         if not conn.has_pipelining:
-            return False
-        become = conn.become
-        return not become or (getattr(become, "pipelining", True) and become.name != "su")
-
-    def _become_active(self):
-        return bool(self._connection.become) and self._play_context.become
+            return (
+                "%s.%s: the %s connection cannot pass the module's arguments on stdin, and this collection never writes them to the target; "
+                "use a connection that supports pipelining, such as ssh or local; nothing was changed"
+                % (COLLECTION, self.MODULE, getattr(conn, "_load_name", None) or conn.transport)
+            )
+        # ansible-core 2.17+ says so per become plugin; 2.16 knew one exception, su.
+        if becomes and not getattr(conn.become, "pipelining", conn.become.name != "su"):
+            return (
+                "%s.%s: become_method %s cannot pass the module's arguments on stdin, and this collection never writes them to the target; "
+                "use become_method sudo (or another become method that supports pipelining); nothing was changed" % (COLLECTION, self.MODULE, conn.become.name)
+            )
+        return None
 
     def _exec(self, script, payload):
         res = self._low_level_execute_command(script, sudoable=True, in_data=payload)
@@ -296,64 +446,79 @@ class BinaryModuleAction(ActionBase):
 
     def _run_binary(self, payload):
         """Run the module on the target; return (rc, stdout, stderr)."""
-        key = binary_key()
-        args_tmp = None
-        args_file = ""
-        in_data = payload
-        try:
-            if not self._stdin_usable():
-                args_tmp = self._make_tmp_path()
-                args_file = self._connection._shell.join_path(args_tmp, "args.json")
-                self._transfer_data(args_file, payload)
-                self._fixup_perms2([args_tmp, args_file], execute=False)
-                in_data = None
-
-            rc, out, err = self._exec(remote_script(key, self.MODULE, args_file=args_file), in_data)
-            first = out.lstrip().split("\n", 1)[0] if out.strip() else ""
-            if first.startswith(UNSUPPORTED):
-                platform = first[len(UNSUPPORTED):].strip() or "unknown"
-                raise AnsibleError(
-                    "%s.%s: the target reports platform %r, for which this collection ships no binary; "
-                    "shipped platforms: %s" % (COLLECTION, self.MODULE, platform, ", ".join(SHIPPED))
-                )
-            if not first.startswith(MISSING):
-                return rc, out, err
-            fields = first.split()
-            plat, cache_dir, dir_ok = fields[1], fields[2], fields[3] == "1"
-            return self._install_and_run(key, plat, cache_dir, dir_ok, in_data, args_file)
-        finally:
-            if args_tmp:
-                self._remove_tmp_path(args_tmp, force=True)
-
-    def _install_and_run(self, key, plat, cache_dir, dir_ok, in_data, args_file):
-        local = os.path.join(BIN_DIR, "valkeyops_" + plat)
-        if not os.path.isfile(local):
-            raise AnsibleError("%s: the binary for %s is missing from %s; run `make build`" % (COLLECTION, plat, BIN_DIR))
-        display.vvv("%s: caching %s on the target in %s" % (COLLECTION, os.path.basename(local), cache_dir))
-        tmp_name = ".valkeyops_%s.%s" % (plat, secrets.token_hex(6))
-        if not self._become_active() and dir_ok:
-            # Same user on both ends: put the binary straight into the cache.
-            staged = self._connection._shell.join_path(cache_dir, tmp_name)
-            self._connection.put_file(local, staged)
-            prefix = 't=%s; chmod 0755 "$t" && mv -f "$t" "$b" || { rm -f "$t"; exit 97; }\n' % shlex.quote(staged)
-            rc, out, err = self._exec(remote_script(key, self.MODULE, prefix, args_file), in_data)
+        becomes = self._becomes()
+        refusal = self._stdin_refusal(becomes)
+        if refusal:
+            raise AnsibleError(refusal)
+        key, shipped = shipped_binaries()
+        user = self._target_user(becomes)
+        rc, out, err = self._exec(remote_script(key, shipped, self.MODULE, user), payload)
+        first = _first_line(out)
+        if first.startswith(UNSUPPORTED):
+            platform = first[len(UNSUPPORTED):].strip() or "unknown"
+            raise AnsibleError(
+                "%s.%s: the target reports platform %r, for which this collection ships no binary; "
+                "shipped platforms: %s" % (COLLECTION, self.MODULE, platform, ", ".join(SHIPPED))
+            )
+        if not first.startswith(MISSING):
             return rc, out, err
-        # become (or no usable cache dir): stage in an Ansible temp dir the
-        # effective user can read, then copy into that user's cache; if it
-        # has none, run the staged copy directly.
+        fields = first.split(" ", 3)
+        if len(fields) != 4 or fields[1] not in shipped:
+            raise AnsibleError("%s.%s: unexpected answer from the target while looking for the binary: %r" % (COLLECTION, self.MODULE, first[:200]))
+        plat, private, cache_dir = fields[1], fields[2] == "1", fields[3]
+        return self._install_and_run(key, shipped, user, plat, cache_dir if private and not becomes else None, payload)
+
+    def _install_and_run(self, key, shipped, user, plat, cache_dir, payload):
+        """Transfer the binary, install it and run the module.
+
+        ``cache_dir``: the login user's own private cache, where the binary
+        goes straight (under a temp name). Otherwise (become, or no private
+        cache) it is staged in an Ansible temp dir that the effective user can
+        read, and the script copies it. Either way the script verifies the
+        copy's sha256 where only the effective user can change it, and nothing
+        partial is left behind when a transfer or an install fails.
+        """
+        local = os.path.join(BIN_DIR, "valkeyops_" + plat)
+        display.vvv("%s: caching %s on the target in %s" % (COLLECTION, os.path.basename(local), cache_dir or "the effective user's cache"))
+        if cache_dir:
+            staged = self._connection._shell.join_path(cache_dir, ".valkeyops_%s.%s" % (plat, secrets.token_hex(6)))
+            try:
+                self._connection.put_file(local, staged)
+            except AnsibleError as e:
+                self._remove_partial(staged)
+                reason = " ".join(str(e).split())
+                raise AnsibleError("%s.%s: failed to transfer the valkeyops binary to the target: %s; nothing was changed" % (COLLECTION, self.MODULE, reason))
+            return self._installed(self._exec(remote_script(key, shipped, self.MODULE, user, staged, own=True), payload))
         tmp = self._make_tmp_path()
         try:
             staged = self._connection._shell.join_path(tmp, "valkeyops_" + plat)
             self._transfer_file(local, staged)
-            self._fixup_perms2([tmp, staged], execute=True)
-            prefix = (
-                's=%s\n'
-                'if mkdir -p "$d" 2>/dev/null && cp "$s" "$d/%s" 2>/dev/null && chmod 0755 "$d/%s" && mv -f "$d/%s" "$b"; then :; '
-                'else rm -f "$d/%s" 2>/dev/null; b="$s"; fi\n'
-            ) % (shlex.quote(staged), tmp_name, tmp_name, tmp_name, tmp_name)
-            return self._exec(remote_script(key, self.MODULE, prefix, args_file), in_data)
+            self._fixup_perms2([tmp, staged], execute=False)
+            return self._installed(self._exec(remote_script(key, shipped, self.MODULE, user, staged), payload))
         finally:
             self._remove_tmp_path(tmp, force=True)
+
+    def _remove_partial(self, path):
+        """After a failed transfer: remove what it wrote (partial binaries
+        once filled a disk). The connection may be gone too; then say so."""
+        try:
+            rc, _, err = self._exec("rm -f -- %s" % shlex.quote(path), None)
+        except AnsibleError as e:
+            rc, err = None, str(e)
+        if rc != 0:
+            display.warning("%s: could not remove the partial file %s on the target: %s" % (COLLECTION, path, err.strip()[:300]))
+
+    def _installed(self, result):
+        """The module's (rc, stdout, stderr), or the install's failure."""
+        rc, out, err = result
+        first = _first_line(out)
+        if first.startswith(INSTALL_FAILED):
+            detail = err.strip().splitlines()
+            raise AnsibleError(
+                "%s.%s: could not install the valkeyops binary on the target: %s%s; nothing was changed"
+                % (COLLECTION, self.MODULE, first[len(INSTALL_FAILED):].strip(), (" (%s)" % detail[-1][:300]) if detail else "")
+            )
+        return result
 
     # -- the task ------------------------------------------------------------
 
@@ -426,6 +591,10 @@ class BinaryModuleAction(ActionBase):
             }
         result.setdefault("changed", False)
         return result
+
+
+def _first_line(out):
+    return out.lstrip().split("\n", 1)[0] if out.strip() else ""
 
 
 # Secrets shorter than this are masked only where a whole string equals them:

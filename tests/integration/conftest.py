@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -154,14 +155,41 @@ class Ansible:
         env.update(extra)
         return env
 
-    def playbook(self, path: Path, *args: str, inventory: str = "localhost,", env=None, check=True):
+    def playbook(self, path: Path, *args: str, inventory: str = "localhost,", env=None, check=True, within=None):
+        """`within`: a lab host to run ansible-playbook inside (its localhost is then the lab host)."""
+        self._private_journal(path)
         cmd = [str(self.venv / "bin" / "ansible-playbook"), "-i", inventory, str(path), *args]
         if inventory == "localhost,":
             cmd += ["-c", "local"]
+        if within is not None:
+            cmd = within.exec_argv(cmd)
         proc = subprocess.run(cmd, capture_output=True, text=True, env=self.env(**(env or {})), cwd=str(path.parent), timeout=300)
         if check and proc.returncode != 0:
             raise AssertionError("ansible-playbook failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
         return proc
+
+
+    def _private_journal(self, path: Path):
+        """Tests never write the machine's change journal (/var/log/valkeyops, which the
+        machine's own audit reads): every play gets a journal_path in this test's home.
+        A playbook that names journal options itself (its test is about the journal, and
+        may keep it in a git repository) or is not plain YAML is left as it is."""
+        import yaml
+
+        text = path.read_text()
+        if "journal" in text:
+            return
+        try:
+            plays = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return
+        if not isinstance(plays, list):
+            return
+        journal = str(self.home / "journal" / "changes.jsonl")
+        for play in plays:
+            if isinstance(play, dict) and "hosts" in play:
+                play.setdefault("module_defaults", {}).setdefault("group/valkeyops.secure.valkey", {})["journal_path"] = journal
+        path.write_text(yaml.safe_dump(plays, sort_keys=False))
 
 
 class ArgvWatcher:
@@ -269,3 +297,47 @@ def results_file(tmp_path: Path) -> Path:
 
 def load_results(path: Path):
     return json.loads(path.read_text())
+
+
+# ---- lab hosts (scripts/lab/lab.py) ------------------------------------------------
+
+sys.path.insert(0, str(ROOT / "scripts" / "lab"))
+import lab as labhosts  # noqa: E402
+
+
+class Lab(list):
+    """Lab hosts a test asked for: each an sshd in its own mount namespace on its own
+    loopback address, logged into as `users[0]` with sudo, as on a real host."""
+
+    def __init__(self, hosts, inventory: Path, users):
+        super().__init__(hosts)
+        self.inventory = inventory
+        self.user = users[0]
+
+
+def controller_python(venv: str) -> tuple[str, ...]:
+    """What a lab host must share for a venv's ansible-playbook to run inside it: the
+    base Python the venv links to, when it lies under a host's private dirs (/root)."""
+    base = subprocess.run([str(Path(venv) / "bin" / "python"), "-c", "import sys; print(sys.base_prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    return (base,) if base.startswith(("/root/", "/home/")) else ()
+
+
+@pytest.fixture
+def lab_hosts(tmp_path):
+    """`lab_hosts(n, users=[...])` starts n lab hosts nobody else uses and writes an
+    inventory (group `lab`); they end, every process with them, after the test."""
+    taken = []
+
+    def make(n: int = 1, users: list[str] | None = None) -> Lab:
+        if os.geteuid() != 0:
+            pytest.skip("lab hosts need root (mount namespaces, sshd)")
+        users = users or [labhosts.DEFAULT_USER]
+        hosts = labhosts.acquire(n, users)
+        taken.extend(hosts)
+        inventory = tmp_path / ("lab-inventory-%d.ini" % len(taken))
+        inventory.write_text("[lab]\n" + "".join(h.inventory_line(users[0]) + "\n" for h in hosts))
+        return Lab(hosts, inventory, users)
+
+    yield make
+    labhosts.down(taken)

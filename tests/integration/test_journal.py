@@ -82,7 +82,7 @@ def _entries(path: Path):
 
 def _binary(installed: Path) -> Path:
     arch = {"x86_64": "amd64", "aarch64": "arm64"}[platform.machine()]
-    return installed / "ansible_collections" / "valkeyops" / "secure" / "bin" / ("valkeyops_linux_" + arch)
+    return installed / "ansible_collections" / "valkeyops" / "secure" / "files" / "bin" / ("valkeyops_linux_" + arch)
 
 
 def test_one_line_per_change_with_the_commit(ansible, valkey, repo, tmp_path, installed):
