@@ -502,7 +502,7 @@ class BinaryModuleAction(ActionBase):
         """After a failed transfer: remove what it wrote (partial binaries
         once filled a disk). The connection may be gone too; then say so."""
         try:
-            rc, _, err = self._exec("rm -f -- %s" % shlex.quote(path), None)
+            rc, dummy, err = self._exec("rm -f -- %s" % shlex.quote(path), None)
         except AnsibleError as e:
             rc, err = None, str(e)
         if rc != 0:
