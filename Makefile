@@ -69,10 +69,17 @@ $(BIN_DIR)/SHA256SUMS: $(GO_SOURCES)
 	done
 	@cd $(BIN_DIR) && sha256sum valkeyops_linux_amd64 valkeyops_linux_arm64 > SHA256SUMS
 
-.PHONY: build
-build: $(BIN_DIR)/SHA256SUMS
+# The modules' interface, printed by the binary (the one source): the action
+# plugin validates and masks with it (one json.load per task).
+SPEC := plugins/plugin_utils/valkeyops_spec.json
+$(SPEC): $(GO_SOURCES)
+	$(GO) run ./cmd/valkeyops spec > $@.tmp
+	@mv $@.tmp $@
 
-$(TARBALL): $(BIN_DIR)/SHA256SUMS $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
+.PHONY: build
+build: $(BIN_DIR)/SHA256SUMS $(SPEC)
+
+$(TARBALL): $(BIN_DIR)/SHA256SUMS $(SPEC) $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/cli"
 	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
@@ -26,11 +28,38 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-var modules = map[string]ansible.Handler{
-	"valkey_acl":    acl.Main,
-	"valkey_config": config.Main,
-	"valkey_audit":  audit.Main,
-	"valkey_tls":    valkeytls.Main,
+// module is one Ansible module: its entry point and its options struct,
+// whose spec (ansible.SpecOf) `valkeyops spec` prints for the controller.
+type module struct {
+	main    ansible.Handler
+	options any
+}
+
+var modules = map[string]module{
+	"valkey_acl":    {acl.Main, acl.Options{}},
+	"valkey_config": {config.Main, settings.Options{}},
+	"valkey_audit":  {audit.Main, audit.Options{}},
+	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+}
+
+// specDocument is what `valkeyops spec` prints: every module's interface and
+// the names of the secret directives, which the action plugin loads (one
+// json.load) to validate a task and mask its secrets.
+type specDocument struct {
+	Modules          map[string]*ansible.Spec `json:"modules"`
+	SecretDirectives []string                 `json:"secret_directives"`
+}
+
+func printSpec(w io.Writer) int {
+	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives()}
+	for name, m := range modules {
+		doc.Modules[name] = ansible.SpecOf(m.options)
+	}
+	enc := json.NewEncoder(w)
+	if err := enc.Encode(doc); err != nil {
+		return 1
+	}
+	return 0
 }
 
 func main() {
@@ -42,12 +71,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		usage(stderr)
 		return 2
 	}
-	if h, ok := modules[filepath.Base(args[0])]; ok {
+	if m, ok := modules[filepath.Base(args[0])]; ok {
 		argsFile := ""
 		if len(args) > 1 {
 			argsFile = args[1]
 		}
-		return ansible.Run(filepath.Base(args[0]), h, stdin, argsFile, stdout)
+		return ansible.Run(filepath.Base(args[0]), m.main, stdin, argsFile, stdout)
 	}
 	if len(args) < 2 {
 		usage(stderr)
@@ -59,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "usage: valkeyops module NAME [ARGS_FILE]  (arguments as JSON on stdin)")
 			return 2
 		}
-		h, ok := modules[args[2]]
+		m, ok := modules[args[2]]
 		if !ok {
 			fmt.Fprintf(stderr, "valkeyops: unknown module %q; modules: %s\n", args[2], strings.Join(moduleNames(), ", "))
 			return 2
@@ -68,7 +97,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		if len(args) == 4 {
 			argsFile = args[3]
 		}
-		return ansible.Run(args[2], h, stdin, argsFile, stdout)
+		return ansible.Run(args[2], m.main, stdin, argsFile, stdout)
+	case "spec":
+		return printSpec(stdout)
 	case "journal":
 		return journal.CLI(args[2:], stdout, stderr, time.Now())
 	case "lint":
@@ -103,6 +134,7 @@ func usage(w io.Writer) {
                                       print the change journal of this host
   valkeyops lint valkey.conf [...]    check a config file against the policy (no server needed)
   valkeyops drift --targets F [...]   read-only fleet scan over SSH: drift and findings
+  valkeyops spec                      print every module's options as JSON (for the action plugin)
   valkeyops version                   print the version
 modules: %s
 `, journal.CLIUsage, strings.Join(moduleNames(), ", "))

@@ -13,7 +13,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/ansible"
+	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/journal"
+	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
+	"github.com/valkeyops/secure/modules/acl"
+	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
 // binary is the valkeyops binary built once for the package's tests.
@@ -95,7 +101,7 @@ func TestModuleOverStdin(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	require.Len(t, rows, 2, r.stdout)
-	assert.Regexp(t, `^\S+Z\s+valkey_config\s+\S+\s+127\.0\.0\.1:\d+\s+maxmemory-policy\s+noeviction\s+allkeys-lru\s+alice\s+0123456789ab$`, rows[1])
+	assert.Regexp(t, `^\S+Z\s+valkey_config\s+\S+\s+default\s+127\.0\.0\.1:\d+\s+maxmemory-policy\s+noeviction\s+allkeys-lru\s+alice\s+0123456789ab$`, rows[1])
 	r = exe(t, binary, "", "journal", "--path", journalPath, "--format", "json", "--since", "1h")
 	assert.Equal(t, 0, r.code, r.stderr)
 	assert.Equal(t, 1, strings.Count(r.stdout, "\n"))
@@ -160,7 +166,7 @@ func TestUsage(t *testing.T) {
 	usage(&b)
 	usageText := b.String()
 	assert.True(t, strings.HasPrefix(usageText, "usage:\n  valkeyops module NAME [ARGS_FILE]   run an Ansible module (JSON arguments on stdin)\n"), usageText)
-	assert.Contains(t, usageText, "\n  valkeyops journal [--since T] [--directive D] [--format json|table] [--path P]\n")
+	assert.Contains(t, usageText, "\n  valkeyops journal [--since T] [--directive D] [--instance I] [--format json|table] [--path P]\n")
 	assert.Contains(t, usageText, "\n  valkeyops version                   print the version\n")
 	assert.Contains(t, usageText, "\nmodules: "+strings.Join(moduleNames(), ", ")+"\n")
 	tests := []struct {
@@ -202,4 +208,54 @@ func TestRunInProcess(t *testing.T) {
 	code = run([]string{"valkeyops", "module", "valkey_config"}, strings.NewReader(`{"persist":"never","settings":{}}`), &out, &errb)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, `{"changed":false,"failed":true,"msg":"option \"persist\": \"never\" is not one of runtime, file, both; nothing was changed"}`+"\n", out.String())
+}
+
+// The spec tags hold each default as DOCUMENTATION shows it; the code keeps
+// its defaults as named constants. They are two copies: this fails when
+// they part.
+func TestSpecDefaultsAreTheCodes(t *testing.T) {
+	for _, name := range moduleNames() {
+		o := ansible.SpecOf(modules[name].options).Options
+		assert.Equal(t, conn.DefaultHost, o["login_host"].Default, name)
+		assert.Equal(t, conn.DefaultPort, o["login_port"].Default, name)
+		assert.Equal(t, conn.DefaultConnectTimeout, o["connect_timeout"].Default, name)
+		assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
+	}
+	cfg := ansible.SpecOf(modules["valkey_config"].options).Options
+	assert.Equal(t, settings.DefaultPersist, cfg["persist"].Default)
+	assert.Equal(t, []string{settings.PersistRuntime, settings.PersistFile, settings.PersistBoth}, cfg["persist"].Choices)
+
+	a := ansible.SpecOf(modules["valkey_acl"].options).Options
+	assert.Equal(t, acl.DefaultPersist, a["persist"].Default)
+	assert.Equal(t, []string{acl.PersistAuto, acl.PersistACLFile, acl.PersistConfig, acl.PersistNone}, a["persist"].Choices)
+	for _, o := range []map[string]*ansible.Option{a, a["users"].Options} {
+		assert.Equal(t, acl.StatePresent, o["state"].Default)
+		assert.Equal(t, []string{acl.StatePresent, acl.StateAbsent}, o["state"].Choices)
+		assert.Equal(t, acl.UpdateAlways, o["update_password"].Default)
+		assert.Equal(t, []string{acl.UpdateAlways, acl.UpdateOnCreate}, o["update_password"].Choices)
+	}
+
+	tl := ansible.SpecOf(modules["valkey_tls"].options).Options
+	assert.Equal(t, valkeytls.DefaultMinDaysValid, tl["min_days_valid"].Default)
+	assert.Equal(t, valkeytls.DefaultExpiryPolicy, tl["expiry_policy"].Default)
+	assert.Equal(t, []string{valkeytls.ExpiryFail, valkeytls.ExpiryWarn}, tl["expiry_policy"].Choices)
+	assert.Equal(t, valkeytls.DefaultProtocols, tl["protocols"].Default)
+	assert.Equal(t, settings.DefaultPersist, tl["persist"].Default)
+	assert.Equal(t, cfg["persist"].Choices, tl["persist"].Choices)
+}
+
+// `valkeyops spec` is what the build ships for the controller: every module,
+// and the secret directive names with their aliases.
+func TestSpecCommand(t *testing.T) {
+	r := exe(t, binary, "", "spec")
+	require.Equal(t, 0, r.code, r.stderr)
+	var doc struct {
+		Modules          map[string]*ansible.Spec `json:"modules"`
+		SecretDirectives []string                 `json:"secret_directives"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc))
+	assert.Len(t, doc.Modules, len(modules))
+	assert.Equal(t, "path", doc.Modules["valkey_config"].Options["config_file"].Type)
+	assert.True(t, doc.Modules["valkey_tls"].Options["key"].NoLog)
+	assert.Subset(t, doc.SecretDirectives, []string{"primaryuser", "masteruser", "primaryauth", "masterauth", "requirepass"})
 }

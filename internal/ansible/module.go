@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"sort"
 	"strings"
 )
 
@@ -142,131 +141,48 @@ func jsonErrorKind(err error) string {
 }
 
 // Decode fills opts (a pointer to a struct with `json` tags; embedded structs
-// are flattened) from the request. Unknown options are an error that names
-// them and lists the valid ones; a value of the wrong type is an error that
-// names the option and the type expected, never the value. Every Secret field
-// that was set is registered for masking.
+// are flattened) from the request, after checking the options against the
+// struct's Spec (SpecOf): unknown options at any depth, missing required
+// ones, types (coerced as Ansible users expect), choices, NUL bytes, and the
+// exclusive/together groups, each refused with one sentence that names the
+// option and never quotes a secret (Spec.Check). Every secret the spec names
+// (Secret fields, secret directives, secret keys) is registered for masking.
 func (r *Request) Decode(opts any) error {
 	rv := reflect.ValueOf(opts)
 	if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("internal error: Decode needs a pointer to a struct")
 	}
-	fields := map[string]reflect.Type{}
-	collectFields(rv.Elem().Type(), fields)
-
-	var unknown []string
-	for k := range r.params {
-		if _, ok := fields[k]; !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		valid := make([]string, 0, len(fields))
-		for k := range fields {
-			valid = append(valid, k)
-		}
-		sort.Strings(valid)
-		word := "option"
-		if len(unknown) > 1 {
-			word = "options"
-		}
-		return fmt.Errorf("unsupported %s for %s: %s; valid options: %s",
-			word, r.Module, strings.Join(unknown, ", "), strings.Join(valid, ", "))
-	}
-	// Decode option by option so a type error names its option.
-	names := make([]string, 0, len(r.params))
-	for k := range r.params {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	for _, k := range names {
-		raw := r.params[k]
-		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-			continue // null means "not given": keep the default
-		}
-		one, _ := json.Marshal(map[string]json.RawMessage{k: raw})
-		dec := json.NewDecoder(bytes.NewReader(one))
+	spec := SpecOf(opts)
+	params := make(map[string]any, len(r.params))
+	for k, raw := range r.params {
+		var v any
+		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if err := dec.Decode(opts); err != nil {
-			return fmt.Errorf("option %q: expected %s", k, describeType(fields[k]))
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("failed to read the module arguments: option %q is not valid JSON", k)
 		}
+		params[k] = v
 	}
-	r.registerSecrets(rv)
+	checked, err := spec.Check(r.Module, params)
+	if err != nil {
+		return err
+	}
+	if err := absolutePaths(spec.Options, checked, ""); err != nil {
+		return err
+	}
+	data, err := json.Marshal(checked)
+	if err != nil {
+		return fmt.Errorf("internal error: failed to encode the checked options: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(opts); err != nil {
+		// Check accepted what the struct cannot hold: a spec that does not
+		// describe its struct (e.g. an integer out of the field's range).
+		return fmt.Errorf("internal error: the checked options do not fit %T: %s", opts, jsonErrorKind(err))
+	}
+	for _, s := range spec.SecretValues(checked, IsSecretDirective) {
+		r.AddSecret(s)
+	}
 	return nil
-}
-
-// collectFields maps each JSON option name to its Go type, descending into
-// embedded structs the way encoding/json does.
-func collectFields(t reflect.Type, out map[string]reflect.Type) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
-			collectFields(f.Type, out)
-			continue
-		}
-		if !f.IsExported() || name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
-	}
-}
-
-var secretType = reflect.TypeOf(Secret(""))
-
-func describeType(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case t == secretType || t.Kind() == reflect.String:
-		return "a string"
-	case t.Kind() == reflect.Bool:
-		return "a boolean"
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
-		return "an integer"
-	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
-		return "a number"
-	case t.Kind() == reflect.Slice:
-		return "a list of " + strings.TrimPrefix(strings.TrimPrefix(describeType(t.Elem()), "a "), "an ") + "s"
-	case t.Kind() == reflect.Map || t.Kind() == reflect.Struct:
-		return "a dictionary"
-	}
-	return "a value of another type"
-}
-
-// registerSecrets walks the decoded options and remembers every Secret.
-func (r *Request) registerSecrets(v reflect.Value) {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		if !v.IsNil() {
-			r.registerSecrets(v.Elem())
-		}
-	case reflect.Struct:
-		for i := 0; i < v.NumField(); i++ {
-			// Embedded structs are walked even when their type is
-			// unexported: Decode fills their exported fields too.
-			if f := v.Type().Field(i); f.IsExported() || f.Anonymous {
-				r.registerSecrets(v.Field(i))
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		for i := 0; i < v.Len(); i++ {
-			r.registerSecrets(v.Index(i))
-		}
-	case reflect.Map:
-		it := v.MapRange()
-		for it.Next() {
-			r.registerSecrets(it.Value())
-		}
-	case reflect.String:
-		if v.Type() == secretType {
-			r.AddSecret(v.String())
-		}
-	}
 }

@@ -14,8 +14,8 @@ import (
 // valkey_acl (users) take. Keys of a user other than name, state and
 // enabled are accepted and ignored (a password is never read).
 type Desired struct {
-	Settings map[string]any   `json:"settings" yaml:"settings"`
-	Users    []map[string]any `json:"users" yaml:"users"`
+	Settings map[string]any   `json:"settings" yaml:"settings" spec:"directives"`
+	Users    []map[string]any `json:"users" yaml:"users" spec:"secret_keys=password|hash"`
 }
 
 // Drift is what differs from the desired state, and the directives whose

@@ -34,30 +34,30 @@ const (
 type Options struct {
 	// LoginHost is the server's address (default DefaultHost). Ignored when
 	// LoginUnixSocket is set.
-	LoginHost string `json:"login_host"`
+	LoginHost string `json:"login_host" spec:"default=127.0.0.1"`
 	// LoginPort is the TCP port (default DefaultPort); the TLS port when TLS is on.
-	LoginPort int `json:"login_port"`
+	LoginPort int `json:"login_port" spec:"default=6379"`
 	// LoginUnixSocket is a unix socket path; takes precedence over host/port.
-	LoginUnixSocket string `json:"login_unix_socket"`
+	LoginUnixSocket string `json:"login_unix_socket" spec:"path"`
 	// LoginUser is the ACL user (default: the server's `default` user).
 	LoginUser string `json:"login_user"`
 	// LoginPassword is the user's password (no_log).
 	LoginPassword ansible.Secret `json:"login_password"`
 	// TLS connects with TLS (default false: modules run on the target and
 	// usually reach the server on loopback or a unix socket).
-	TLS bool `json:"tls"`
+	TLS bool `json:"tls" spec:"default=false"`
 	// TLSCACert is a CA bundle file to verify the server with (default: system roots).
-	TLSCACert string `json:"tls_ca_cert"`
+	TLSCACert string `json:"tls_ca_cert" spec:"path"`
 	// TLSCert and TLSKey are a client certificate and key file, for servers
 	// with tls-auth-clients on. Both or neither.
-	TLSCert string `json:"tls_cert"`
-	TLSKey  string `json:"tls_key"`
+	TLSCert string `json:"tls_cert" spec:"path,together=tls_key"`
+	TLSKey  string `json:"tls_key" spec:"path"`
 	// ValidateCerts verifies the server certificate (default true).
-	ValidateCerts *bool `json:"validate_certs"`
+	ValidateCerts *bool `json:"validate_certs" spec:"default=true"`
 	// TLSServerName is the name to verify the certificate against (default: LoginHost).
 	TLSServerName string `json:"tls_server_name"`
 	// ConnectTimeout in seconds (default DefaultConnectTimeout).
-	ConnectTimeout int `json:"connect_timeout"`
+	ConnectTimeout int `json:"connect_timeout" spec:"default=5"`
 }
 
 // Address describes where the options point, for messages.

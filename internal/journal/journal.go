@@ -63,15 +63,15 @@ const (
 type JournalOptions struct {
 	// Journal turns the journal on (default true). Off: nothing is recorded
 	// and nothing is checked, syslog included.
-	Journal *bool `json:"journal"`
+	Journal *bool `json:"journal" spec:"default=true"`
 	// JournalPath is the journal file on the target (default DefaultPath).
 	// Must be absolute.
-	JournalPath string `json:"journal_path"`
+	JournalPath string `json:"journal_path" spec:"path,default=/var/log/valkeyops/changes.jsonl"`
 	// JournalRequired makes a journal that cannot be written fail the task
 	// before anything changes (default true). False: warn and apply.
-	JournalRequired *bool `json:"journal_required"`
+	JournalRequired *bool `json:"journal_required" spec:"default=true"`
 	// JournalSyslog also sends each entry to the local syslog (default false).
-	JournalSyslog bool `json:"journal_syslog"`
+	JournalSyslog bool `json:"journal_syslog" spec:"default=false"`
 }
 
 // Enabled reports whether changes are recorded.

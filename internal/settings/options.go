@@ -40,17 +40,17 @@ type Options struct {
 
 	// Settings maps a directive to its desired value (string, number, bool
 	// or list). Required (may be empty: nothing to do).
-	Settings map[string]any `json:"settings"`
+	Settings map[string]any `json:"settings" spec:"required,directives"`
 	// Persist is one of runtime, file, both (default DefaultPersist).
-	Persist string `json:"persist"`
+	Persist string `json:"persist" spec:"default=both,choices=runtime|file|both"`
 	// ConfigFile is the valkey.conf to edit. Default: the path the server
 	// reports in INFO server; required when the server cannot be reached
 	// and Persist is file.
-	ConfigFile string `json:"config_file"`
+	ConfigFile string `json:"config_file" spec:"path"`
 	// Backup keeps a timestamped copy of the file before changing it.
-	Backup bool `json:"backup"`
+	Backup bool `json:"backup" spec:"default=false"`
 	// Strict fails, instead of warning, when a directive needs a restart.
-	Strict bool `json:"strict"`
+	Strict bool `json:"strict" spec:"default=false"`
 }
 
 // Validate checks the options and applies defaults; it touches nothing.

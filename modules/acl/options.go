@@ -45,15 +45,15 @@ type UserSpec struct {
 	// Name of the user; required.
 	Name string `json:"name"`
 	// State is present (default) or absent; absent takes no other field.
-	State string `json:"state"`
+	State string `json:"state" spec:"default=present,choices=present|absent"`
 	// Enabled (default true) is the on/off flag.
-	Enabled *bool `json:"enabled"`
+	Enabled *bool `json:"enabled" spec:"default=true"`
 	// Passwords in plain text (no_log); hashed here, only hashes reach the server.
 	Passwords []ansible.Secret `json:"passwords"`
 	// PasswordHashes are SHA-256 hex digests (no_log).
 	PasswordHashes []ansible.Secret `json:"password_hashes"`
 	// NoPass lets anyone log in as the user; conflicts with passwords.
-	NoPass bool `json:"nopass"`
+	NoPass bool `json:"nopass" spec:"default=false"`
 	// Keys, Channels, Commands: the root selector (default: none of each).
 	Keys     []string `json:"keys"`
 	Channels []string `json:"channels"`
@@ -61,7 +61,7 @@ type UserSpec struct {
 	// Selectors are additional (…) selectors.
 	Selectors []SelectorSpec `json:"selectors"`
 	// UpdatePassword is always (default) or on_create.
-	UpdatePassword string `json:"update_password"`
+	UpdatePassword string `json:"update_password" spec:"default=always,choices=always|on_create"`
 }
 
 // Options of valkey_acl.
@@ -73,11 +73,11 @@ type Options struct {
 	// UserSpec at top level: one user (name required), for loops.
 	UserSpec
 	// Users is the list of users; exclusive with a top-level name.
-	Users []UserSpec `json:"users"`
+	Users []UserSpec `json:"users" spec:"item_required=name"`
 	// Exclusive deletes every user that is not listed, except default.
-	Exclusive bool `json:"exclusive"`
+	Exclusive bool `json:"exclusive" spec:"default=false"`
 	// AllowLockout lets the task leave no enabled user able to manage ACLs.
-	AllowLockout bool `json:"allow_lockout"`
+	AllowLockout bool `json:"allow_lockout" spec:"default=false"`
 	// Persist is one of auto (default), aclfile, config, none.
-	Persist string `json:"persist"`
+	Persist string `json:"persist" spec:"default=auto,choices=auto|aclfile|config|none"`
 }

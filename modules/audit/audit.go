@@ -32,21 +32,21 @@ type Options struct {
 	journal.JournalOptions
 
 	// ConfigFile is the valkey.conf to check (default: INFO server config_file).
-	ConfigFile string `json:"config_file"`
+	ConfigFile string `json:"config_file" spec:"path"`
 	// ACLFile is the aclfile to check (default: the server's aclfile directive).
-	ACLFile string `json:"aclfile"`
+	ACLFile string `json:"aclfile" spec:"path"`
 	// Policy is policy YAML text (rules added to or overriding the baseline).
 	Policy string `json:"policy"`
 	// PolicyFile is a policy file on the target, applied before Policy.
-	PolicyFile string `json:"policy_file"`
+	PolicyFile string `json:"policy_file" spec:"path"`
 	// Baseline uses the shipped baseline (default true).
-	Baseline *bool `json:"baseline"`
+	Baseline *bool `json:"baseline" spec:"default=true"`
 	// SkipRules are rule ids not evaluated.
-	SkipRules []string `json:"skip_rules"`
+	SkipRules []string `json:"skip_rules" spec:"default="`
 	// Desired is the desired state to compare with (settings, users).
 	Desired *audit.Desired `json:"desired"`
 	// FailOn: never (default), drift, or a severity; several may be given.
-	FailOn StringList `json:"fail_on"`
+	FailOn StringList `json:"fail_on" spec:"default=never,choices=never|drift|low|medium|high|critical"`
 }
 
 // StringList accepts a list of strings or a single string.

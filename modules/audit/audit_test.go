@@ -102,7 +102,7 @@ func TestBadInputFailsBeforeConnecting(t *testing.T) {
 		args map[string]any
 		want string
 	}{
-		"fail_on":               {map[string]any{"fail_on": "sometimes"}, `fail_on: "sometimes" is not one of never, drift, low, medium, high, critical; the audit did not run`},
+		"fail_on":               {map[string]any{"fail_on": "sometimes"}, `option "fail_on": "sometimes" is not one of never, drift, low, medium, high, critical; the audit did not run`},
 		"policy":                {map[string]any{"policy": "version: 1\nrules:\n  - id: VK-002\n    severity: bad\n"}, `invalid policy policy (option):4: rule VK-002: severity "bad" is not one of low, medium, high, critical; the audit did not run`},
 		"skip_rules":            {map[string]any{"skip_rules": []any{"VK-999"}}, `option "skip_rules": no rule "VK-999" in the policy`},
 		"desired":               {map[string]any{"desired": map[string]any{"settings": map[string]any{"maxmemory": "lots"}}}, `desired.settings: directive "maxmemory"`},

@@ -214,7 +214,7 @@ func TestBadInput(t *testing.T) {
 		{"persist invalid", map[string]any{"settings": map[string]any{"maxmemory": "1gb"}, "persist": "sometimes"},
 			`option "persist": "sometimes" is not one of runtime, file, both; nothing was changed`},
 		{"settings missing", map[string]any{},
-			`option "settings" is required: a dictionary of directive: value; nothing was changed`},
+			`option "settings" is required; nothing was changed`},
 		{"settings not a dict", map[string]any{"settings": "maxmemory 1gb"},
 			`option "settings": expected a dictionary; nothing was changed`},
 		{"unknown option", map[string]any{"settings": map[string]any{}, "login_pass": "x"},

@@ -136,7 +136,7 @@ func TestRelativeConfigFile(t *testing.T) {
 	t.Chdir(cwd)
 	_, doc, code := printedAsync(t, map[string]any{"config_file": "valkey.conf", "persist": "file", "settings": map[string]any{"maxmemory": "20mb"}})
 	assert.Equal(t, 1, code)
-	assert.Equal(t, `option "config_file": "valkey.conf" is a relative path; give the absolute path of the server's config file; nothing was changed`, doc["msg"])
+	assert.Equal(t, `option "config_file": "valkey.conf" is not an absolute path; nothing was changed`, doc["msg"])
 	entries, err := os.ReadDir(cwd)
 	require.NoError(t, err)
 	assert.Empty(t, entries)

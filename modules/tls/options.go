@@ -56,16 +56,16 @@ type Options struct {
 
 	// Cert, Key and CA are PEM content, written to DestDir. Each conflicts
 	// with its *_path counterpart.
-	Cert string         `json:"cert"`
-	Key  ansible.Secret `json:"key"`
-	CA   string         `json:"ca"`
+	Cert string         `json:"cert" spec:"exclusive=cert_path"`
+	Key  ansible.Secret `json:"key" spec:"exclusive=key_path"`
+	CA   string         `json:"ca" spec:"exclusive=ca_path"`
 	// CertPath, KeyPath and CAPath are files already on the target.
-	CertPath string `json:"cert_path"`
-	KeyPath  string `json:"key_path"`
-	CAPath   string `json:"ca_path"`
+	CertPath string `json:"cert_path" spec:"path"`
+	KeyPath  string `json:"key_path" spec:"path"`
+	CAPath   string `json:"ca_path" spec:"path"`
 	// DestDir is where content (or generated material) is written, as
 	// server.crt, server.key and ca.crt. It must exist.
-	DestDir string `json:"dest_dir"`
+	DestDir string `json:"dest_dir" spec:"path"`
 	// Owner and Group of the files written (default: unchanged for existing
 	// files, the module's user for new ones). Group makes the key 0640.
 	Owner string `json:"owner"`
@@ -78,11 +78,11 @@ type Options struct {
 	// PlaintextPort is port; 0 disables plain TCP (default: unmanaged).
 	PlaintextPort *int `json:"plaintext_port"`
 	// AuthClients is tls-auth-clients: yes, no or optional (default: unmanaged).
-	AuthClients string `json:"auth_clients"`
+	AuthClients string `json:"auth_clients" spec:"choices=yes|no|optional"`
 	// Protocols is tls-protocols (default DefaultProtocols).
-	Protocols []string `json:"protocols"`
+	Protocols []string `json:"protocols" spec:"default=TLSv1.2|TLSv1.3,choices=TLSv1|TLSv1.1|TLSv1.2|TLSv1.3"`
 	// AllowLegacyProtocols permits TLSv1 and TLSv1.1 in Protocols.
-	AllowLegacyProtocols bool `json:"allow_legacy_protocols"`
+	AllowLegacyProtocols bool `json:"allow_legacy_protocols" spec:"default=false"`
 	// Ciphers and Ciphersuites are tls-ciphers (TLSv1.2) and
 	// tls-ciphersuites (TLSv1.3), OpenSSL syntax (default: unmanaged).
 	Ciphers      string `json:"ciphers"`
@@ -94,20 +94,20 @@ type Options struct {
 	SessionCaching      *bool `json:"session_caching"`
 
 	// Persist, ConfigFile, Backup and Strict are valkey_config's.
-	Persist    string `json:"persist"`
-	ConfigFile string `json:"config_file"`
-	Backup     bool   `json:"backup"`
-	Strict     bool   `json:"strict"`
+	Persist    string `json:"persist" spec:"default=both,choices=runtime|file|both"`
+	ConfigFile string `json:"config_file" spec:"path"`
+	Backup     bool   `json:"backup" spec:"default=false"`
+	Strict     bool   `json:"strict" spec:"default=false"`
 
 	// MinDaysValid: a certificate expiring sooner fails (or warns, with
 	// ExpiryPolicy warn). Default DefaultMinDaysValid; 0 turns it off.
-	MinDaysValid *int `json:"min_days_valid"`
+	MinDaysValid *int `json:"min_days_valid" spec:"default=30"`
 	// ExpiryPolicy is fail or warn (default DefaultExpiryPolicy).
-	ExpiryPolicy string `json:"expiry_policy"`
+	ExpiryPolicy string `json:"expiry_policy" spec:"default=fail,choices=fail|warn"`
 
 	// GenerateSelfSigned creates a CA and a server certificate in DestDir
 	// (labs and tests); conflicts with every material option.
-	GenerateSelfSigned bool `json:"generate_self_signed"`
+	GenerateSelfSigned bool `json:"generate_self_signed" spec:"default=false"`
 	// ServerNames must be covered by the certificate's SANs; with
 	// GenerateSelfSigned they are the SANs (default localhost, 127.0.0.1).
 	ServerNames []string `json:"server_names"`

@@ -429,7 +429,7 @@ func TestOptionErrors(t *testing.T) {
 		{"generate with material", l.args(map[string]any{"generate_self_signed": true}),
 			`option "generate_self_signed" cannot be combined with certificate material (cert, key, ca given): use one or the other; nothing was changed`},
 		{"content and path", l.args(map[string]any{"cert_path": "/etc/valkey/server.crt"}),
-			`options "cert" and "cert_path" are mutually exclusive: give the content or the path; nothing was changed`},
+			`options "cert" and "cert_path" are mutually exclusive: give one or the other; nothing was changed`},
 		{"no CA", l.args(map[string]any{"ca": nil}),
 			`option "ca" or "ca_path" is required (the CA certificate the chain verifies to), or set generate_self_signed: true for a lab; nothing was changed`},
 		{"content without dest_dir", l.args(map[string]any{"dest_dir": nil}),
@@ -463,7 +463,7 @@ func TestOptionErrors(t *testing.T) {
 
 func TestLegacyProtocolsWhenAllowed(t *testing.T) {
 	l := newLab(t)
-	res, _ := callOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.3", "TLSv1.1 TLSv1.2"}, "allow_legacy_protocols": true}))
+	res, _ := callOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.3", "TLSv1.1", "TLSv1.2"}, "allow_legacy_protocols": true}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, "TLSv1.1 TLSv1.2 TLSv1.3", l.srv.ConfigGet("tls-protocols"))
 	res, _ = callOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.2", "TLSv1.1", "TLSv1.3"}, "allow_legacy_protocols": true}))

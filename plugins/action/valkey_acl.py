@@ -12,22 +12,14 @@ from ansible_collections.valkeyops.secure.plugins.plugin_utils.binary_module imp
 
 class ActionModule(BinaryModuleAction):
     MODULE = "valkey_acl"
-    NO_LOG = ("passwords", "password_hashes")
 
-    def extra_no_log_values(self, params):
-        """Passwords and hashes live inside each item of users (and at the top
-        level); mask them, and the SHA-256 the target computes from each
-        password, anywhere in the result."""
-        found = set()
+    def derived_secrets(self, params, found):
+        """The SHA-256 the target computes from each password, and each hash
+        in lowercase, anywhere in the result."""
+        derived = set()
         for spec in [params] + list(params.get("users") or []):
-            if not isinstance(spec, dict):
-                continue
-            for pw in spec.get("passwords") or []:
-                if pw not in (None, ""):
-                    found.add(str(pw))
-                    found.add(hashlib.sha256(str(pw).encode("utf-8")).hexdigest())
-            for h in spec.get("password_hashes") or []:
-                if h not in (None, ""):
-                    found.add(str(h))
-                    found.add(str(h).lower())
-        return found
+            for pw in spec.get("passwords") or ():
+                derived.add(hashlib.sha256(pw.encode("utf-8")).hexdigest())
+            for h in spec.get("password_hashes") or ():
+                derived.add(h.lower())
+        return derived

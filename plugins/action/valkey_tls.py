@@ -10,17 +10,15 @@ from ansible_collections.valkeyops.secure.plugins.plugin_utils.binary_module imp
 
 class ActionModule(BinaryModuleAction):
     MODULE = "valkey_tls"
-    NO_LOG = ("key", "key_passphrase")
-    MUTUALLY_EXCLUSIVE = (("cert", "cert_path"), ("key", "key_path"), ("ca", "ca_path"))
 
-    def extra_no_log_values(self, params):
+    def derived_secrets(self, params, found):
         # Every base64 line of the key too, so that not even a fragment of it
         # could be shown (the Go side does the same).
-        found = set()
+        lines = set()
         key = params.get("key")
         if isinstance(key, str):
             for line in key.splitlines():
                 line = line.strip()
                 if len(line) >= 16 and not line.startswith("-----") and ":" not in line:
-                    found.add(line)
-        return found
+                    lines.add(line)
+        return lines

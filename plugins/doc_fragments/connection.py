@@ -71,4 +71,6 @@ notes:
   - The connection options can be set once per play with C(module_defaults) and the action group
     C(group/valkeyops.secure.valkey).
   - The target needs a POSIX shell and nothing else; no Python is used on it.
+  - Options of type C(path) are paths on the target and reach it as written; C(~) and C($VAR) are not
+    expanded on the controller.
 """

@@ -71,11 +71,13 @@ options:
         description:
           - Passwords in plain text. Hashed (SHA-256) on the target; the server only receives the hashes.
           - The user's passwords become exactly these plus O(users[].password_hashes).
+          - Never shown in any output, nor their hashes.
         type: list
         elements: str
       password_hashes:
         description:
           - Password hashes, as SHA-256 hexadecimal digests (64 characters).
+          - Never shown in any output.
         type: list
         elements: str
       nopass:
@@ -149,11 +151,13 @@ options:
   passwords:
     description:
       - As O(users[].passwords), for the top-level user.
+      - Never shown in any output, nor their hashes.
     type: list
     elements: str
   password_hashes:
     description:
       - As O(users[].password_hashes), for the top-level user.
+      - Never shown in any output.
     type: list
     elements: str
   nopass:

@@ -63,7 +63,7 @@ options:
       - V(runtime) only changes the running server (lost at the next restart).
       - V(file) only changes the file (applied at the next restart); the server is then optional.
     type: str
-    choices: [both, runtime, file]
+    choices: [runtime, file, both]
     default: both
   config_file:
     description:

@@ -157,7 +157,7 @@ options:
       - V(runtime) only the running server (lost at the next restart).
       - V(file) only the file (no reload, no handshake check); the server is then optional.
     type: str
-    choices: [both, runtime, file]
+    choices: [runtime, file, both]
     default: both
   config_file:
     description:

@@ -159,8 +159,9 @@ def test_valkey_tls_key_material(ansible, valkey, write_playbook, tmp_path):
 def test_secrets_in_malformed_arguments_are_masked(ansible, valkey, write_playbook, tmp_path):
     """Arguments that fail validation on the controller may hold a secret
     where the spec does not expect it; the error must not show it.
-    (ansible-core's validator does not quote values today; the plugin masks
-    every string under a secret option anyway, and this guards both.)"""
+    (the controller's validator never quotes a secret option's value; the
+    plugin masks every string under a secret option anyway, and this guards
+    both.)"""
     vk = valkey()
     s = {"a": "malformed-" + secrets.token_hex(12), "b": "login-" + secrets.token_hex(12)}
     vars_file = tmp_path / "controller-vars.json"
@@ -186,4 +187,5 @@ def test_secrets_in_malformed_arguments_are_masked(ansible, valkey, write_playbo
         """
     )
     out = _hunt(ansible, pb, vars_file, list(s.values()))
-    assert "invalid arguments" in out.stdout
+    assert "unsupported option for valkey_acl: users[0].bogus" in out.stdout
+    assert "expected a string; nothing was changed" in out.stdout

@@ -243,10 +243,10 @@ BAD_INPUTS = [
     ("name and users", {"name": "x", "users": [{"name": "y"}]}, "give either name (one user) or users (a list of users), not both; nothing was changed"),
     ("neither name nor users", {"keys": ["a"]}, 'option "keys" needs name (or use users, a list of users); nothing was changed'),
     ("one bad among good", {"users": [{"name": "good", "commands": ["+get"]}, {"name": "bad", "commands": ["+@nope"]}]}, 'user "bad": command rule "+@nope": unknown category "nope"'),
-    ("unknown option", {"name": "app", "passwrd": ["x"]}, "unsupported parameters: passwrd"),
-    ("unknown suboption", {"users": [{"name": "app", "key": ["a"]}]}, "key"),
-    ("bad state", {"name": "app", "state": "gone"}, "state"),
-    ("bad persist", {"name": "app", "persist": "disk"}, "persist"),
+    ("unknown option", {"name": "app", "passwrd": ["x"]}, "unsupported option for valkey_acl: passwrd; valid options: allow_lockout, channels, commands"),
+    ("unknown suboption", {"users": [{"name": "app", "key": ["a"]}]}, "unsupported option for valkey_acl: users[0].key; valid options in users[0]: channels, commands"),
+    ("bad state", {"name": "app", "state": "gone"}, 'option "state": "gone" is not one of present, absent; nothing was changed'),
+    ("bad persist", {"name": "app", "persist": "disk"}, 'option "persist": "disk" is not one of auto, aclfile, config, none; nothing was changed'),
     ("persist config with an aclfile", {"name": "app", "persist": "config"}, "persist: config, but the server keeps its users in the aclfile"),
 ]
 

@@ -205,11 +205,13 @@ def test_rollback_when_the_config_directory_is_read_only(ansible, valkey, write_
 
 BAD_INPUTS = [
     # (name, task arguments, expected message fragment)
-    ("unknown option", {"settingz": {"timeout": 1}, "settings": {}}, "unsupported parameters: settingz. Supported parameters include: backup, config_file"),
-    ("settings missing", {}, "missing required arguments: settings"),
-    ("settings not a dict", {"settings": "timeout 5"}, "settings"),
-    ("persist invalid", {"settings": {"timeout": 5}, "persist": "disk"}, "persist"),
-    ("login_port not an int", {"settings": {"timeout": 5}, "login_port": "abc"}, "login_port"),
+    ("unknown option", {"settingz": {"timeout": 1}, "settings": {}}, "unsupported option for valkey_config: settingz; valid options: backup, config_file"),
+    ("settings missing", {}, 'option "settings" is required; nothing was changed'),
+    ("settings not a dict", {"settings": "timeout 5"}, 'option "settings": expected a dictionary; nothing was changed'),
+    ("persist invalid", {"settings": {"timeout": 5}, "persist": "disk"}, 'option "persist": "disk" is not one of runtime, file, both; nothing was changed'),
+    ("login_port not an int", {"settings": {"timeout": 5}, "login_port": "abc"}, 'option "login_port": expected an integer; nothing was changed'),
+    ("login_port infinite", {"settings": {"timeout": 5}, "login_port": "{{ 'inf' | float }}"}, 'option "login_port": expected an integer; nothing was changed'),
+    ("password as a dict", {"settings": {"timeout": 5}, "login_password": {"a": "b"}}, 'option "login_password": expected a string; nothing was changed'),
     ("unknown directive", {"settings": {"maxmemroy": "1gb"}}, 'unknown directive "maxmemroy"'),
     ("bad memory unit", {"settings": {"maxmemory": "1zb"}}, 'directive "maxmemory"'),
     ("int not a number", {"settings": {"timeout": "abc"}}, 'directive "timeout"'),

@@ -370,7 +370,7 @@ def test_bad_options_fail_on_the_controller(ansible, valkey, write_playbook, tmp
     )
     out = ansible.playbook(pb, check=False)
     assert out.returncode != 0
-    assert "valkeyops.secure.valkey_tls: invalid arguments: parameters are mutually exclusive: cert|cert_path; nothing was changed" in out.stdout
+    assert 'options "cert" and "cert_path" are mutually exclusive: give one or the other; nothing was changed' in out.stdout
     assert tls_state(vk, empty) == before
 
 
