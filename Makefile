@@ -44,9 +44,16 @@ $(VENV_OLDEST)/.installed: requirements/oldest.txt
 	$(VENV_OLDEST)/bin/pip install --quiet --disable-pip-version-check -r requirements/oldest.txt
 	touch $@
 
-.PHONY: venv venv-oldest
+VENV_LINT := .venv-lint
+$(VENV_LINT)/.installed: requirements/lint.txt
+	$(PYTHON) -m venv $(VENV_LINT)
+	$(VENV_LINT)/bin/pip install --quiet --disable-pip-version-check -r requirements/lint.txt
+	touch $@
+
+.PHONY: venv venv-oldest lint-venv
 venv: $(VENV)/.installed
 venv-oldest: $(VENV_OLDEST)/.installed
+lint-venv: $(VENV_LINT)/.installed
 
 # ---- build --------------------------------------------------------------------
 
@@ -72,7 +79,7 @@ $(SPEC): $(GO_SOURCES)
 .PHONY: build
 build: $(BIN_DIR)/SHA256SUMS $(SPEC)
 
-$(TARBALL): $(BIN_DIR)/SHA256SUMS $(SPEC) $(VENV)/.installed galaxy.yml meta/runtime.yml $(shell find plugins roles playbooks -type f 2>/dev/null) README.md
+$(TARBALL): $(BIN_DIR)/SHA256SUMS $(SPEC) $(VENV)/.installed galaxy.yml $(shell find plugins roles playbooks meta files examples changelogs LICENSES -type f 2>/dev/null) README.md CHANGELOG.md
 	@mkdir -p $(DIST)
 	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
 
@@ -87,8 +94,14 @@ demo: system-deps venv build
 
 # ---- tests ----------------------------------------------------------------------
 
-.PHONY: test
-test: system-deps venv venv-oldest build collection go-test ansible-test molecule lint
+# The stages of `make test`, in order; .ci/run runs and times them one by one
+# (`make print-test-stages` lists them).
+TEST_STAGES := system-deps venv venv-oldest lint-venv build collection go-test ansible-test molecule \
+	lint-code docs-lint changelog-lint galaxy-importer sanity-newest sanity-oldest
+.PHONY: test print-test-stages
+test: $(TEST_STAGES)
+print-test-stages:
+	@echo $(TEST_STAGES)
 
 .PHONY: go-test
 go-test:
@@ -176,25 +189,78 @@ site: system-deps venv build collections-link
 audit: venv build collections-link
 	$(EXAMPLE_PLAYBOOK) playbooks/audit.yml
 
-.PHONY: lint
-lint: venv collections-link
+.PHONY: lint lint-code
+lint: lint-code docs-lint changelog-lint galaxy-importer sanity
+lint-code: venv collections-link
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l cmd internal modules)" || { echo "gofmt needed:"; gofmt -l cmd internal modules; exit 1; }
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) \
 	  ANSIBLE_VAULT_PASSWORD_FILE=$(CURDIR)/examples/inventory/vault-password.txt $(VENV)/bin/ansible-lint
 	$(VENV)/bin/python scripts/role_docs.py --check
-	$(MAKE) --no-print-directory sanity
 
-# ansible-test sanity, the tests that need no extra venv: the others bootstrap
-# pip from a host outside the registries this machine reaches.
-# Outside the checkout: inside it, ansible-test asks git and finds the copy ignored.
-SANITY_DIR := $(or $(TMPDIR),/tmp)/valkeyops-sanity/ansible_collections/valkeyops/secure
-SANITY_TESTS := action-plugin-docs compile empty-init line-endings no-assert no-smart-quotes shebang symlinks use-compat-six
-.PHONY: sanity
-sanity: venv
-	@rm -rf $(SANITY_DIR) && mkdir -p $(SANITY_DIR)
-	@git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(SANITY_DIR)
-	cd $(SANITY_DIR) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --python 3.11 $(addprefix --test ,$(SANITY_TESTS))
+# The checkers below run with the lint venv's bin first on PATH (antsibull-docs
+# and antsibull-changelog call `ansible-doc`, galaxy-importer `ansible-lint`).
+LINT_ENV := PATH=$(CURDIR)/$(VENV_LINT)/bin:$$PATH
+
+# antsibull-docs: every plugin's DOCUMENTATION/EXAMPLES/RETURN against the
+# docsite schema and its markup (what Ansible's docsite build would reject).
+.PHONY: docs-lint
+docs-lint: lint-venv
+	$(LINT_ENV) $(VENV_LINT)/bin/antsibull-docs lint-collection-docs --plugin-docs .
+
+# Changelog: fragments valid, and CHANGELOG.md exactly what
+# antsibull-changelog generates from changelogs/changelog.yaml (edit the
+# fragments, never CHANGELOG.md; `make changelog` regenerates it).
+CHANGELOG_CHECK := $(or $(TMPDIR),/tmp)/valkeyops-changelog-$(shell id -u).md
+.PHONY: changelog changelog-lint
+changelog: lint-venv
+	$(LINT_ENV) $(VENV_LINT)/bin/antsibull-changelog generate
+changelog-lint: lint-venv
+	$(LINT_ENV) $(VENV_LINT)/bin/antsibull-changelog lint
+	@$(LINT_ENV) $(VENV_LINT)/bin/antsibull-changelog generate --output $(CHANGELOG_CHECK) --output-format md
+	@cmp -s $(CHANGELOG_CHECK) CHANGELOG.md || { echo "CHANGELOG.md is not what antsibull-changelog generates: run make changelog"; \
+	  diff -u CHANGELOG.md $(CHANGELOG_CHECK) | head -40; rm -f $(CHANGELOG_CHECK); exit 1; }
+	@rm -f $(CHANGELOG_CHECK)
+
+# galaxy-importer, as Galaxy runs it on upload, with flake8 and ansible-lint
+# on: any WARNING or ERROR line fails. It extracts the tarball under a fresh
+# temp dir outside the checkout (inside it, ansible-lint would take the
+# checkout for the project).
+.PHONY: galaxy-importer
+galaxy-importer: lint-venv collection
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	printf '[galaxy-importer]\nRUN_FLAKE8 = True\nRUN_ANSIBLE_LINT = True\nRUN_ANSIBLE_TEST = False\nTMP_ROOT_DIR = %s\n' "$$dir" > "$$dir/galaxy-importer.cfg" && \
+	cd "$$dir" && $(LINT_ENV) GALAXY_IMPORTER_CONFIG="$$dir/galaxy-importer.cfg" \
+	  $(CURDIR)/$(VENV_LINT)/bin/python -m galaxy_importer.main $(CURDIR)/$(TARBALL) > importer.log 2>&1 || { cat importer.log; exit 1; }; \
+	grep -v '^\(Loading\|Linting\) ' importer.log; \
+	! grep -qE '^(WARNING|ERROR|CRITICAL)' importer.log || { echo "galaxy-importer reported the lines above"; exit 1; }
+
+# ansible-test sanity, every test, on the collection as installed from its
+# tarball, with the oldest supported and the newest ansible-core (each test's
+# own pinned tools in venvs ansible-test makes). ansible-test bootstraps pip in
+# those venvs with a script from a host this machine cannot reach:
+# scripts/ansible_test_pip_bootstrap.py caches a stand-in that installs pip
+# from the package index. The copy lives outside the checkout: inside it,
+# ansible-test asks git, which ignores it.
+# SANITY_PRUNE: paths deleted from the installed copy before the run. Empty:
+# the binaries ship in files/bin/, which ansible-test does not read as Python
+# (0.1.0's top-level bin/ crashed compile and pep8).
+SANITY_PRUNE ?=
+SANITY_ROOT := $(or $(TMPDIR),/tmp)/valkeyops-sanity-$(shell id -u)-$(notdir $(CURDIR))
+SANITY_PYTHON := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+.PHONY: sanity sanity-newest sanity-oldest
+sanity: sanity-newest sanity-oldest
+sanity-newest: SANITY_VENV := $(VENV)
+sanity-oldest: SANITY_VENV := $(VENV_OLDEST)
+sanity-newest sanity-oldest: venv venv-oldest collection
+	$(SANITY_VENV)/bin/python scripts/ansible_test_pip_bootstrap.py
+	@rm -rf $(SANITY_ROOT)/$@ && mkdir -p $(SANITY_ROOT)/$@
+	$(SANITY_VENV)/bin/ansible-galaxy collection install --force -p $(SANITY_ROOT)/$@ $(TARBALL) >/dev/null
+	@cd $(SANITY_ROOT)/$@/ansible_collections/valkeyops/secure && rm -rf $(SANITY_PRUNE)
+	cd $(SANITY_ROOT)/$@/ansible_collections/valkeyops/secure && \
+	  $(CURDIR)/$(SANITY_VENV)/bin/ansible-test sanity --venv --python $(SANITY_PYTHON) --color no 2>&1 | \
+	  grep -vE '^ *(Collecting|Downloading|Processing|Looking in links|Installing collected|Successfully (un)?installed|Requirement already|Attempting uninstall|Found existing|Uninstalling) |━|Skipping wheel'
+	@rm -rf $(SANITY_ROOT)/$@
 
 # ---- benchmarks (never part of make test) ------------------------------------------
 
@@ -210,6 +276,19 @@ bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
+
+# ---- stress (never part of make test) -------------------------------------------
+
+# Flakiness hunt: the Go suite STRESS_COUNT times and the playbook suite
+# STRESS_ROUNDS times, while a busy loop per core keeps the CPU saturated
+# (scripts/stress.sh starts them and ends them by pid). A test that depends on
+# timing fails here first.
+STRESS_COUNT ?= 20
+STRESS_ROUNDS ?= 3
+.PHONY: stress
+stress: system-deps venv venv-oldest build collection $(OLD_TARBALL)
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) STRESS_COUNT=$(STRESS_COUNT) STRESS_ROUNDS=$(STRESS_ROUNDS) GO=$(GO) PYTEST="$(VENV)/bin/python -m pytest" \
+	  PYTEST_ARGS="--venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL)" bash scripts/stress.sh
 
 .PHONY: clean
 clean:

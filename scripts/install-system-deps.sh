@@ -42,6 +42,19 @@ if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.
   fi
 fi
 
+# The packages' maintainer scripts would start valkey-server (port 6379) and
+# sshd as services. The tests run their own servers, and stopping a service
+# afterwards could hit a Valkey the user runs: so no service starts at all,
+# for this install only (policy-rc.d exit 101 = "action forbidden", honoured by
+# invoke-rc.d and deb-systemd-invoke). An existing policy is left as it is.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  trap '$SUDO rm -f "$policy"' EXIT
+  printf '#!/bin/sh\n# valkeyops.secure install-system-deps.sh: no service starts during its install\nexit 101\n' |
+    $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 0755 "$policy"
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 # The packages must not start services (we run our own servers, and never stop
 # one by name: it might be the machine's own): Debian's policy-rc.d, for the

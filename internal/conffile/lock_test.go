@@ -1,4 +1,4 @@
-package conffile
+package conffile_test
 
 import (
 	"bufio"
@@ -10,13 +10,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/conffile/locktest"
 )
 
 func TestLockGoroutines(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "valkey.conf") // need not exist
 
-	unlock1, err := Lock(path, time.Second)
+	unlock1, err := conffile.Lock(path, time.Second)
 	if err != nil {
 		t.Fatalf("first Lock: %v", err)
 	}
@@ -30,28 +33,33 @@ func TestLockGoroutines(t *testing.T) {
 	}
 	for _, tc := range tests {
 		start := time.Now()
-		_, err := Lock(path, tc.timeout)
-		if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another valkeyops run holds the lock on "+dir) {
-			t.Errorf("%s: second Lock error = %v, want ErrLocked naming %q", tc.name, err, dir)
+		_, err := conffile.Lock(path, tc.timeout)
+		if !errors.Is(err, conffile.ErrLocked) || !strings.Contains(err.Error(), "another valkeyops run holds the lock on "+dir) {
+			t.Errorf("%s: second Lock error = %v, want conffile.ErrLocked naming %q", tc.name, err, dir)
 		}
 		if waited := time.Since(start); waited < tc.timeout {
 			t.Errorf("%s: gave up after %v, before the timeout %v", tc.name, waited, tc.timeout)
 		}
 	}
 
-	// A waiter gets the lock once the holder releases it.
+	// A waiter blocked on the lock gets it once the holder releases it. The
+	// waiter reports after it has released the lock again, so the checks
+	// below never race its unlock.
 	got := make(chan time.Time, 1)
 	errc := make(chan error, 1)
+	done := make(chan struct{})
 	go func() {
-		unlock2, err := Lock(filepath.Join(dir, "other-file-same-dir"), 5*time.Second)
+		defer close(done)
+		unlock2, err := conffile.Lock(filepath.Join(dir, "other-file-same-dir"), 60*time.Second)
 		if err != nil {
 			errc <- err
 			return
 		}
-		got <- time.Now()
+		at := time.Now()
 		unlock2()
+		got <- at
 	}()
-	time.Sleep(200 * time.Millisecond)
+	locktest.WaitBlocked(t, path, done) // the waiter is blocked on the lock (/proc/locks)
 	released := time.Now()
 	unlock1()
 	unlock1() // idempotent
@@ -62,17 +70,15 @@ func TestLockGoroutines(t *testing.T) {
 		}
 	case err := <-errc:
 		t.Fatalf("waiter: %v", err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("waiter never got the lock")
 	}
 
 	// Different directories do not contend.
-	u1, err := Lock(path, 0)
+	u1, err := conffile.Lock(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer u1()
-	u2, err := Lock(filepath.Join(t.TempDir(), "x.conf"), 0)
+	u2, err := conffile.Lock(filepath.Join(t.TempDir(), "x.conf"), 0)
 	if err != nil {
 		t.Errorf("lock on another directory: %v", err)
 	} else {
@@ -84,7 +90,7 @@ func TestLockGoroutines(t *testing.T) {
 }
 
 func TestLockMissingDir(t *testing.T) {
-	if _, err := Lock(filepath.Join(t.TempDir(), "nope", "valkey.conf"), 0); err == nil {
+	if _, err := conffile.Lock(filepath.Join(t.TempDir(), "nope", "valkey.conf"), 0); err == nil {
 		t.Fatal("Lock in a missing directory succeeded")
 	}
 }
@@ -99,7 +105,7 @@ func TestLockHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process only")
 	}
-	unlock, err := Lock(path, 5*time.Second)
+	unlock, err := conffile.Lock(path, 5*time.Second)
 	if err != nil {
 		os.Stdout.WriteString("error: " + err.Error() + "\n")
 		return
@@ -131,15 +137,25 @@ func TestLockProcesses(t *testing.T) {
 	if err != nil || line != "locked\n" {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
-	if _, err := Lock(path, 100*time.Millisecond); !errors.Is(err, ErrLocked) {
-		t.Fatalf("Lock while another process holds it: %v, want ErrLocked", err)
+	if _, err := conffile.Lock(path, 100*time.Millisecond); !errors.Is(err, conffile.ErrLocked) {
+		t.Fatalf("Lock while another process holds it: %v, want conffile.ErrLocked", err)
 	}
-	// Release in the child after a moment; we must wait for it.
+	// Block on the lock the child holds, then have the child release it.
+	type result struct {
+		unlock func()
+		err    error
+	}
+	res := make(chan result, 1)
+	done := make(chan struct{})
 	go func() {
-		time.Sleep(200 * time.Millisecond)
-		_ = stdin.Close()
+		defer close(done)
+		unlock, err := conffile.Lock(path, 60*time.Second)
+		res <- result{unlock, err}
 	}()
-	unlock, err := Lock(path, 5*time.Second)
+	locktest.WaitBlocked(t, path, done)
+	_ = stdin.Close()
+	r := <-res
+	unlock, err := r.unlock, r.err
 	if err != nil {
 		t.Fatalf("Lock after the other process released it: %v", err)
 	}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/testserver"
 )
 
 // These tests run against a real valkey-server when one is on PATH. They talk
@@ -110,16 +112,34 @@ func (rc *respConn) get1(t *testing.T, name string) string {
 	return v
 }
 
+// TestRequireServerFails runs one server test of this package again, in a
+// child test binary with no valkey-server on PATH: with
+// VALKEYOPS_REQUIRE_SERVER=1 it must fail, not skip (CI sets it, so a
+// missing server can never pass CI as a row of skips).
+func TestRequireServerFails(t *testing.T) {
+	run := func(require string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^(TestServerAgreesWithCanonical|TestServerReadsFileArgs)$", "-test.v")
+		cmd.Env = append(os.Environ(), "PATH="+t.TempDir(), testserver.RequireEnv+"="+require)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("1")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || !strings.Contains(out, "valkey-server is not on PATH and VALKEYOPS_REQUIRE_SERVER=1") {
+		t.Errorf("with %s=1 and no server: err %v, output:\n%s", testserver.RequireEnv, err, out)
+	}
+	if out, err := run(""); err != nil || !strings.Contains(out, "--- SKIP: TestServerAgreesWithCanonical") || !strings.Contains(out, "--- SKIP: TestServerReadsFileArgs") {
+		t.Errorf("without %s and no server: err %v, want a skip; output:\n%s", testserver.RequireEnv, err, out)
+	}
+}
+
 // startServer starts valkey-server on a free 127.0.0.1 port in a temporary
 // directory and returns a connection to it. conf, when not empty, is a config
 // file path (it must come first on the command line); without one snapshots
 // are disabled with --save "". extra is appended to the command line.
 func startServer(t *testing.T, conf string, extra ...string) *respConn {
 	t.Helper()
-	bin, err := exec.LookPath("valkey-server")
-	if err != nil {
-		t.Skip("valkey-server is not on PATH")
-	}
+	bin := testserver.Bin(t) // skips, or fails with VALKEYOPS_REQUIRE_SERVER=1
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -149,7 +169,7 @@ func startServer(t *testing.T, conf string, extra ...string) *respConn {
 	})
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // a guard; the event is the PONG
 	for {
 		select {
 		case <-done:
@@ -326,9 +346,7 @@ func quoteArg(s string) string {
 // unixsocketperm is immutable, so this is also where its string forms are
 // checked against the server.
 func TestServerReadsFileArgs(t *testing.T) {
-	if _, err := exec.LookPath("valkey-server"); err != nil {
-		t.Skip("valkey-server is not on PATH")
-	}
+	testserver.Bin(t) // skips, or fails with VALKEYOPS_REQUIRE_SERVER=1
 	for _, perm := range []string{"0700", "700", "0770", "0"} {
 		t.Run("unixsocketperm "+perm, func(t *testing.T) {
 			dir := t.TempDir()

@@ -23,8 +23,14 @@ import (
 // instead of a skip (for CI, where the server must be there).
 const RequireEnv = "VALKEYOPS_REQUIRE_SERVER"
 
-// startTimeout bounds the wait for the first PING answer.
-const startTimeout = 10 * time.Second
+// startTimeout bounds the wait for the first PING answer, and stopTimeout
+// the wait for a killed server's port to close. Both are guards against a
+// hang, never the synchronisation itself: generous, so a loaded machine
+// (make stress) does not trip them.
+const (
+	startTimeout = 60 * time.Second
+	stopTimeout  = 60 * time.Second
+)
 
 // Options configure a server.
 type Options struct {
@@ -239,13 +245,18 @@ func pingOK(addr string) bool {
 	return err == nil && (strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH"))
 }
 
-// Stop kills the server now (Cleanup would too); it waits for the exit.
+// Stop kills the server now (Cleanup would too) and returns once its port
+// is closed (the process has exited), so the port can be reused. A port still
+// open after stopTimeout fails the test rather than letting it race.
 func (s *Server) Stop() {
-	if s.cmd.ProcessState == nil {
-		_ = s.cmd.Process.Kill()
-		for i := 0; i < 200 && !portClosed(s.Addr); i++ {
-			time.Sleep(10 * time.Millisecond)
+	s.t.Helper()
+	_ = s.cmd.Process.Kill() // an error only says it had exited already
+	deadline := time.Now().Add(stopTimeout)
+	for !portClosed(s.Addr) {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("testserver: %s still accepts connections %s after SIGKILL", s.Addr, stopTimeout)
 		}
+		time.Sleep(10 * time.Millisecond) // poll interval; the event is the closed port
 	}
 }
 

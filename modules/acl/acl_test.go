@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -260,8 +261,19 @@ func TestMemoryOnlyWarns(t *testing.T) {
 	srv.Stop()
 	cmd := exec.Command("valkey-server", "--port", strings.TrimPrefix(srv.Addr, "127.0.0.1:"), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--logfile", filepath.Join(dir, "log"))
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for i := 0; i < 200 && !canLogin(srv, "", ""); i++ {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	deadline := time.Now().Add(60 * time.Second) // a guard: the event is the first login
+	for !canLogin(srv, "", "") {
+		select {
+		case <-exited:
+			t.Fatalf("valkey-server on %s exited before it answered", srv.Addr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("valkey-server on %s did not answer within 60s", srv.Addr)
+		}
 		cmdSleep()
 	}
 	res, f := callOK(t, task(srv, map[string]any{"name": "a", "commands": []any{"+ping"}}))

@@ -104,4 +104,5 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
+// cmdSleep is the poll interval of a wait for an event (never the wait itself).
 func cmdSleep() { time.Sleep(25 * time.Millisecond) }

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The valkey_server role's instance list: every instance resolved to its
 files, socket, service and settings, and every problem in the list as one
 sentence, so the role can refuse a bad list before it changes anything.

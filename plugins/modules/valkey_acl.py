@@ -6,12 +6,15 @@
 # run by the action plugin of the same name. The argument spec is derived from
 # DOCUMENTATION below, so what ansible-doc shows is exactly what is validated.
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+# The module boilerplate ansible-test 2.16 requires (even of a doc-only file).
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: valkey_acl
 short_description: Manage Valkey ACL users as code
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates, updates and deletes Valkey ACL users so that each listed user has exactly the flags,
     passwords, key patterns, channels, command rules and selectors given, and nothing else.
@@ -33,7 +36,7 @@ description:
     number of passwords only.
   - Runs on the target as a static Go binary; the target needs a POSIX shell and no Python.
 author:
-  - valkeyops.secure contributors
+  - valkeyops.secure contributors (@valkeyops)
 extends_documentation_fragment:
   - valkeyops.secure.connection
   - valkeyops.secure.journal
@@ -229,12 +232,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads the server, plans, and reports the same RV(changed), lists and diff as a real run without changing anything.
+    description: Reads the server, plans, and reports the same C(changed), lists and diff as a real run without changing anything.
   diff_mode:
     support: full
     description: Shows each changed user before and after (flags, password count, keys, channels, commands, selectors); never a password or hash.
   platform:
+    support: full
     platforms: posix
+    description: Runs on Linux targets (amd64, arm64) as a static Go binary; the target needs a POSIX shell and no Python.
 notes:
   - The login user needs the rights to run C(ACL LIST), C(ACL CAT), C(ACL WHOAMI), C(COMMAND LIST),
     C(COMMAND INFO), C(CONFIG GET), C(INFO), C(ACL SETUSER), C(ACL DELUSER) and the save command.

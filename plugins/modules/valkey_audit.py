@@ -6,7 +6,10 @@
 # run by the action plugin of the same name. The argument spec is derived from
 # DOCUMENTATION below, so what ansible-doc shows is exactly what is validated.
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+# The module boilerplate ansible-test 2.16 requires (even of a doc-only file).
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: valkey_audit
@@ -22,11 +25,11 @@ description:
   - With O(desired) it also reports drift, per directive and per user, between the desired state, the
     running server and the file. Directives whose running value differs from the file are reported even
     without O(desired).
-  - Reads only. It never changes the server or a file, so RV(changed) is always false.
+  - Reads only. It never changes the server or a file, so C(changed) is always false.
   - Secrets (C(requirepass), passwords, password hashes) are compared but never shown.
   - O(fail_on) makes the task fail, with a one-line reason, for scheduled compliance runs (AWX).
 author:
-  - valkeyops.secure contributors
+  - valkeyops.secure contributors (@valkeyops)
 extends_documentation_fragment:
   - valkeyops.secure.connection
   - valkeyops.secure.journal
@@ -96,8 +99,11 @@ attributes:
     description: The module only reads; check mode runs it the same way.
   diff_mode:
     support: none
+    description: The module changes nothing, so it has no diff; drift is reported in its results.
   platform:
+    support: full
     platforms: posix
+    description: Runs on Linux targets (amd64, arm64) as a static Go binary; the target needs a POSIX shell and no Python.
 notes:
   - The audit changes nothing and writes no journal entry. It reads the change journal (O(journal_path))
     to tell a drifted value that a recorded change set from one changed outside Ansible, and reports

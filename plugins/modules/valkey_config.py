@@ -6,7 +6,10 @@
 # run by the action plugin of the same name. The argument spec is derived from
 # DOCUMENTATION below, so what ansible-doc shows is exactly what is validated.
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+# The module boilerplate ansible-test 2.16 requires (even of a doc-only file).
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: valkey_config
@@ -38,7 +41,7 @@ description:
     naming the directive.
   - Runs on the target as a static Go binary; the target needs a POSIX shell and no Python.
 author:
-  - valkeyops.secure contributors
+  - valkeyops.secure contributors (@valkeyops)
 extends_documentation_fragment:
   - valkeyops.secure.connection
   - valkeyops.secure.journal
@@ -83,12 +86,14 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Reads the server and the file, plans, and reports the same RV(changed) and diff as a real run without changing anything.
+    description: Reads the server and the file, plans, and reports the same C(changed) and diff as a real run without changing anything.
   diff_mode:
     support: full
     description: Shows C(directive value) lines before and after, for the runtime and for the file; secret values are hidden.
   platform:
+    support: full
     platforms: posix
+    description: Runs on Linux targets (amd64, arm64) as a static Go binary; the target needs a POSIX shell and no Python.
 notes:
   - The module talks to the server from the target host, by default on 127.0.0.1.
   - RV(drift) lists directives whose running value and file value disagreed before the run; a directive

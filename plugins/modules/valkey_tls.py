@@ -6,12 +6,15 @@
 # run by the action plugin of the same name. The argument spec is derived from
 # DOCUMENTATION below, so what ansible-doc shows is exactly what is validated.
 
-from __future__ import annotations
+from __future__ import absolute_import, division, print_function
+
+# The module boilerplate ansible-test 2.16 requires (even of a doc-only file).
+__metaclass__ = type
 
 DOCUMENTATION = r"""
 module: valkey_tls
 short_description: Validate, deploy and hot-reload TLS certificates of a Valkey server
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Validates TLS material before anything is touched. The PEM parses, the key matches the certificate,
     the chain verifies to the CA, now is within the validity period, the certificate is valid for at
@@ -36,7 +39,7 @@ description:
   - Works with Valkey 8 and 9 and Redis 7 built with TLS. A server built without TLS is reported as such.
   - Runs on the target as a static Go binary; the target needs a POSIX shell and no Python.
 author:
-  - valkeyops.secure contributors
+  - valkeyops.secure contributors (@valkeyops)
 extends_documentation_fragment:
   - valkeyops.secure.connection
   - valkeyops.secure.journal
@@ -202,12 +205,18 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Validates, reads the server, files and served certificate, and reports the same RV(changed), RV(reloaded) and diff as a real run without changing anything.
+    description:
+      - Validates, reads the server, files and served certificate, and reports the same C(changed), RV(reloaded) and diff
+        as a real run without changing anything.
   diff_mode:
     support: full
-    description: Shows the tls-* directives before and after, and the files and served certificate as paths, modes and sha256 fingerprints; key material is never shown.
+    description:
+      - Shows the tls-* directives before and after, and the files and served certificate as paths, modes and sha256
+        fingerprints; key material is never shown.
   platform:
+    support: full
     platforms: posix
+    description: Runs on Linux targets (amd64, arm64) as a static Go binary; the target needs a POSIX shell and no Python.
 notes:
   - The module talks to the server from the target host, by default on 127.0.0.1, and checks the
     served certificate on the TLS port of O(login_host) (127.0.0.1 with a unix socket).

@@ -819,7 +819,7 @@ class BinaryModuleAction(ActionBase):
         """After a failed transfer: remove what it wrote (partial binaries
         once filled a disk). The connection may be gone too; then say so."""
         try:
-            rc, _, err = self._exec("rm -f -- %s" % shlex.quote(path), None)
+            rc, dummy, err = self._exec("rm -f -- %s" % shlex.quote(path), None)
         except AnsibleError as e:
             rc, err = None, str(e)
         if rc != 0:
@@ -877,7 +877,7 @@ class BinaryModuleAction(ActionBase):
 
     def _parse(self, rc, out, err, fqcn):
         try:
-            data, _ = _filter_non_json_lines(out)
+            data = _filter_non_json_lines(out)[0]
             result = json.loads(data)
             if not isinstance(result, dict):
                 raise ValueError("not an object")

@@ -62,17 +62,25 @@ class Valkey:
         self.proc = None
 
     def start(self):
-        self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if self.cli("PING").strip() == "PONG":
-                    return self
-            except subprocess.CalledProcessError:
-                pass
-            time.sleep(0.05)
-        self.stop()  # never leave a server behind, started or not
-        raise RuntimeError("valkey-server did not start: %s" % (self.log.read_text() if self.log.exists() else "no log"))
+        # The port was free when picked; another process (tests run in parallel on
+        # this machine) may take it before the server binds: then pick another.
+        for _ in range(5):
+            self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60  # a guard against a hang; the event is the PONG
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    if self.cli("PING").strip() == "PONG":
+                        return self
+                except subprocess.CalledProcessError:
+                    pass
+                time.sleep(0.05)
+            log = self.log.read_text() if self.log.exists() else "no log"
+            if self.proc.poll() is None or "Address already in use" not in log:
+                break
+            old, self.port = self.port, free_port()
+            self.conf.write_text(self.conf.read_text().replace("port %d\n" % old, "port %d\n" % self.port, 1))
+        self.stop()
+        raise RuntimeError("valkey-server did not start: %s" % log)
 
     def cli(self, *args: str) -> str:
         cmd = ["valkey-cli", "-h", "127.0.0.1", "-p", str(self.port)]
