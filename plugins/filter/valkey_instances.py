@@ -2,11 +2,42 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The valkey_server role's instance list: every instance resolved to its
 files, socket, service and settings, and every problem in the list as one
-sentence, so the role can refuse a bad list before it changes anything.
-
-The documentation is valkey_instances.yml next to this file."""
+sentence, so the role can refuse a bad list before it changes anything."""
 
 from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: valkey_instances
+author: valkeyops.secure contributors (@valkeyops)
+version_added: 0.1.0
+short_description: Resolve the valkey_server role's instance list
+description:
+  - Resolves each entry of C(valkey_server_instances) to its files, socket, service and settings, and lists every
+    problem in the list (a name that is not a safe file name, two instances sharing a name, port, socket, data dir,
+    config file or aclfile) as one sentence each.
+  - The role uses it to refuse a bad list before it changes anything.
+positional: _input, role
+options:
+  _input:
+    description: The instance list (C(valkey_server_instances)); empty means the one C(default) instance.
+    type: list
+    elements: dict
+    required: true
+  role:
+    description: The role's variables without the C(valkey_server_) prefix (C(config_file), C(data_dir), C(run_dir), ...).
+    type: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+resolved: "{{ valkey_server_instances | valkeyops.secure.valkey_instances({'config_file': '/etc/valkey/valkey.conf', ...}) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: C(instances), the resolved list, and C(problems), one sentence per problem (empty when the list is good).
+  type: dict
+"""
 
 import re
 
