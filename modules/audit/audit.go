@@ -167,9 +167,19 @@ func (m *auditRun) Plan(_ context.Context, t *outcome.Task) error {
 		// The journal on a host holds every server's changes: ask about
 		// this one, by its config file or the address it was reached at.
 		which := journal.Filter{ConfigFile: rep.ConfigFile, Server: opts.Address()}
-		oob, warnings := outOfBand(opts.JournalOptions.Path(), which, m.drift)
+		oob, warnings, jerr := outOfBand(opts.JournalOptions.Path(), which, m.drift)
 		fields.OutOfBand = oob
 		res.Warnings = append(res.Warnings, warnings...)
+		if jerr != nil {
+			// The out-of-band check is part of the audit: without the
+			// journal it cannot tell a recorded change from a hand-made one.
+			if opts.JournalOptions.Required() {
+				res.Failed = true
+				res.Msg = fmt.Sprintf("the audit of %s cannot check for out-of-band changes: %v (journal_required: true; journal_required: false audits without that check, with a warning)", opts.Address(), jerr)
+				return nil
+			}
+			res.Warnings = append(res.Warnings, fmt.Sprintf("out-of-band check skipped: %v", jerr))
+		}
 	}
 	who := opts.Address()
 	if rep.Server != nil {
@@ -249,7 +259,7 @@ type OutOfBand struct {
 // outOfBand checks every drifted directive's running value against the last
 // change the journal recorded for it. Secret directives are skipped: the
 // journal never holds their values.
-func outOfBand(path string, which journal.Filter, drift audit.Drift) ([]OutOfBand, []string) {
+func outOfBand(path string, which journal.Filter, drift audit.Drift) ([]OutOfBand, []string, error) {
 	out := []OutOfBand{}
 	var warnings []string
 	names := make([]string, 0, len(drift.Settings))
@@ -268,8 +278,7 @@ func outOfBand(path string, which journal.Filter, drift audit.Drift) ([]OutOfBan
 		which.Directive = name
 		rec, err := journal.LastRecordedMatching(path, which)
 		if err != nil {
-			warnings = append(warnings, fmt.Sprintf("out-of-band check skipped: %v", err))
-			return out, warnings
+			return []OutOfBand{}, warnings, err
 		}
 		if rec != nil && rec.Change.After != nil && *rec.Change.After == sd.Runtime {
 			continue
@@ -287,5 +296,5 @@ func outOfBand(path string, which journal.Filter, drift audit.Drift) ([]OutOfBan
 		out = append(out, o)
 		warnings = append(warnings, fmt.Sprintf("out-of-band change: %s runs with %s, which no change recorded in %s set", name, sd.Runtime, path))
 	}
-	return out, warnings
+	return out, warnings, nil
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -196,4 +197,23 @@ func TestAuditFindsLinesTheServerCannotRestartWith(t *testing.T) {
 		srv.ConfPath + ":" + strconv.Itoa(n) + `: directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey 8.0.1; expected one of disabled, on-empty-db, swapdb`,
 	}, msgs)
 	assert.NotContains(t, out, requirePw)
+}
+
+// The out-of-band check needs the journal: one that cannot be read fails the
+// audit unless journal_required is false, which audits on with a warning.
+func TestUnreadableJournal(t *testing.T) {
+	srv := testserver.StartWith(t, testserver.Options{Extra: []string{"hz 10"}})
+	srv.CLI("CONFIG", "SET", "hz", "20") // drift: the check has something to look up
+	path := t.TempDir()                  // a directory where the journal file should be
+	args := map[string]any{"login_port": srv.Port, "config_file": srv.ConfPath, "journal_path": path}
+
+	_, doc, code := run(t, args)
+	require.Equal(t, 1, code)
+	assert.Equal(t, fmt.Sprintf("the audit of 127.0.0.1:%d cannot check for out-of-band changes: failed to read the change journal %s: read %s: is a directory (journal_required: true; journal_required: false audits without that check, with a warning)", srv.Port, path, path), doc["msg"])
+
+	args["journal_required"] = false
+	_, doc, code = run(t, args)
+	require.Equal(t, 0, code, doc["msg"])
+	assert.Contains(t, doc["warnings"], fmt.Sprintf("out-of-band check skipped: failed to read the change journal %s: read %s: is a directory", path, path))
+	assert.Empty(t, doc["out_of_band"])
 }

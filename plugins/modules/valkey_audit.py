@@ -108,6 +108,10 @@ notes:
   - The audit changes nothing and writes no journal entry. It reads the change journal (O(journal_path))
     to tell a drifted value that a recorded change set from one changed outside Ansible, and reports
     the latter in RV(out_of_band) with a warning. O(journal=false) skips that check.
+  - A journal that cannot be read fails the audit when O(journal_required=true) (the default), since the
+    out-of-band check cannot be made; O(journal_required=false) audits on with a warning.
+    O(journal_syslog) is accepted so that C(module_defaults) for the C(valkeyops.secure.valkey) group
+    apply to every module, and has no effect here (the audit records nothing).
   - Runs on the target and reaches the server there, by default on 127.0.0.1. File modes, owners and
     the server process are only checked when the server is local (loopback or a unix socket).
   - The login user needs C(CONFIG GET), C(INFO) and C(ACL LIST); without C(ACL LIST) the ACL rules are
