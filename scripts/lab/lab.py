@@ -72,7 +72,8 @@ PACKAGE_DIRS = {"/etc/valkey": ("root", "valkey", 0o750), "/var/log/valkey": ("v
 ETC_LEFT_OUT = (
     "ssh/ssh_host_*key",
     "logrotate.d/valkeyops",
-    "systemd/system/valkey-server.service.d/valkeyops-*",
+    "systemd/system/valkey-server*.service.d/valkeyops-*",
+    "sysctl.d/60-valkeyops.conf",
     "sudoers.d/valkeyops-test",
 )
 LEFTOVER_USERS = ("vkotest",)

@@ -15,9 +15,9 @@ import pytest
 from conftest import Ansible, Lab, _install, labhosts, recap
 
 ADMIN = "instances-admin-password-5c2e9a71"
-# The 0.1.0 collection (commit eee2739 of main): `git worktree add /tmp/vko-010 eee2739`
-# and `make collection` there. VALKEYOPS_OLD_TARBALL names another place.
-OLD_TARBALL = Path(os.environ.get("VALKEYOPS_OLD_TARBALL", "/tmp/vko-010/dist/valkeyops-secure-0.1.0.tar.gz"))
+# The 0.1.0 collection (commit eee2739 of main), built by `make ansible-test` from
+# this clone's history (the Makefile's OLD_TARBALL); VALKEYOPS_OLD_TARBALL names another.
+OLD_TARBALL = Path(os.environ.get("VALKEYOPS_OLD_TARBALL", str(Path(__file__).resolve().parents[2] / ".cache/valkeyops-0.1.0/dist/valkeyops-secure-0.1.0.tar.gz")))
 
 
 # This branch's lab hosts (lab7-lab9); the shared lab_hosts fixture starts at lab9,
@@ -165,7 +165,7 @@ def test_a_010_host_upgrades_without_a_restart_or_a_changed_setting(ansible, lab
     if not OLD_TARBALL.exists():
         if "VALKEYOPS_OLD_TARBALL" in os.environ:  # make ansible-test builds it: a missing one is a failure
             pytest.fail("the 0.1.0 collection is missing at %s" % OLD_TARBALL)
-        pytest.skip("no 0.1.0 collection at %s (git worktree add /tmp/vko-010 eee2739 && make -C /tmp/vko-010 collection)" % OLD_TARBALL)
+        pytest.skip("no 0.1.0 collection at %s (make ansible-test builds it)" % OLD_TARBALL)
     old = Ansible(ansible.venv, _install(ansible.venv, OLD_TARBALL, tmp_path / "collections-010"), ansible.home)
     lab = lab_host
     host = lab[0]
