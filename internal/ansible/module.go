@@ -61,6 +61,11 @@ func (r *Request) AddSecret(v string) {
 	}
 }
 
+// HasSecrets reports whether the task carries any secret (an option of
+// type Secret, a secret directive's value, a hash), so that a connection
+// can refuse a peer no secret may go to.
+func (r *Request) HasSecrets() bool { return r != nil && len(r.secrets) > 0 }
+
 // ParseRequest splits the JSON arguments into the module's options and the
 // `_ansible_*` keys. Arguments wrapped as {"ANSIBLE_MODULE_ARGS": {...}} (the
 // new-style module format) are unwrapped.

@@ -90,6 +90,25 @@ func Load(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
+// LoadTrusted reads the main file at path the way root may write it: every
+// directory checked by t, no link followed that root did not make, the file
+// opened relative to its directory's descriptor (so a link swapped in after
+// a check is refused, not read: root would copy what it points to, a
+// root-only file, into a file that user can read). Includes are read as
+// Load reads them.
+func LoadTrusted(path string, t safefs.Trust) (*Config, error) {
+	d, name, err := safefs.OpenParent(path, t)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read config %q: %w", path, err)
+	}
+	defer d.Close()
+	data, _, err := d.ReadFile(name, MaxFileSize)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read config %q: %w", path, err)
+	}
+	return Parse(path, data)
+}
+
 // Parse builds a Config from the in-memory content of the main file at path
 // (includes are still read from disk). content may be nil for a main file
 // that does not exist yet.

@@ -56,6 +56,10 @@ type Options struct {
 	ValidateCerts *bool `json:"validate_certs" spec:"default=true"`
 	// TLSServerName is the name to verify the certificate against (default: LoginHost).
 	TLSServerName string `json:"tls_server_name"`
+	// CarriesSecrets is set by a module whose commands hold secrets (a
+	// requirepass value, an ACL password hash): like the login password,
+	// they go to another host only over verified TLS. Not an option.
+	CarriesSecrets bool `json:"-"`
 	// ConnectTimeout in seconds (default DefaultConnectTimeout).
 	ConnectTimeout int `json:"connect_timeout" spec:"default=5"`
 }
@@ -227,6 +231,11 @@ func OpenPeer(o *Options) (valkey.Client, *peer.Process, error) {
 	}
 	client, err := valkey.NewClient(opt)
 	if err != nil {
+		if errors.Is(err, peer.ErrUntrusted) {
+			// Kept matchable: a refused peer is not an unreachable one
+			// (settings goes on file-only only for the latter).
+			return nil, nil, fmt.Errorf("%w to %s: %w", ErrConnect, o.Address(), err)
+		}
 		return nil, nil, fmt.Errorf("%w to %s: %s", ErrConnect, o.Address(), describe(err))
 	}
 	mu.Lock()
@@ -250,9 +259,13 @@ func (o *Options) verifyPeer(ctx context.Context, c net.Conn) (*peer.Process, er
 		err = p.Verify()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("refusing the server: %v; nothing was sent to it", err)
+		return nil, fmt.Errorf("refusing the server: %w; nothing was sent to it", err)
 	}
-	if p == nil && o.LoginPassword.IsSet() && (!o.TLS || (o.ValidateCerts != nil && !*o.ValidateCerts)) {
+	unverifiedTLS := !o.TLS || (o.ValidateCerts != nil && !*o.ValidateCerts)
+	if p == nil && !o.LoginPassword.IsSet() && o.CarriesSecrets && unverifiedTLS {
+		return nil, fmt.Errorf("refusing to send the task's secrets to %s: the server is not on this host, and a secret goes to another host only over TLS with a verified certificate (tls: true, validate_certs: true); nothing was sent to it", o.Address())
+	}
+	if p == nil && o.LoginPassword.IsSet() && unverifiedTLS {
 		return nil, fmt.Errorf("refusing to send the password to %s: the server is not on this host, and a password goes to another host only over TLS with a verified certificate (tls: true, validate_certs: true); nothing was sent to it", o.Address())
 	}
 	return p, nil

@@ -31,6 +31,7 @@ func TestSquatterNeverGetsThePassword(t *testing.T) {
 	exe, _ := os.Executable()
 	assert.Equal(t, "cannot connect to 127.0.0.1:"+strconv.Itoa(sq.Port)+": refusing the server: the process (pid "+
 		strconv.Itoa(os.Getpid())+", "+exe+") is not a Valkey server; nothing was sent to it", err.Error())
+	assert.ErrorIs(t, err, peer.ErrUntrusted, "a refused peer stays distinguishable from an unreachable one")
 	sq.Wait() // the client closed the connection: all it sent is recorded
 	assert.Empty(t, sq.Received())
 }
@@ -146,11 +147,21 @@ func TestRemoteServerGetsPasswordOnlyOverVerifiedTLS(t *testing.T) {
 			assert.Empty(t, sq.Received())
 		})
 	}
+	// No login password, but the task's commands carry secrets (a
+	// requirepass value, ACL password hashes): refused the same way.
+	sq := testserver.StartSquatter(t, "+OK\r\n")
+	_, err := Open(&Options{LoginPort: sq.Port, CarriesSecrets: true})
+	require.Error(t, err)
+	assert.Equal(t, "cannot connect to 127.0.0.1:"+strconv.Itoa(sq.Port)+": refusing to send the task's secrets to 127.0.0.1:"+strconv.Itoa(sq.Port)+
+		": the server is not on this host, and a secret goes to another host only over TLS with a verified certificate (tls: true, validate_certs: true); nothing was sent to it", err.Error())
+	sq.Wait()
+	assert.Empty(t, sq.Received())
+
 	// No password: nothing secret to protect, the connection goes ahead
 	// (the squatter's "+OK" is not a HELLO reply, so the client then fails
 	// on the protocol, not on trust).
-	sq := testserver.StartSquatter(t, "+OK\r\n")
-	_, err := Open(&Options{LoginPort: sq.Port})
+	sq = testserver.StartSquatter(t, "+OK\r\n")
+	_, err = Open(&Options{LoginPort: sq.Port})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "refusing")
 	sq.Wait()

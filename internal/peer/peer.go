@@ -51,6 +51,8 @@ var ServerNames = []string{
 const (
 	LoginUIDMin = 1000
 	LoginUIDMax = 60000
+	// NobodyUID is the overflow user, a system account above the login range.
+	NobodyUID = 65534
 )
 
 // ErrUntrusted is matched (errors.Is) by every refusal of a peer.
@@ -329,6 +331,9 @@ func describe(pid, uid, gid int) (*Process, error) {
 // account or this process's user. The error is one sentence.
 func (p *Process) Verify() error {
 	if !p.trustedUID() {
+		if p.UID > LoginUIDMax {
+			return refuse("the process runs as uid %d, above the system and login accounts (a user namespace's subordinate uid), not as root, a system account or uid %d", p.UID, os.Geteuid())
+		}
 		return refuse("the process runs as uid %d, a login user, not as root, a system account or uid %d", p.UID, os.Geteuid())
 	}
 	if p.Unverifiable {
@@ -353,8 +358,12 @@ func (p *Process) Verify() error {
 	return nil
 }
 
+// trustedUID: root, a system account, nobody, or this process's user. Every
+// other uid is refused: login users, and the uids above them, which
+// /etc/subuid hands to login users' user namespaces (rootless containers run
+// root's own valkey-server as such a uid, on the host's network).
 func (p *Process) trustedUID() bool {
-	return p.UID >= 0 && (p.UID < LoginUIDMin || p.UID > LoginUIDMax || p.UID == os.Geteuid())
+	return p.UID >= 0 && (p.UID < LoginUIDMin || p.UID == NobodyUID || p.UID == os.Geteuid())
 }
 
 // ConfigArg is the config file the server was started with, read from its

@@ -63,6 +63,11 @@ func TestLoginUserRunningTheRealBinary(t *testing.T) {
 	assert.Equal(t, 1234, p.UID)
 	assert.EqualError(t, p.Verify(), "the process runs as uid 1234, a login user, not as root, a system account or uid 0")
 
+	// A subordinate uid (/etc/subuid gives login users 100000 and up for
+	// their user namespaces) is no system account.
+	srv = testserver.StartAs(t, 100000, 100000)
+	assert.EqualError(t, identify(t, "tcp", srv.Addr).Verify(), "the process runs as uid 100000, above the system and login accounts (a user namespace's subordinate uid), not as root, a system account or uid 0")
+
 	// A system account (nobody here, valkey on a real install) is fine.
 	srv = testserver.StartAs(t, 65534, 65534)
 	assert.NoError(t, identify(t, "tcp", srv.Addr).Verify())

@@ -332,6 +332,7 @@ func (m *Engine) connect(ctx context.Context, pending []string) error {
 		// persist: file with an explicit path: the server is not needed.
 		return nil
 	}
+	m.opts.CarriesSecrets = m.req.HasSecrets()
 	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
 		if errors.Is(err, conn.ErrConnect) && !errors.Is(err, peer.ErrUntrusted) && !m.opts.runtime() {
@@ -454,7 +455,7 @@ func (m *Engine) readFile(path string) error {
 	if path == "" {
 		return nil
 	}
-	cfg, err := conffile.Load(path)
+	cfg, err := conffile.LoadTrusted(path, m.trust)
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist) && m.opts.file():

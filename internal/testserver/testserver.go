@@ -214,7 +214,7 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 			return nil, fmt.Errorf("valkey-server exited early; log:\n%s", log)
 		default:
 		}
-		if pingOK(s.Addr) {
+		if pingOK(s.Addr) && listensOn(s.cmd.Process.Pid, s.Port) {
 			t.Cleanup(stop)
 			return s, nil
 		}
@@ -376,7 +376,7 @@ func startFile(t testing.TB, bin, path string) (*Server, string, error) {
 			return nil, text, nil
 		default:
 		}
-		if pingOK(s.Addr) {
+		if pingOK(s.Addr) && listensOn(s.cmd.Process.Pid, s.Port) {
 			t.Cleanup(func() { _ = s.cmd.Process.Kill(); <-done })
 			return s, "", nil
 		}
@@ -394,4 +394,34 @@ func startFile(t testing.TB, bin, path string) (*Server, string, error) {
 // Cleanup, and its servers would otherwise outlive it on the machine.
 func diesWithTheTest() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// listensOn reports whether process pid holds the listening TCP socket of
+// port on 127.0.0.1. A PONG alone does not say whose server answered: when
+// the port was taken between freePort and the server's bind (another test,
+// another suite running beside this one), ours exits with "Address already
+// in use" while the other one answers.
+func listensOn(pid, port int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+	if err != nil {
+		return false
+	}
+	want := fmt.Sprintf("0100007F:%04X", port)
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 9 && f[1] == want && f[3] == "0A" { // 0A: LISTEN
+			inodes["socket:["+f[9]+"]"] = true
+		}
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
+			return true
+		}
+	}
+	return false
 }

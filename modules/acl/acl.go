@@ -96,6 +96,7 @@ func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 	}
 	// 2. Where the users are saved, and that file's lock; then one round
 	// trip of reads, under the lock.
+	m.opts.CarriesSecrets = m.req.HasSecrets()
 	client, p, err := conn.OpenPeer(&m.opts.Options)
 	if err != nil {
 		return err

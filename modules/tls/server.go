@@ -13,6 +13,7 @@ import (
 // connect opens the module's own connection (for TLS support, the tls-*
 // values and the reload). With persist: file the server is optional.
 func (r *run) connect(ctx context.Context, runtime bool) error {
+	r.o.CarriesSecrets = r.req.HasSecrets()
 	client, err := conn.Open(&r.o.Options)
 	if err != nil {
 		if !runtime {
