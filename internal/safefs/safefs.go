@@ -152,6 +152,12 @@ func walk(path string, t Trust, wantDir bool) (*Dir, string, error) {
 	if !filepath.IsAbs(path) {
 		return nil, "", unsafeErr(path, "is not an absolute path")
 	}
+	// filepath.Clean below resolves ".." by the text; the kernel (and the
+	// server, and the lock) resolve it through whatever link precedes it.
+	// Refuse it rather than check one file and let others open another.
+	if slices.Contains(strings.Split(path, "/"), "..") {
+		return nil, "", unsafeErr(path, "has a \"..\" component; give the path without it")
+	}
 	links := 0
 restart:
 	comps := strings.Split(strings.TrimPrefix(filepath.Clean(path), "/"), "/")

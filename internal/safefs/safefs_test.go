@@ -41,6 +41,16 @@ func TestAttackerPaths(t *testing.T) {
 			want: `"%s/etc/valkey.conf" is a symbolic link made by uid 65534; links are followed only when root made them`,
 		},
 		{
+			name: "a .. after a link: the text and the kernel name different files",
+			setup: func(t *testing.T, base, shadow string) (string, Trust) {
+				dir := filepath.Join(base, "etc")
+				require.NoError(t, os.Mkdir(dir, 0o750))
+				require.NoError(t, os.Symlink(filepath.Dir(shadow), filepath.Join(dir, "link")))
+				return dir + "/link/../valkey.conf", Trust{} // not filepath.Join: it would clean the ".." away
+			},
+			want: `"%s/etc/link/../valkey.conf" has a ".." component; give the path without it`,
+		},
+		{
 			name: "dangling link (root would create the file where it points)",
 			setup: func(t *testing.T, base, shadow string) (string, Trust) {
 				dir := filepath.Join(base, "etc")
