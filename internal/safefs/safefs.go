@@ -532,6 +532,14 @@ func fixAttr(f *os.File, a Attr) error {
 // through its descriptor: a link, a non-regular file, a file with other
 // hard links or owned by an untrusted user is refused.
 func (d *Dir) SetAttr(name string, a Attr, t Trust) error {
+	// Look before opening: opening a device node can have effects of its
+	// own (a tape rewinds); the fstat after the open decides.
+	var pre unix.Stat_t
+	if err := unix.Fstatat(d.fd, name, &pre, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+		if err := regular(d.Join(name), &pre); err != nil && pre.Mode&unix.S_IFMT != unix.S_IFLNK {
+			return err
+		}
+	}
 	fd, err := unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ELOOP) {
