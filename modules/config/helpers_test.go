@@ -2,7 +2,6 @@ package config
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,38 +22,24 @@ func task(srv *testserver.Server, args map[string]any) map[string]any {
 	return out
 }
 
-// withJournal points the change journal at a temp file unless the test
-// chose journal options itself, so tests never write the default
-// /var/log/valkeyops/changes.jsonl. It edits args in place: a test that
-// reuses args reuses the journal.
-func withJournal(t *testing.T, args map[string]any) map[string]any {
-	t.Helper()
-	_, path := args["journal_path"]
-	_, on := args["journal"]
-	if !path && !on {
-		args["journal_path"] = filepath.Join(t.TempDir(), "changes.jsonl")
-	}
-	return args
-}
-
 // call runs Main with a Request parsed from the JSON of args.
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	withJournal(t, args)
+	ansibletest.WithJournal(t, args)
 	return ansibletest.Call[Fields](t, "valkey_config", Main, args)
 }
 
 // callOK is call that fails the test when the task failed.
 func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	withJournal(t, args)
+	ansibletest.WithJournal(t, args)
 	return ansibletest.CallOK[Fields](t, "valkey_config", Main, args)
 }
 
 // printed runs the module as the binary does and returns the printed JSON.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
-	withJournal(t, args)
+	ansibletest.WithJournal(t, args)
 	return ansibletest.Printed(t, "valkey_config", Main, args)
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,7 +29,7 @@ func printedAsync(t *testing.T, args map[string]any) (string, map[string]any, in
 		code int
 	}
 	done := make(chan res, 1)
-	withJournal(t, args)
+	ansibletest.WithJournal(t, args)
 	go func() {
 		out, doc, code := printed(t, args)
 		done <- res{out, doc, code}

@@ -97,19 +97,19 @@ func (l *lab) state(t *testing.T) state {
 // call runs Main with a Request parsed from the JSON of args.
 func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	return ansibletest.Call[Fields](t, "valkey_tls", Main, withJournal(t, args))
+	return ansibletest.Call[Fields](t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
 }
 
 // callOK is call that fails the test when the task failed.
 func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
 	t.Helper()
-	return ansibletest.CallOK[Fields](t, "valkey_tls", Main, withJournal(t, args))
+	return ansibletest.CallOK[Fields](t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
 }
 
 // printed runs the module as the binary does and returns the printed JSON.
 func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
 	t.Helper()
-	return ansibletest.Printed(t, "valkey_tls", Main, withJournal(t, args))
+	return ansibletest.Printed(t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
 }
 
 // served is the fingerprint a TLS client sees on port.
@@ -167,17 +167,4 @@ func confLines(t *testing.T, l *lab, prefix string) []string {
 		}
 	}
 	return out
-}
-
-// withJournal points the change journal at a temp file unless the test chose
-// journal options itself, so tests never write the machine's default
-// /var/log/valkeyops/changes.jsonl (.ci/run checks that they do not).
-func withJournal(t *testing.T, args map[string]any) map[string]any {
-	t.Helper()
-	_, path := args["journal_path"]
-	_, on := args["journal"]
-	if !path && !on {
-		args["journal_path"] = filepath.Join(t.TempDir(), "changes.jsonl")
-	}
-	return args
 }

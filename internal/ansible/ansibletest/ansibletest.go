@@ -6,6 +6,7 @@ package ansibletest
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -47,4 +48,18 @@ func Printed(t testing.TB, module string, h ansible.Handler, args map[string]any
 	var doc map[string]any
 	require.NoError(t, json.Unmarshal(out.Bytes(), &doc), "output %s", out.String())
 	return out.String(), doc, code
+}
+
+// WithJournal points a module's change journal at a temp file unless the test
+// chose journal options itself, so tests never write the machine's default
+// /var/log/valkeyops/changes.jsonl (.ci/run checks that they do not). It
+// edits args in place: a test that reuses args reuses the journal.
+func WithJournal(t testing.TB, args map[string]any) map[string]any {
+	t.Helper()
+	_, path := args["journal_path"]
+	_, on := args["journal"]
+	if !path && !on {
+		args["journal_path"] = filepath.Join(t.TempDir(), "changes.jsonl")
+	}
+	return args
 }
