@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The lab: up to nine real hosts on one machine, each an sshd in a private
+"""The lab: up to nineteen real hosts on one machine, each an sshd in a private
 mount and UTS namespace on its own loopback address.
 
     lab.py up lab1 lab2 lab3      start hosts (127.0.0.11, .12, .13), port 22
@@ -49,7 +49,7 @@ import time
 from pathlib import Path
 
 LAB_DIR = Path(os.environ.get("VALKEYOPS_LAB_DIR", "/tmp/valkeyops-lab"))
-HOSTS = range(1, 10)  # lab1..lab9 = 127.0.0.11..19
+HOSTS = range(1, 20)  # lab1..lab19 = 127.0.0.11..29
 SSH_PORT = int(os.environ.get("VALKEYOPS_LAB_SSH_PORT", "22"))  # another port if the machine runs sshd on *:22
 DEFAULT_USER = "vkolab"
 START_TIMEOUT = 15.0
@@ -116,7 +116,7 @@ class HostTaken(LabError):
 class Host:
     def __init__(self, index: int):
         if index not in HOSTS:
-            raise LabError("lab hosts are lab1 to lab9, not lab%d" % index)
+            raise LabError("lab hosts are lab1 to lab19, not lab%d" % index)
         self.index = index
         self.name = "lab%d" % index
         self.address = "127.0.0.%d" % (10 + index)
@@ -125,7 +125,7 @@ class Host:
     @classmethod
     def named(cls, name: str) -> "Host":
         if not (name.startswith("lab") and name[3:].isdigit()):
-            raise LabError("a lab host is named lab1 to lab9, not %r" % name)
+            raise LabError("a lab host is named lab1 to lab19, not %r" % name)
         return cls(int(name[3:]))
 
     def path(self, inside: str) -> Path:
@@ -423,7 +423,7 @@ def _alive(pid: int) -> bool:
 
 
 def acquire(n: int, users: list[str] | None = None, shared: tuple[str, ...] = ()) -> list[Host]:
-    """n hosts that nobody else uses, from lab9 down (molecule scenarios count up from lab1)."""
+    """n hosts that nobody else uses, from lab19 down (molecule scenarios count up from lab1)."""
     got: list[Host] = []
     try:
         for h in reversed(HOSTS):

@@ -20,7 +20,7 @@ ADMIN = "instances-admin-password-5c2e9a71"
 OLD_TARBALL = Path(os.environ.get("VALKEYOPS_OLD_TARBALL", str(Path(__file__).resolve().parents[2] / ".cache/valkeyops-0.1.0/dist/valkeyops-secure-0.1.0.tar.gz")))
 
 
-# This branch's lab hosts (lab7-lab9); the shared lab_hosts fixture starts at lab9,
+# The instances tests' lab hosts (lab7, lab8); the shared lab_hosts fixture starts at lab19,
 # which other test runs take first.
 OUR_HOSTS = (7, 8)
 
