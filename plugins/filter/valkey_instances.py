@@ -39,10 +39,12 @@ _value:
   type: dict
 """
 
+import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 
 # The 0.1.0 layout (valkey.conf, valkey.sock, service valkey-server) is the
 # instance of this name; every other name gets its own files next to those.
@@ -64,7 +66,12 @@ INHERITED = {
     "unixsocketperm": "unixsocketperm",
 }
 PATHS = ("config_file", "data_dir", "unixsocket", "aclfile")
-KEYS = set(INHERITED) | set(PATHS) | {"name", "state", "port", "tls_port", "extra_settings", "purge_data", "acl_users", "tls"}
+# A cluster node's keys (issue 16): the bus port and what the node announces
+# to its peers and clients; see _cluster below.
+CLUSTER_KEYS = ("cluster", "cluster_port", "cluster_announce_ip", "cluster_announce_port", "cluster_announce_tls_port",
+                "cluster_announce_bus_port", "cluster_initial_role")
+KEYS = set(INHERITED) | set(PATHS) | set(CLUSTER_KEYS) | {"name", "state", "port", "tls_port", "extra_settings", "purge_data",
+                                                         "acl_users", "tls"}
 
 
 def _layout(name, role):
@@ -100,6 +107,67 @@ def _int(value, what, problems):
     except (TypeError, ValueError):
         problems.append("%s must be an integer, got %r" % (what, to_text(value)))
         return None
+
+
+def _cluster(entry, inst, where, problems):
+    """A cluster node's settings (the directives valkey_config keeps, rendered
+    into the first valkey.conf too: cluster-enabled, cluster-config-file and
+    cluster-port are immutable) and the problems of its keys. Empty settings
+    for an instance that is not a cluster node."""
+    inst.update(cluster=False, cluster_port=None, cluster_initial_role=None, cluster_settings={})
+    given = [key for key in CLUSTER_KEYS[1:] if entry.get(key) not in (None, "")]
+    try:
+        enabled = boolean(entry.get("cluster", False), strict=True)
+    except TypeError:
+        problems.append("%s: cluster must be true or false, got %r" % (where, to_text(entry["cluster"])))
+        return
+    inst["cluster"] = enabled
+    if not enabled:
+        if given:
+            problems.append("%s: %s set but cluster is not true; set cluster: true or remove them" % (where, ", ".join(given)))
+        return
+    if inst["port"] in (None, 0) and inst["tls_port"] is None:
+        problems.append("%s: a cluster node needs a TCP port for its clients (port or tls_port), not only a unix socket" % where)
+    if entry.get("cluster_port") in (None, ""):
+        problems.append("%s: cluster is true but cluster_port is not set; give the cluster bus a port of its own" % where)
+        return
+    ports = {}
+    for key in ("cluster_port", "cluster_announce_port", "cluster_announce_tls_port", "cluster_announce_bus_port"):
+        if entry.get(key) not in (None, ""):
+            ports[key] = _int(entry[key], where + ": " + key, problems)
+            if ports[key] is not None and not 1 <= ports[key] <= 65535:
+                problems.append("%s: %s must be a TCP port (1 to 65535), got %s" % (where, key, ports[key]))
+    # The address the node gives its peers and clients: the inventory's, else
+    # the instance's one bind address. A wildcard or several addresses would
+    # leave Valkey to guess from the bus connection, which NAT or a second
+    # interface gets wrong.
+    announce = to_text(entry.get("cluster_announce_ip") or "")
+    if not announce:
+        binds = [b.lstrip("-") for b in to_text(inst["bind"]).split()]
+        announce = binds[0] if len(binds) == 1 else ""
+    try:
+        addr = ipaddress.ip_address(announce)
+        if addr.is_unspecified:
+            raise ValueError(announce)
+    except ValueError:
+        problems.append("%s: cluster_announce_ip must be the node's IP address as its peers reach it, got %r%s"
+                        % (where, announce, "" if entry.get("cluster_announce_ip") else " (set it, or bind one address)"))
+    role = to_text(entry.get("cluster_initial_role") or "")
+    if role not in ("", "primary", "replica"):
+        problems.append("%s: cluster_initial_role must be primary or replica, got %r" % (where, role))
+    inst["cluster_port"] = ports["cluster_port"]
+    inst["cluster_initial_role"] = role or None
+    inst["cluster_announce_ip"] = announce
+    inst["cluster_settings"] = {
+        "cluster-enabled": True,
+        # In the instance's own data dir, which only the server's user can write.
+        "cluster-config-file": inst["data_dir"].rstrip("/") + "/nodes.conf",
+        "cluster-port": ports["cluster_port"],
+        "cluster-announce-ip": announce,
+        "cluster-announce-port": ports.get("cluster_announce_port") or inst["port"] or 0,
+        "cluster-announce-tls-port": ports.get("cluster_announce_tls_port") or inst["tls_port"] or 0,
+        "cluster-announce-bus-port": ports.get("cluster_announce_bus_port") or ports["cluster_port"],
+    }
 
 
 def valkey_instances(instances, role):
@@ -177,6 +245,7 @@ def valkey_instances(instances, role):
         if not isinstance(inst["tls"], dict):
             problems.append("%s: tls must be a dict of valkey_tls_* settings without the prefix" % where)
             inst["tls"] = {}
+        _cluster(entry, inst, where, problems)
         resolved.append(inst)
 
     # What two instances must never share; an absent instance still owns its
@@ -194,12 +263,16 @@ def valkey_instances(instances, role):
     for inst in resolved:
         if inst["state"] != "present":
             continue
-        for port in {inst["port"], inst["tls_port"]} - {None, 0}:
-            if port in ports:
+        for port in {inst["port"], inst["tls_port"], inst["cluster_port"]} - {None, 0}:
+            if port in ports and ports[port] != inst["name"]:
                 problems.append("instances %s and %s use the same port %s; each instance needs its own" % (ports[port], inst["name"], port))
             ports.setdefault(port, inst["name"])
         if inst["port"] is not None and inst["port"] == inst["tls_port"]:
             problems.append("instance %s uses port %s for both plain TCP and TLS; give tls_port a port of its own" % (inst["name"], inst["port"]))
+        for key, what in (("port", "plain TCP"), ("tls_port", "TLS")):
+            if inst["cluster_port"] is not None and inst["cluster_port"] == inst[key]:
+                problems.append("instance %s uses port %s for both the cluster bus and %s; give cluster_port a port of its own"
+                                % (inst["name"], inst["cluster_port"], what))
     return {"instances": resolved, "problems": problems}
 
 
