@@ -430,3 +430,71 @@ func ParseClusterInfo(text string) map[string]string {
 	}
 	return out
 }
+
+// ClusterHealth is what a view says about the cluster's health: the facts
+// valkey_cluster returns and valkey_audit's cluster rules check.
+type ClusterHealth struct {
+	// Uncovered are the slots no node serves.
+	Uncovered []SlotRange `json:"uncovered_slots"`
+	// Failed are the nodes flagged fail or fail? (addresses, or ids for a
+	// node without address).
+	Failed []string `json:"failed_nodes"`
+	// WithoutReplica are the slot-serving primaries that have no replica
+	// which is not failing.
+	WithoutReplica []string `json:"shards_without_replica"`
+	// SameHost are the primaries with a replica on their own host.
+	SameHost []SameHost `json:"primary_replica_same_host"`
+}
+
+// SameHost is a primary and a replica of it on one host.
+type SameHost struct {
+	Primary string `json:"primary"`
+	Replica string `json:"replica"`
+	Host    string `json:"host"`
+}
+
+// Name is how facts name a node: its address, or its id without one.
+func (n *ClusterNode) Name() string {
+	if a := n.Addr(); a != "" {
+		return a
+	}
+	return n.ID
+}
+
+// Health derives the cluster's health from v. hostOf says which host a
+// node runs on (nil: its IP); a node without address is on no host.
+func (v *ClusterView) Health(hostOf func(*ClusterNode) string) ClusterHealth {
+	if hostOf == nil {
+		hostOf = func(n *ClusterNode) string { return n.IP }
+	}
+	h := ClusterHealth{Uncovered: v.Uncovered(), Failed: []string{}, WithoutReplica: []string{}, SameHost: []SameHost{}}
+	if h.Uncovered == nil {
+		h.Uncovered = []SlotRange{}
+	}
+	for i := range v.Nodes {
+		n := &v.Nodes[i]
+		if n.Failed() {
+			h.Failed = append(h.Failed, n.Name())
+		}
+		if !n.IsPrimary() || n.SlotCount() == 0 {
+			continue
+		}
+		healthy := 0
+		for j := range v.Nodes {
+			r := &v.Nodes[j]
+			if r.PrimaryID != n.ID {
+				continue
+			}
+			if !r.Failed() {
+				healthy++
+			}
+			if host := hostOf(r); host != "" && host == hostOf(n) {
+				h.SameHost = append(h.SameHost, SameHost{Primary: n.Name(), Replica: r.Name(), Host: host})
+			}
+		}
+		if healthy == 0 {
+			h.WithoutReplica = append(h.WithoutReplica, n.Name())
+		}
+	}
+	return h
+}
