@@ -52,6 +52,8 @@ func StartClusterNode(t testing.TB, ip string, extra ...string) *ClusterNode {
 			// Loopback has one source address (127.0.0.1) for every 127/8
 			// destination: announce and bind the node's own, as a real host would.
 			"cluster-announce-ip " + ip, "bind-source-addr " + ip,
+			// Replicas sync at once (the default waits 5 s for more replicas).
+			"repl-diskless-sync-delay 0",
 		}, extra...)
 		if err := os.WriteFile(n.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 			t.Fatal(err)

@@ -115,7 +115,7 @@ func (o *Options) makePlan(s *state) (*plan, []string, error) {
 func (o *Options) planCreate(s *state) (*plan, []string, error) {
 	for _, m := range s.listed {
 		if m.keys > 0 {
-			return nil, nil, fmt.Errorf("%w: node %s holds %d keys; expected empty nodes to create a cluster from", errRefused, m.name(), m.keys)
+			return nil, nil, refuse("node %s holds %d keys; expected empty nodes to create a cluster from", m.name(), m.keys)
 		}
 	}
 	var primaries, replicas []*member
@@ -137,7 +137,7 @@ func (o *Options) planCreate(s *state) (*plan, []string, error) {
 		primaries, replicas = spread(s.listed, len(s.listed)/(o.replicas()+1))
 	}
 	if len(primaries) < MinPrimaries {
-		return nil, nil, fmt.Errorf("%w: the layout has %d primaries (%d nodes, %d replicas per primary); expected at least %d", errRefused, len(primaries), len(s.listed), o.replicas(), MinPrimaries)
+		return nil, nil, refuse("the layout has %d primaries (%d nodes, replicas: %d); expected at least %d", len(primaries), len(s.listed), o.replicas(), MinPrimaries)
 	}
 	p := &plan{create: true, slots: map[*member][]topology.SlotRange{}, moves: map[string]int{}, anchor: primaries[0], primaries: primaries}
 	start := 0
@@ -239,7 +239,7 @@ func placeReplicas(primaries []*member, have map[*member]int, replicas []*member
 			}
 		}
 		if best == nil {
-			return nil, nil, fmt.Errorf("%w: replica %s would share host %q with its primary, and a primary with its only replica on one host loses the shard with the host; expected a primary on another host", errRefused, r.name(), r.host)
+			return nil, nil, refuse("replica %s would share host %q with its primary, and a primary with its only replica on one host loses the shard with the host; expected a primary on another host", r.name(), r.host)
 		}
 		assigned[r] = best
 		count[best]++
@@ -319,7 +319,7 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 	for _, m := range s.listed {
 		if m.view != nil && m.bare() {
 			if m.keys > 0 {
-				return nil, nil, fmt.Errorf("%w: node %s holds %d keys; expected an empty node to join the cluster", errRefused, m.name(), m.keys)
+				return nil, nil, refuse("node %s holds %d keys; expected an empty node to join the cluster", m.name(), m.keys)
 			}
 			joining = append(joining, m)
 		}
@@ -348,7 +348,7 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 			}
 		}
 		if best == nil {
-			return nil, nil, fmt.Errorf("%w: replica %s would share host %q with its primary, and a primary with its only replica on one host loses the shard with the host; expected a primary on another host", errRefused, m.name(), m.host)
+			return nil, nil, refuse("replica %s would share host %q with its primary, and a primary with its only replica on one host loses the shard with the host; expected a primary on another host", m.name(), m.host)
 		}
 		have[best]++
 		p.replicate = append(p.replicate, replication{replica: m, primary: best})
@@ -366,7 +366,7 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 		if k := view.ByID(viewID(m)); k != nil && k.SlotCount() > 0 {
 			serving = true
 			if k.Failed() || m.client == nil {
-				return nil, nil, fmt.Errorf("%w: unlisted node %s serves %d slots but cannot be reached to move them; expected it up (or its replica promoted) before it is removed", errRefused, m.name(), k.SlotCount())
+				return nil, nil, refuse("unlisted node %s serves %d slots but cannot be reached to move them; expected it up (or its replica promoted) before it is removed", m.name(), k.SlotCount())
 			}
 		}
 	}
@@ -375,7 +375,7 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 		p.estimateMoves(view, primaries, s)
 	}
 	if len(primaries) < MinPrimaries && (p.rebalance || len(p.leaving) > 0) {
-		return nil, nil, fmt.Errorf("%w: the cluster would keep %d primaries; expected at least %d", errRefused, len(primaries), MinPrimaries)
+		return nil, nil, refuse("the cluster would keep %d primaries; expected at least %d", len(primaries), MinPrimaries)
 	}
 	for _, m := range p.leaving {
 		if m.client == nil {

@@ -129,8 +129,13 @@ func hostOf(addr string) string {
 	return h
 }
 
-// errRefused marks a refusal of the declared layout (nothing was touched).
-var errRefused = errors.New("refused")
+// refusal is a refusal of the declared layout, found before anything was
+// sent but reads.
+type refusal struct{ msg string }
+
+func (r *refusal) Error() string { return r.msg }
+
+func refuse(format string, args ...any) error { return &refusal{fmt.Sprintf(format, args...)} }
 
 // gather reads every listed node, finds the cluster they belong to, and
 // reads the cluster's other nodes.
@@ -160,7 +165,7 @@ func (o *Options) gather(ctx context.Context) (*state, error) {
 	}
 	for _, m := range s.listed {
 		if m.connErr == nil && !m.enabled {
-			return s, fmt.Errorf("%w: node %s runs without cluster-enabled yes; expected every node started with cluster-enabled yes", errRefused, m.name())
+			return s, refuse("node %s runs without cluster-enabled yes; expected every node started with cluster-enabled yes", m.name())
 		}
 		if m.connErr == nil {
 			continue
@@ -276,7 +281,7 @@ func (s *state) findCluster() error {
 	main := groups[roots[0]]
 	if len(roots) > 1 {
 		other := groups[roots[1]][0]
-		return fmt.Errorf("%w: node %s already belongs to another cluster (it knows %d nodes, none of them in the cluster of %s); expected nodes of one cluster or bare nodes", errRefused, other.name(), len(other.view.Nodes), main[0].name())
+		return refuse("node %s already belongs to another cluster (it knows %d nodes, none of them in the cluster of %s); expected nodes of one cluster or bare nodes", other.name(), len(other.view.Nodes), main[0].name())
 	}
 	// The reference view: the listed member that knows the most nodes.
 	s.ref = main[0]
@@ -296,7 +301,7 @@ func (s *state) findCluster() error {
 		}
 	}
 	if serving > 0 && listed*2 <= serving {
-		return fmt.Errorf("%w: node %s already belongs to another cluster (%d of its %d slot-serving primaries are not in nodes); expected nodes of one cluster or bare nodes", errRefused, s.ref.name(), serving-listed, serving)
+		return refuse("node %s already belongs to another cluster (%d of its %d slot-serving primaries are not in nodes); expected nodes of one cluster or bare nodes", s.ref.name(), serving-listed, serving)
 	}
 	return nil
 }
