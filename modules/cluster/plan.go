@@ -250,6 +250,9 @@ func placeReplicas(primaries []*member, have map[*member]int, replicas []*member
 	}
 	var warnings []string
 	for _, p := range primaries {
+		if count[p] == 0 && want > 0 && len(replicas) > 0 {
+			return nil, nil, refuse("the layout leaves primary %s without a replica on another host (replicas: %d); expected nodes on enough hosts to keep each primary's replicas off its host", p.name(), want)
+		}
 		if count[p] < want {
 			warnings = append(warnings, fmt.Sprintf("primary %s will have %d replicas, fewer than replicas: %d (not enough nodes on other hosts)", p.name(), count[p], want))
 		}
