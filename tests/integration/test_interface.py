@@ -21,6 +21,7 @@ import pytest
 from conftest import free_port
 
 MODULES = ("valkey_acl", "valkey_audit", "valkey_config", "valkey_tls")
+MODULES += ("valkey_cluster",)
 
 # DOCUMENTATION cannot carry no_log (the docs schema has no such key): a
 # secret option says so in its description with this phrase.
