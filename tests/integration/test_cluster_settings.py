@@ -157,3 +157,36 @@ def test_a_node_starts_as_one_and_an_instance_becomes_one(ansible, lab_host, tmp
     assert _cli(host, "/run/valkey-n2/valkey.sock", "CONFIG", "GET", "cluster-enabled").split() == ["cluster-enabled", "yes"]
     out = ansible.playbook(pb, inventory=str(lab_host.inventory))
     assert recap(out.stdout, host.name)["changed"] == 0
+
+
+ROLE_REFUSALS = [
+    ("no node", [{"name": "plain", "port": 7001}], [],
+     "no instance on the play's hosts has cluster: true (valkey_server_instances)"),
+    ("mixed TLS", [{**NODE, "port": 7000}, {"name": "n2", "port": 7002, "cluster": True, "cluster_port": 17002}], [],
+     "the cluster nodes must all have a tls_port or none; these have none: lab12 instance n2"),
+    ("no replication user", [NODE], [{"name": "app", "passwords": ["app-password-0123456789"]}],
+     "lab12 instance n1: the ACL users (valkey_acl_users or the instance's acl_users) must list valkeyops-replication once, "
+     "with a password, the same on every node, and the commands +psync +replconf +ping, so that replicas can sync"),
+]
+
+
+def test_the_cluster_role_refuses_before_anything_changes(ansible, lab_host, tmp_path):
+    """Each refusal of the valkey_cluster role: its sentence, no password in the output, the
+    host's /etc/valkey and processes as they were (the role runs alone: nothing before it)."""
+    host = lab_host[0]
+    secret = "replication-secret-5b7f0c2e91"
+    before = sorted(p.relative_to(host.path("/etc")).as_posix() for p in host.path("/etc/valkey").rglob("*"))
+    procs = sorted(host.processes())
+    for case, instances, users, message in ROLE_REFUSALS:
+        if case == "no replication user":  # another node's user by that name must not leak either
+            users = users + [{"name": "valkeyops-replication-other", "passwords": [secret]}]
+        play = _play(host, instances)
+        play[0]["vars"]["valkey_acl_users"] = users
+        play[0]["roles"] = ["valkeyops.secure.valkey_cluster"]
+        out = ansible.playbook(_write(tmp_path, play), inventory=str(lab_host.inventory), check=False)
+        assert out.returncode == 2, case
+        assert recap(out.stdout, host.name)["failed"] == 1, case
+        assert '"msg": %s' % json.dumps(message + "; nothing was changed") in out.stdout, (case, out.stdout[-2000:])
+        assert secret not in out.stdout + out.stderr, case
+    assert sorted(p.relative_to(host.path("/etc")).as_posix() for p in host.path("/etc/valkey").rglob("*")) == before
+    assert sorted(host.processes()) == procs
