@@ -47,6 +47,10 @@ type Config struct {
 	Prefix string
 	// OpTimeout bounds one operation (default 5 s).
 	OpTimeout time.Duration
+	// Rate caps the write-and-read-back pairs per second over all workers
+	// (0: as fast as the server answers). A capped client leaves the
+	// servers room for the change under test, as real traffic would.
+	Rate int
 }
 
 // Report is the result of a run.
@@ -238,10 +242,23 @@ func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 		g.lat = append(g.lat, lat...)
 		g.mu.Unlock()
 	}()
+	var pace <-chan time.Time
+	if g.cfg.Rate > 0 {
+		tick := time.NewTicker(time.Second * time.Duration(g.cfg.Workers) / time.Duration(g.cfg.Rate))
+		defer tick.Stop()
+		pace = tick.C
+	}
 	for n := int64(1); ; n++ {
 		for i := w; i < len(g.keys); i += g.cfg.Workers {
 			if ctx.Err() != nil {
 				return
+			}
+			if pace != nil && n > 1 { // the first pass (every key written once) is not paced
+				select {
+				case <-pace:
+				case <-ctx.Done():
+					return
+				}
 			}
 			t0 := time.Now()
 			val := n<<8 | int64(w)

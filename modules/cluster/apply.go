@@ -77,6 +77,7 @@ func (r *run) applyPlan(ctx context.Context) error {
 		if err := r.forget(ctx); err != nil {
 			return err
 		}
+		r.forgotten = true
 	}
 	return r.waitAgree(ctx, "reach cluster_state:ok with every slot served", true)
 }
@@ -171,14 +172,17 @@ func (r *run) staying() []*member {
 
 // waitAgree polls every staying node (CLUSTER NODES and CLUSTER INFO:
 // the server offers no event for it) with a growing interval until each
-// knows every other staying node and none of the leaving ones, none is in
+// knows every other staying node and, once they were forgotten, none of
+// the leaving ones, none is in
 // handshake, and with full set: cluster_state is ok, every slot is served,
 // no slot is open and all agree on who serves which. Bounded by wait_timeout.
 func (r *run) waitAgree(ctx context.Context, what string, full bool) error {
 	staying := r.staying()
 	leaving := map[string]bool{}
-	for _, m := range r.plan.leaving {
-		leaving[viewID(m)] = true
+	if r.forgotten {
+		for _, m := range r.plan.leaving {
+			leaving[viewID(m)] = true
+		}
 	}
 	deadline := time.Now().Add(time.Duration(r.opts.waitTimeout()) * time.Second)
 	delay := 10 * time.Millisecond

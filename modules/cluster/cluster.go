@@ -41,6 +41,9 @@ type run struct {
 	plan    *plan
 	changes []change
 	fields  *Fields
+	// forgotten: the leaving nodes were forgotten (waits then check that
+	// no node knows them any more).
+	forgotten bool
 }
 
 type change struct{ node, what string }
@@ -270,4 +273,3 @@ func layoutLine(addr, role, ranges string, count int, primary string) string {
 	}
 	return fmt.Sprintf("%s primary %s (%d slots)", addr, ranges, count)
 }
-

@@ -23,7 +23,7 @@ type plan struct {
 	anchor    *member                          // the node that meets them
 	primaries []*member                        // nodes that join as primaries
 	replicate []replication
-	rebalance bool     // move slots to empty primaries and off leaving ones
+	rebalance bool      // move slots to empty primaries and off leaving ones
 	leaving   []*member // nodes every other node forgets (remove_unlisted)
 	moves     map[string]int
 }
