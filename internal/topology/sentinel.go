@@ -35,7 +35,9 @@ type SentinelReplica struct {
 // SentinelInstance is another Sentinel (SENTINEL SENTINELS).
 type SentinelInstance struct {
 	Address
-	RunID string   `json:"run_id"`
+	// ID is the Sentinel's own id (its SENTINEL MYID, the runid field of
+	// the reply), not the run_id of its INFO server.
+	ID    string   `json:"id"`
 	Flags []string `json:"flags"`
 }
 
@@ -109,7 +111,7 @@ func ParseSentinelInstance(m map[string]string) (SentinelInstance, error) {
 	if s.Flags, err = flags(what, f); err != nil {
 		return s, err
 	}
-	if s.RunID, err = f.str(what, "runid", "40 hexadecimal digits", isHex40); err != nil {
+	if s.ID, err = f.str(what, "runid", "40 hexadecimal digits", isHex40); err != nil {
 		return s, err
 	}
 	return s, nil
