@@ -22,6 +22,10 @@ import (
 // Options are valkey_info's options.
 type Options struct {
 	conn.Options
+	// JournalOptions are accepted so that module_defaults for the
+	// valkeyops.secure.valkey group apply to this module too; it changes
+	// nothing, so it never writes the journal.
+	journal.JournalOptions
 	// ConfigFile names the instance (journal.InstanceName) when the server
 	// does not report one (default: INFO server config_file). Not read.
 	ConfigFile string `json:"config_file" spec:"path"`
@@ -77,6 +81,9 @@ func (m *infoRun) Plan(_ context.Context, t *outcome.Task) error {
 		return err
 	}
 	if err := opts.Options.Validate(); err != nil {
+		return err
+	}
+	if err := opts.JournalOptions.Validate(); err != nil {
 		return err
 	}
 	client, err := conn.Open(&opts.Options)
