@@ -42,13 +42,11 @@ func call(t *testing.T, port int, extra ...any) *Info {
 // PUBLISHed through the primary and move the offsets.
 func group(t *testing.T) (primary *testserver.Server, replicas []*testserver.Server) {
 	t.Helper()
-	primary = testserver.Start(t, "repl-ping-replica-period 3600")
+	primary = testserver.Start(t, "repl-ping-replica-period 3600", "repl-diskless-sync-delay 0")
 	for i := 0; i < 2; i++ {
 		replicas = append(replicas, testserver.Start(t, fmt.Sprintf("replicaof 127.0.0.1 %d", primary.Port)))
 	}
-	primary.CLI("SET", "k", "v")
-	got := primary.CLI("WAIT", "2", strconv.Itoa(int(eventTimeout/time.Millisecond)))
-	require.Equal(t, "2", got, "both replicas acknowledged the write")
+	primary.WriteAndWait(2)
 	return primary, replicas
 }
 
@@ -78,7 +76,11 @@ func TestInfoAgainstALiveGroup(t *testing.T) {
 		ports[rep.Port] = true
 		assert.Equal(t, "127.0.0.1", rep.IP)
 		assert.Equal(t, "online", rep.State)
-		assert.Equal(t, offset, rep.Offset, "WAIT returned: the replica acknowledged the offset")
+		// The acknowledged offset: at least the write WAIT waited for, at
+		// most the primary's (WAIT's own REPLCONF GETACK follows the write
+		// in the stream, and is acknowledged at the next periodic ACK).
+		assert.Positive(t, rep.Offset)
+		assert.LessOrEqual(t, rep.Offset, offset)
 		assert.GreaterOrEqual(t, rep.Lag, int64(0))
 	}
 	assert.Equal(t, map[int]bool{replicas[0].Port: true, replicas[1].Port: true}, ports)
@@ -98,7 +100,7 @@ func TestInfoAgainstALiveGroup(t *testing.T) {
 		assert.Equal(t, "up", rr.LinkStatus)
 		assert.False(t, rr.SyncInProgress)
 		require.NotNil(t, rr.ReplicaReplOffset)
-		assert.Equal(t, offset, *rr.ReplicaReplOffset)
+		assert.Equal(t, offset, *rr.ReplicaReplOffset, "the replica processed the whole stream, GETACK included")
 		assert.Equal(t, 0, rr.ConnectedReplicas)
 	}
 
