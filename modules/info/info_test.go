@@ -303,3 +303,19 @@ func (s *sentinel) waitFor(t *testing.T, done func() bool) {
 		}
 	}
 }
+
+// A replica announces what it likes as its address (replica-announce-ip),
+// and the primary lists it verbatim in INFO replication. A hostile replica
+// that forges fields there (its own port, state and offset) makes the
+// reply malformed: refused with one sentence, never half-read.
+func TestHostileReplicaAnnouncement(t *testing.T) {
+	primary := testserver.Start(t, "repl-diskless-sync-delay 0")
+	forged := "10.9.9.9,port=1,state=online,offset=999999,lag=0"
+	testserver.Start(t, fmt.Sprintf("replicaof 127.0.0.1 %d", primary.Port), fmt.Sprintf("replica-announce-ip %q", forged))
+	primary.WriteAndWait(1)
+	require.Contains(t, primary.CLI("INFO", "replication"), "slave0:ip="+forged, "the server lists the announcement as is")
+	_, doc, code := ansibletest.Printed(t, "valkey_info", Main, map[string]any{"login_port": primary.Port})
+	assert.Equal(t, 1, code)
+	assert.Equal(t, false, doc["changed"])
+	assert.Equal(t, `the server's INFO replication reply has slave0:"ip=10.9.9.9,port=1,state=online,offset=9..."; expected port= once; nothing was changed`, doc["msg"])
+}
