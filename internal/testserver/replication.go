@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -51,5 +52,23 @@ func (s *Server) WriteAndWait(n int) {
 	}
 	if got := strings.TrimSpace(last); got != ":"+strconv.Itoa(n) {
 		s.t.Fatalf("testserver: WAIT %d on %s answered %q: not every replica acknowledged within %s", n, s.Addr, got, startTimeout)
+	}
+}
+
+// WaitLog returns once the server's log holds line (the server's own
+// event: "Connection with replica ... lost"); it fails the test when the
+// line does not come within startTimeout. The log is re-read every 10ms:
+// the interval of the check, not the synchronisation.
+func (s *Server) WaitLog(line string) {
+	s.t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		if b, _ := os.ReadFile(s.LogPath); strings.Contains(string(b), line) {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("testserver: %s never logged %q within %s", s.Addr, line, startTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -2,12 +2,9 @@ package audit
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -97,7 +94,7 @@ func TestReplicaFindings(t *testing.T) {
 	assert.Empty(t, doc["drift"].(map[string]any)["settings"])
 
 	p2.Stop()
-	waitLogLine(t, replica.LogPath, "Connection with primary lost")
+	replica.WaitLog("Connection with primary lost")
 	doc, code = auditTopology(t, replica, p1.Port)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, []string{"VK-030", "VK-031"}, findingIDs(doc))
@@ -105,18 +102,4 @@ func TestReplicaFindings(t *testing.T) {
 	assert.Equal(t, "high", f["severity"])
 	assert.Equal(t, fmt.Sprintf("the replica's link to its primary 127.0.0.1:%d is down: it serves stale data and is no candidate for a failover", p2.Port), f["message"])
 	assert.Contains(t, doc["msg"], "fails the audit (fail_on: drift, high): 1 finding at or above high")
-}
-
-func waitLogLine(t *testing.T, path, line string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second) // a guard; the event is the log line
-	for {
-		if b, _ := os.ReadFile(path); strings.Contains(string(b), line) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never logged %q", path, line)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/valkeyops/secure/internal/topology"
 )
 
-// eventTimeout bounds every wait for an event (a log line, a Pub/Sub
+// eventTimeout bounds every wait for an event (a Pub/Sub
 // message, a WAIT reply): a guard against a hang, never the sync itself.
 const eventTimeout = 30 * time.Second
 
@@ -106,7 +106,7 @@ func TestInfoAgainstALiveGroup(t *testing.T) {
 
 	// A replica dies: the primary's count drops once it has seen the link close.
 	replicas[1].Stop()
-	waitLog(t, primary, fmt.Sprintf("Connection with replica 127.0.0.1:%d lost", replicas[1].Port))
+	primary.WaitLog(fmt.Sprintf("Connection with replica 127.0.0.1:%d lost", replicas[1].Port))
 	p = call(t, primary.Port)
 	assert.Equal(t, 1, p.Replication.ConnectedReplicas)
 	require.Len(t, p.Replication.Replicas, 1)
@@ -114,7 +114,7 @@ func TestInfoAgainstALiveGroup(t *testing.T) {
 
 	// The primary dies: the replica reports its link down.
 	primary.Stop()
-	waitLog(t, replicas[0], "Connection with primary lost")
+	replicas[0].WaitLog("Connection with primary lost")
 	ri := call(t, replicas[0].Port)
 	assert.Equal(t, "down", ri.Replication.LinkStatus)
 	assert.Equal(t, primary.Port, ri.Replication.PrimaryPort)
@@ -209,21 +209,6 @@ func infoField(t *testing.T, s *testserver.Server, section, key string) string {
 	f, err := topology.ParseFields("INFO", strings.ReplaceAll(s.CLI("INFO", section), "\r", ""))
 	require.NoError(t, err)
 	return f[key]
-}
-
-// waitLog waits until the server's log holds line (the server's own event).
-func waitLog(t *testing.T, s *testserver.Server, line string) {
-	t.Helper()
-	deadline := time.Now().Add(eventTimeout)
-	for {
-		if b, _ := os.ReadFile(s.LogPath); strings.Contains(string(b), line) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never logged %q", s.Addr, line)
-		}
-		time.Sleep(10 * time.Millisecond) // re-read interval; the event is the log line
-	}
 }
 
 // sentinel is a minimal Sentinel starter, kept here until the sentinel
