@@ -304,3 +304,24 @@ func TestHostileReplicaAnnouncement(t *testing.T) {
 	assert.Equal(t, false, doc["changed"])
 	assert.Equal(t, `the server's INFO replication reply has slave0:"ip=10.9.9.9,port=1,state=online,offset=9..."; expected port= once; nothing was changed`, doc["msg"])
 }
+
+// A full sync in progress: the primary's background save (slowed by
+// rdb-key-save-delay, so it lasts while the test looks) and the replica
+// waiting for it, synchronised on the replica's "Full resync" log line.
+func TestSyncAndBgsaveInProgress(t *testing.T) {
+	primary := testserver.Start(t, "repl-diskless-sync no", "rdb-key-save-delay 30000000")
+	// SHUTDOWN NOSAVE ends the saving child too (a SIGKILL of the server would leave it).
+	t.Cleanup(func() { _, _ = primary.CLIErr("SHUTDOWN", "NOSAVE") })
+	primary.CLI("SET", "k", "v")
+	replica := testserver.Start(t, fmt.Sprintf("replicaof 127.0.0.1 %d", primary.Port))
+	replica.WaitLog("Full resync from primary")
+
+	p := call(t, primary.Port)
+	assert.True(t, p.Persistence.BgsaveInProgress)
+	require.Len(t, p.Replication.Replicas, 1)
+	assert.Equal(t, "wait_bgsave", p.Replication.Replicas[0].State)
+	r := call(t, replica.Port)
+	assert.True(t, r.Replication.SyncInProgress)
+	assert.Equal(t, "down", r.Replication.LinkStatus)
+	assert.Equal(t, topology.RoleReplica, r.Role)
+}
