@@ -71,3 +71,40 @@ def test_a_user_without_the_rule_gets_one_sentence(ansible, valkey, write_playbo
     )
     assert want in out.stdout
     assert MONITOR_PW not in out.stdout + out.stderr
+
+
+def _write_and_wait(vk, n):
+    """SET and WAIT on one connection (WAIT waits for its own connection's writes only)."""
+    ack = subprocess.run(["valkey-cli", "-p", str(vk.port)], input="SET k v\nWAIT %d 30000\n" % n, capture_output=True, text=True, check=True, timeout=60)
+    assert ack.stdout.split() == ["OK", str(n)]
+
+
+def test_audit_playbook_after_a_failover(ansible, valkey, installed, tmp_path):
+    """playbooks/audit.yml on a replica that a failover moved (REPLICAOF + CONFIG REWRITE, as Sentinel
+    does), with the inventory's initial primary as desired replicaof: no drift, the job passes, the
+    summary says where the replica stands now."""
+    p1 = valkey("repl-diskless-sync-delay 0\n")
+    p2 = valkey("repl-diskless-sync-delay 0\n")
+    replica = valkey("replicaof 127.0.0.1 %d\n" % p1.port)
+    _write_and_wait(p1, 1)
+    replica.cli("REPLICAOF", "NO", "ONE")
+    replica.cli("REPLICAOF", "127.0.0.1", str(p2.port))
+    replica.cli("CONFIG", "REWRITE")
+    _write_and_wait(p2, 1)
+    pb = installed / "ansible_collections" / "valkeyops" / "secure" / "playbooks" / "audit.yml"
+    extra = tmp_path / "vars.json"
+    extra.write_text(
+        json.dumps(
+            {
+                "valkey_hosts": "localhost",
+                "ansible_become": False,
+                "valkey_audit_login_port": replica.port,
+                "valkey_audit_fail_on": ["drift"],
+                "valkey_audit_desired": {"settings": {"replicaof": "127.0.0.1 %d" % p1.port}},
+            }
+        )
+    )
+    out = ansible.playbook(pb, "-e", "@%s" % extra)
+    assert recap(out.stdout)["failed"] == 0
+    assert "TOPOLOGY replica of 127.0.0.1:%d, link up" % p2.port in out.stdout
+    assert "DRIFT directive replicaof" not in out.stdout
