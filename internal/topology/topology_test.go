@@ -1,6 +1,7 @@
 package topology
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -196,5 +197,43 @@ func FuzzParsers(f *testing.F) {
 				t.Fatalf("accepted out of bounds: %+v", r)
 			}
 		}
+	})
+}
+
+// FuzzSentinelAndRole: any Sentinel entry or ROLE reply is refused with one
+// bounded line, or accepted within bounds.
+func FuzzSentinelAndRole(f *testing.F) {
+	f.Add("name\nmymaster\nip\n10.0.0.1\nport\n6379\nflags\nmaster\nquorum\n2\nnum-slaves\n2\nnum-other-sentinels\n1\nrunid\n" + strings.Repeat("a", 40) + "\nmaster-link-status\nok\nslave-repl-offset\n5")
+	f.Add("ip\nh\nport\n1\nflags\nslave,s_down")
+	f.Fuzz(func(t *testing.T, text string) {
+		parts := strings.Split(text, "\n")
+		m := map[string]string{}
+		for i := 0; i+1 < len(parts); i += 2 {
+			m[parts[i]] = parts[i+1]
+		}
+		one := func(err error) {
+			if err != nil && (strings.ContainsAny(err.Error(), "\n\r") || len(err.Error()) > 400) {
+				t.Fatalf("message not one bounded line: %q", err)
+			}
+		}
+		mon, err := ParseMonitor(m)
+		one(err)
+		if err == nil && (mon.Primary.Port < 1 || mon.Primary.Port > 65535 || mon.Quorum < 1 || !isName(mon.Name)) {
+			t.Fatalf("accepted out of bounds: %+v", mon)
+		}
+		_, err = ParseSentinelReplica(m)
+		one(err)
+		_, err = ParseSentinelInstance(m)
+		one(err)
+		reply := make([]any, 0, len(parts))
+		for _, p := range parts {
+			if n, err := strconv.ParseInt(p, 10, 64); err == nil {
+				reply = append(reply, n)
+			} else {
+				reply = append(reply, p)
+			}
+		}
+		_, err = ParseRole(reply)
+		one(err)
 	})
 }
