@@ -325,3 +325,14 @@ func TestSyncAndBgsaveInProgress(t *testing.T) {
 	assert.Equal(t, "down", r.Replication.LinkStatus)
 	assert.Equal(t, topology.RoleReplica, r.Role)
 }
+
+// The documentation states the two ACL rules: it is a copy of the
+// constants, so a test fails when they part.
+func TestDocumentedRulesAreTheConstants(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "plugins", "modules", "valkey_info.py"))
+	require.NoError(t, err)
+	text := strings.Join(strings.Fields(string(doc)), " ") // the doc wraps lines
+	for _, rule := range []string{DataNodeRule, SentinelRule} {
+		assert.Contains(t, text, "C("+rule+")")
+	}
+}
