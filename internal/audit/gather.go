@@ -108,6 +108,8 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
+	// Replication is INFO replication (nil when it could not be read).
+	Replication *topology.Replication
 }
 
 // ServerInfo names the server.
@@ -204,6 +206,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		c.B().Info().Section("server").Build(),
 		c.B().ConfigGet().Parameter("*").Build(),
 		c.B().AclList().Build(),
+		c.B().Info().Section("replication").Build(),
 	)
 	infoText, err := resps[0].ToString()
 	if err != nil {
@@ -231,6 +234,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	default:
 		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
 	}
+	g.readReplication(&resps[3])
 	if f.Runtime["cluster-enabled"] == "yes" {
 		g.readCluster(ctx, c)
 	}
@@ -267,7 +271,28 @@ func (g *Gathered) readCluster(ctx context.Context, c valkey.Client) {
 		g.warnf("the cluster rules are skipped: %v", err)
 		return
 	}
-	g.Facts.Cluster = &policy.ClusterFacts{State: topology.ParseClusterInfo(strings.TrimPrefix(info, "txt:"))["cluster_state"], View: v}
+	ci, err := topology.ParseClusterInfo(strings.TrimPrefix(info, "txt:"))
+	if err != nil {
+		g.warnf("the cluster rules are skipped: %v", err)
+		return
+	}
+	g.Facts.Cluster = &policy.ClusterFacts{State: ci.State, View: v}
+}
+
+// readReplication reads INFO replication for the topology section; a
+// reply that cannot be read or parsed is a warning (the rest of the audit
+// does not depend on it).
+func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
+	text, err := resp.ToString()
+	if err != nil {
+		g.warnf("could not read INFO replication: the topology is not reported")
+		return
+	}
+	// Over RESP3 INFO is a verbatim string, which valkey-go returns with its format prefix.
+	text, _ = strings.CutPrefix(text, "txt:")
+	if g.Replication, err = topology.ParseReplication(text); err != nil {
+		g.warnf("%v: the topology is not reported", err)
+	}
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {

@@ -1,8 +1,7 @@
-// Package topology reads what servers say about their place in a
-// replication group, a Sentinel set or a Cluster. This file parses CLUSTER
-// NODES; every byte of it comes from a server that may be hostile (any
-// process on the port, or a node whose gossip lies), so the parser is
+// CLUSTER NODES: every byte of it comes from a server that may be hostile
+// (any process on the port, or a node whose gossip lies), so the parser is
 // strict and bounded: an unexpected field is an error, never a guess.
+
 package topology
 
 import (
@@ -14,19 +13,16 @@ import (
 	"strings"
 )
 
-// Cluster limits. Valkey's documented upper size is 1000 nodes; the bounds
-// leave room without letting a reply make the parser allocate without end.
+// CLUSTER NODES limits (lines are bounded by MaxClusterNodes, as
+// known_nodes is): they leave room without letting a reply make the parser
+// allocate without end.
 const (
-	// Slots is the number of hash slots of a Valkey Cluster.
-	Slots = 16384
-	// MaxClusterNodes bounds the lines of one CLUSTER NODES reply.
-	MaxClusterNodes = 2000
 	// MaxClusterNodesBytes bounds the whole reply (a full line with every
 	// slot listed singly is about 100 KiB; a real reply is far smaller).
 	MaxClusterNodesBytes = 8 << 20
 	// maxLineFields bounds one line: 8 fixed fields and at most one slot
 	// entry per slot plus open (migrating/importing) slots.
-	maxLineFields = 8 + 2*Slots
+	maxLineFields = 8 + 2*ClusterSlots
 	// nodeIDLen is the length of a node id: 40 hex characters.
 	nodeIDLen = 40
 )
@@ -135,7 +131,7 @@ func (v *ClusterView) ByID(id string) *ClusterNode {
 
 // Uncovered returns the slot ranges no node serves, in order.
 func (v *ClusterView) Uncovered() []SlotRange {
-	var owned [Slots]bool
+	var owned [ClusterSlots]bool
 	for _, n := range v.Nodes {
 		for _, r := range n.Slots {
 			for s := r.Start; s <= r.End; s++ {
@@ -144,7 +140,7 @@ func (v *ClusterView) Uncovered() []SlotRange {
 		}
 	}
 	var out []SlotRange
-	for s := 0; s < Slots; s++ {
+	for s := 0; s < ClusterSlots; s++ {
 		if owned[s] {
 			continue
 		}
@@ -178,7 +174,7 @@ func ParseClusterNodes(text string) (*ClusterView, error) {
 	}
 	v := &ClusterView{}
 	ids := map[string]bool{}
-	var owner [Slots]int16 // 0: free, i+1: line i
+	var owner [ClusterSlots]int16 // 0: free, i+1: line i
 	self := -1
 	for i, line := range lines {
 		n, err := parseNodeLine(strings.TrimSuffix(line, "\r"))
@@ -357,7 +353,7 @@ func parseSlot(s string, n *ClusterNode) error {
 
 func parseSlotNumber(s string) (int, error) {
 	v, err := strconv.Atoi(s)
-	if err != nil || v < 0 || v >= Slots || strconv.Itoa(v) != s {
+	if err != nil || v < 0 || v >= ClusterSlots || strconv.Itoa(v) != s {
 		return 0, fmt.Errorf("slot %q is not 0-16383", clip(s))
 	}
 	return v, nil
@@ -417,18 +413,6 @@ func clip(s string) string {
 		return s[:64] + "..."
 	}
 	return s
-}
-
-// ParseClusterInfo reads CLUSTER INFO into field: value pairs (bounded by
-// the reply guard of internal/conn).
-func ParseClusterInfo(text string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // ClusterHealth is what a view says about the cluster's health: the facts

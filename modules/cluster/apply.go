@@ -237,7 +237,7 @@ func agreed(ctx context.Context, staying []*member, leaving map[string]bool, ful
 		if !full {
 			continue
 		}
-		if st := m.info["cluster_state"]; st != "ok" {
+		if st := m.info.State; st != "ok" {
 			return fmt.Sprintf("%s reports cluster_state:%s", m.name(), st), nil
 		}
 		if u := m.view.Uncovered(); len(u) > 0 {

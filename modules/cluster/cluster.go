@@ -159,7 +159,7 @@ func (r *run) Unchanged() {
 func (r *run) facts() *Fields {
 	if r.st.ref == nil {
 		f := &Fields{State: "none", Nodes: []NodeFact{}, Unlisted: []string{}}
-		f.ClusterHealth = topology.ClusterHealth{Uncovered: []topology.SlotRange{{Start: 0, End: topology.Slots - 1}}, Failed: []string{}, WithoutReplica: []string{}, SameHost: []topology.SameHost{}}
+		f.ClusterHealth = topology.ClusterHealth{Uncovered: []topology.SlotRange{{Start: 0, End: topology.ClusterSlots - 1}}, Failed: []string{}, WithoutReplica: []string{}, SameHost: []topology.SameHost{}}
 		return f
 	}
 	return r.refacts()
@@ -169,7 +169,7 @@ func (r *run) facts() *Fields {
 func (r *run) refacts() *Fields {
 	s := r.st
 	v := s.ref.view
-	f := &Fields{State: s.ref.info["cluster_state"], Nodes: []NodeFact{}, Unlisted: []string{}}
+	f := &Fields{State: s.ref.info.State, Nodes: []NodeFact{}, Unlisted: []string{}}
 	hostOf := func(k *topology.ClusterNode) string {
 		if m := s.memberFor(k); m != nil {
 			return m.host

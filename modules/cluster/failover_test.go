@@ -82,7 +82,7 @@ func TestFailoverStands(t *testing.T) {
 		k, old := v.ByID(replica.ID), v.ByID(primary.ID)
 		return k != nil && k.IsPrimary() && k.SlotCount() == primary.SlotCount() && old != nil && old.Has("fail")
 	})
-	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterInfo(t, watcher, "cluster_state") == "ok" })
+	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterState(t, watcher) == "ok" })
 
 	before := snapshot(t, liveNodes(nodes, dead))
 	res, f := callOK(t, args)

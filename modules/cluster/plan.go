@@ -142,8 +142,8 @@ func (o *Options) planCreate(s *state) (*plan, []string, error) {
 	p := &plan{create: true, slots: map[*member][]topology.SlotRange{}, moves: map[string]int{}, anchor: primaries[0], primaries: primaries}
 	start := 0
 	for i, m := range primaries {
-		n := topology.Slots / len(primaries)
-		if i < topology.Slots%len(primaries) {
+		n := topology.ClusterSlots / len(primaries)
+		if i < topology.ClusterSlots%len(primaries) {
 			n++
 		}
 		p.slots[m] = []topology.SlotRange{{Start: start, End: start + n - 1}}
@@ -392,8 +392,8 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 // slots are spread evenly over the primaries that stay.
 func (p *plan) estimateMoves(view *topology.ClusterView, primaries []*member, s *state) {
 	for i, pm := range primaries {
-		target := topology.Slots / len(primaries)
-		if i < topology.Slots%len(primaries) {
+		target := topology.ClusterSlots / len(primaries)
+		if i < topology.ClusterSlots%len(primaries) {
 			target++
 		}
 		cur := 0
