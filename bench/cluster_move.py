@@ -31,6 +31,14 @@ def main():
         base = idle["latency_ms"][key]
         return "%.1fx" % (during["latency_ms"][key] / base) if base else "-"
 
+    def client_row(name, c):
+        lat = c["latency_ms"]
+        cells = [name, c["acked_writes"], "%.2f" % lat["p50"], "%.2f" % lat["p90"], "%.2f" % lat["p99"], "%.1f" % lat["max"],
+                 "%.0f" % c["longest_unavailable_ms"], c["redirections"]["MOVED"], c["redirections"]["ASK"],
+                 sum(c["errors"].values()), c["lost_keys"]]
+        return "| " + " | ".join(str(x) for x in cells) + " |"
+
+    busy = "client at %d write+read pairs/s" % r["client_rate"]
     body = f"""
 A grow from 6 to 8 nodes on one 2-core machine (nodes on 127.0.0.1-3): the new primary receives
 {r['slots_moved']} slots holding {r['keys_moved']} keys ({r['keys_per_slot']} per slot), moved by
@@ -39,21 +47,21 @@ A grow from 6 to 8 nodes on one 2-core machine (nodes on 127.0.0.1-3): the new p
 | | move s | slots/s | keys/s |
 |---|---:|---:|---:|
 | no client, empty slots | {r['move_seconds_idle']:.1f} | {r['slots_per_second_idle']:.0f} | - |
-| client at {r['client_rate']} write+read pairs/s | {r['move_seconds_under_traffic']:.1f} | {r['slots_per_second_under_traffic']:.0f} | {r['keys_per_second_under_traffic']:.0f} |
+| {busy} | {r['move_seconds_under_traffic']:.1f} | {r['slots_per_second_under_traffic']:.0f} | {r['keys_per_second_under_traffic']:.0f} |
 
 The client (8 workers, valkey-go's cluster client, every write read back) with no move and during
 the move:
 
 | | acked writes | p50 ms | p90 ms | p99 ms | max ms | longest outage ms | MOVED | ASK | errors | keys lost |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
-| no move | {idle['acked_writes']} | {idle['latency_ms']['p50']:.2f} | {idle['latency_ms']['p90']:.2f} | {idle['latency_ms']['p99']:.2f} | {idle['latency_ms']['max']:.1f} | {idle['longest_unavailable_ms']:.0f} | {idle['redirections']['MOVED']} | {idle['redirections']['ASK']} | {sum(idle['errors'].values())} | {idle['lost_keys']} |
-| during the move | {during['acked_writes']} | {during['latency_ms']['p50']:.2f} | {during['latency_ms']['p90']:.2f} | {during['latency_ms']['p99']:.2f} | {during['latency_ms']['max']:.1f} | {during['longest_unavailable_ms']:.0f} | {during['redirections']['MOVED']} | {during['redirections']['ASK']} | {sum(during['errors'].values())} | {during['lost_keys']} |
+{client_row("no move", idle)}
+{client_row("during the move", during)}
 
 Latency during the move against no move: p50 {ratio('p50')}, p99 {ratio('p99')}. The move's pace is
 valkey-cli's: it moves one slot at a time, several round trips per slot (SETSLOT IMPORTING and
 MIGRATING, GETKEYSINSLOT, MIGRATE in batches of 10 keys, SETSLOT NODE on the primaries), so the
-time goes with the number of slots more than with the keys in them. The client is capped so
-that both share two cores; uncapped it starved the move (3.5 minutes for the same grow).
+time goes with the number of slots more than with the keys in them. The client is capped so that
+both share two cores; uncapped it starved the move (3.5 minutes for the same grow).
 """
     write_section("valkey_cluster: slot moves under traffic", body)
 

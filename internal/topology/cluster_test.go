@@ -111,7 +111,7 @@ func FuzzParseClusterNodes(f *testing.F) {
 		}
 		total := 0
 		for _, n := range v.Nodes {
-			if !isNodeID(n.ID) || n.Port > 65535 || n.BusPort > 65535 {
+			if !isHex40(n.ID) || n.Port > 65535 || n.BusPort > 65535 {
 				t.Fatalf("accepted node %+v", n)
 			}
 			for _, r := range n.Slots {
