@@ -17,6 +17,12 @@ import (
 // the cluster to agree before the next one.
 func (r *run) applyPlan(ctx context.Context) error {
 	s, p, o := r.st, r.plan, &r.opts
+	if len(p.fix) > 0 {
+		if _, err := o.runCLI(ctx, "fix", p.anchor.addrForCLI()); err != nil {
+			return err
+		}
+		r.changes = append(r.changes, change{p.anchor.name(), "closed open slots " + strings.Join(p.fix, ", ")})
+	}
 	if p.create {
 		for i, m := range s.listed {
 			if err := do(ctx, m, m.client.B().ClusterSetConfigEpoch().ConfigEpoch(int64(i+1)).Build()); err != nil {
