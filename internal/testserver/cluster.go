@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -27,6 +28,7 @@ type ClusterNode struct {
 	// then announces it), 0 without TLS.
 	TLSPort int
 	extra   []string
+	cred    *syscall.Credential
 	done    chan struct{}
 }
 
@@ -35,7 +37,15 @@ type ClusterNode struct {
 // config lines. It is ended by pid when the test ends.
 func StartClusterNode(t testing.TB, ip string, extra ...string) *ClusterNode {
 	t.Helper()
-	return startClusterNode(t, ip, nil, extra)
+	return startClusterNode(t, ip, nil, nil, extra)
+}
+
+// StartClusterNodeAs is StartClusterNode run by uid:gid in a directory that
+// user owns (the test must be root): a login user's server joined to a
+// cluster, which the modules must not trust.
+func StartClusterNodeAs(t testing.TB, ip string, uid, gid int, extra ...string) *ClusterNode {
+	t.Helper()
+	return startClusterNode(t, ip, nil, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, extra)
 }
 
 // TLSFiles are a node's TLS material (paths).
@@ -47,14 +57,17 @@ type TLSFiles struct{ Cert, Key, CA string }
 // own valkey-cli.
 func StartTLSClusterNode(t testing.TB, ip string, f TLSFiles, extra ...string) *ClusterNode {
 	t.Helper()
-	return startClusterNode(t, ip, &f, extra)
+	return startClusterNode(t, ip, &f, nil, extra)
 }
 
-func startClusterNode(t testing.TB, ip string, tlsFiles *TLSFiles, extra []string) *ClusterNode {
+func startClusterNode(t testing.TB, ip string, tlsFiles *TLSFiles, cred *syscall.Credential, extra []string) *ClusterNode {
 	t.Helper()
 	bin := Bin(t)
 	lookPath(t, "valkey-cli")
 	dir := t.TempDir()
+	if cred != nil {
+		dir = OwnedDir(t, int(cred.Uid), int(cred.Gid))
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err1 := freePortOn(ip)
 		bus, err2 := freePortOn(ip)
@@ -85,6 +98,12 @@ func startClusterNode(t testing.TB, ip string, tlsFiles *TLSFiles, extra []strin
 		if err := os.WriteFile(n.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 			t.Fatal(err)
 		}
+		n.cred = cred
+		if cred != nil {
+			if err := os.Chown(n.ConfPath, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		err := n.run(bin)
 		if err == nil {
 			t.Cleanup(func() { n.kill() })
@@ -102,6 +121,7 @@ func (n *ClusterNode) run(bin string) error {
 	n.cmd = exec.Command(bin, n.ConfPath)
 	n.cmd.Dir = n.Dir
 	n.cmd.SysProcAttr = diesWithTheTest()
+	n.cmd.SysProcAttr.Credential = n.cred
 	if err := n.cmd.Start(); err != nil {
 		return fmt.Errorf("failed to start valkey-server: %w", err)
 	}

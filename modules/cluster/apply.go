@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
 
+	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/topology"
 )
 
@@ -18,6 +21,9 @@ import (
 func (r *run) applyPlan(ctx context.Context) error {
 	s, p, o := r.st, r.plan, &r.opts
 	if len(p.fix) > 0 {
+		if err := r.verifiedForCLI(ctx); err != nil {
+			return err
+		}
 		if _, err := o.runCLI(ctx, "fix", p.anchor.addrForCLI()); err != nil {
 			return err
 		}
@@ -72,6 +78,9 @@ func (r *run) applyPlan(ctx context.Context) error {
 				args = append(args, "--cluster-weight", m.id()+"=0")
 			}
 		}
+		if err := r.verifiedForCLI(ctx); err != nil {
+			return err
+		}
 		if _, err := o.runCLI(ctx, "rebalance", args...); err != nil {
 			return err
 		}
@@ -86,6 +95,44 @@ func (r *run) applyPlan(ctx context.Context) error {
 		r.forgotten = true
 	}
 	return r.waitAgree(ctx, "reach cluster_state:ok with every slot served", true)
+}
+
+// verifiedForCLI refuses to run valkey-cli, which is given the password
+// and connects to every node the cluster lists, when a node listening at
+// its address was not verified as a server by this task (conn: the local
+// process, or a remote one over verified TLS): gossip can name any address,
+// and a process squatting on a dead node's port would get the password.
+// An address nothing listens on is harmless.
+func (r *run) verifiedForCLI(ctx context.Context) error {
+	anchor := r.plan.anchor
+	if err := anchor.refresh(ctx); err != nil {
+		return err
+	}
+	verified := map[string]bool{}
+	for _, m := range append(append([]*member{}, r.st.listed...), r.st.unlisted...) {
+		if m.client != nil && m.connErr == nil {
+			verified[m.id()] = true
+		}
+	}
+	for _, k := range anchor.view.Nodes {
+		if verified[k.ID] || k.Addr() == "" {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", k.Addr(), r.opts.nodeOptions(k.IP, k.Port).Timeout()/6)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				continue // nothing listens there
+			}
+			return fmt.Errorf("refusing to run valkey-cli: cluster node %s cannot be reached to verify it (%v), and valkey-cli would send it the password", k.Name(), err)
+		}
+		_ = c.Close()
+		client, err := conn.Open(r.opts.nodeOptions(k.IP, k.Port))
+		if err != nil {
+			return fmt.Errorf("refusing to run valkey-cli: cluster node %s is not a server this task can verify (%v), and valkey-cli would send it the password", k.Name(), err)
+		}
+		client.Close()
+	}
+	return nil
 }
 
 // addrForCLI is how valkey-cli reaches the node: its IP (valkey-cli's

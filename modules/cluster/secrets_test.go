@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/internal/x509check/certtest"
 )
 
@@ -140,4 +142,46 @@ func mustJSON(t *testing.T, v any) []byte {
 	b, err := json.Marshal(v)
 	require.NoError(t, err)
 	return b
+}
+
+// A login user's server in the cluster (as gossip can bring in): the task
+// never reads it with the password, and refuses to run valkey-cli, which
+// would connect to it with the password; nothing is changed.
+func TestUnverifiedNodeGetsNoCLI(t *testing.T) {
+	testserver.NeedRoot(t)
+	pw := "requirepass " + clusterPassword
+	var nodes []*testserver.ClusterNode
+	for i := 0; i < 3; i++ {
+		n := testserver.StartClusterNode(t, testserver.ClusterHosts[i], pw, "masterauth "+clusterPassword)
+		n.Password = clusterPassword
+		nodes = append(nodes, n)
+	}
+	args := task(nodes, map[string]any{"replicas": 0, "login_password": clusterPassword})
+	callOK(t, args)
+	// uid 1500: a login user (peer.LoginUIDMin..Max), running the genuine binary.
+	evil := testserver.StartClusterNodeAs(t, "127.0.0.2", 1500, 1500)
+	nodes[0].CLI("CLUSTER", "MEET", evil.IP, strconv.Itoa(evil.Port), strconv.Itoa(evil.BusPort))
+	waitView(t, nodes[0], "the login user's node in the cluster", func(v *topology.ClusterView) bool {
+		for _, k := range v.Nodes {
+			if k.Addr() == evil.Addr && !k.Has("handshake") {
+				return true
+			}
+		}
+		return false
+	})
+	// An open slot: the task would run valkey-cli --cluster fix.
+	owner, other := nodes[0], nodes[1]
+	require.Equal(t, "OK", other.CLI("CLUSTER", "SETSLOT", "5", "IMPORTING", view(t, owner).Self().ID))
+	require.Equal(t, "OK", owner.CLI("CLUSTER", "SETSLOT", "5", "MIGRATING", view(t, other).Self().ID))
+	ran := false
+	cliStarted = func(int) { ran = true }
+	t.Cleanup(func() { cliStarted = nil })
+
+	res, _ := call(t, args)
+	require.True(t, res.Failed)
+	require.False(t, res.Changed)
+	require.False(t, ran, "valkey-cli was started")
+	require.Regexp(t, `^refusing to run valkey-cli: cluster node `+regexp.QuoteMeta(evil.Addr)+` is not a server this task can verify \(.*\), and valkey-cli would send it the password; nothing was changed$`, res.Msg)
+	require.NotEmpty(t, view(t, owner).Self().Open, "the open slot was closed")
+	require.NotContains(t, res.Msg, clusterPassword)
 }
