@@ -47,6 +47,10 @@ type Config struct {
 	Prefix string
 	// OpTimeout bounds one operation (default 5 s).
 	OpTimeout time.Duration
+	// Rate caps the write-and-read-back pairs per second over all workers
+	// (0: as fast as the server answers). A capped client leaves the
+	// servers room for the change under test, as real traffic would.
+	Rate int
 }
 
 // Report is the result of a run.
@@ -238,10 +242,23 @@ func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 		g.lat = append(g.lat, lat...)
 		g.mu.Unlock()
 	}()
+	var pace <-chan time.Time
+	if g.cfg.Rate > 0 {
+		tick := time.NewTicker(time.Second * time.Duration(g.cfg.Workers) / time.Duration(g.cfg.Rate))
+		defer tick.Stop()
+		pace = tick.C
+	}
 	for n := int64(1); ; n++ {
 		for i := w; i < len(g.keys); i += g.cfg.Workers {
 			if ctx.Err() != nil {
 				return
+			}
+			if pace != nil {
+				select {
+				case <-pace:
+				case <-ctx.Done():
+					return
+				}
 			}
 			t0 := time.Now()
 			val := n<<8 | int64(w)
@@ -323,6 +340,29 @@ func (g *Gen) noteOutage(d time.Duration) {
 		g.outage = d
 	}
 	g.mu.Unlock()
+}
+
+// fillValue is what Fill writes (workers write n<<8|w with n >= 1).
+const fillValue = 0xff
+
+// Fill writes every key once, pipelined, before a run: every slot then
+// holds keys from the start, and Run measures only the paced traffic.
+func (g *Gen) Fill(ctx context.Context) error {
+	const batch = 512
+	for start := 0; start < len(g.keys); start += batch {
+		end := min(start+batch, len(g.keys))
+		cmds := make(valkey.Commands, 0, end-start)
+		for _, k := range g.keys[start:end] {
+			cmds = append(cmds, g.client.B().Set().Key(k).Value(strconv.Itoa(fillValue)).Build())
+		}
+		for i, r := range g.client.DoMulti(ctx, cmds...) {
+			if err := r.Error(); err != nil {
+				return fmt.Errorf("failed to fill %s: %w", g.keys[start+i], err)
+			}
+			g.last[start+i].Store(fillValue)
+		}
+	}
+	return nil
 }
 
 // verify reads every key: a key whose value is neither its last

@@ -33,6 +33,7 @@ type Predicate struct {
 	Process *ProcessPredicate `yaml:"process"`
 	Version *VersionPredicate `yaml:"version"`
 	Cert    *CertPredicate    `yaml:"cert"`
+	Cluster *ClusterPredicate `yaml:"cluster"`
 	Any     []*Predicate      `yaml:"any"`
 	All     []*Predicate      `yaml:"all"`
 
@@ -80,6 +81,17 @@ type CertPredicate struct {
 	MinDaysLeft int    `yaml:"min_days_left"`
 }
 
+// ClusterPredicate is about the cluster, as the node sees it (CLUSTER
+// NODES, CLUSTER INFO); skipped on a server without cluster-enabled.
+type ClusterPredicate struct {
+	// Require: healthy (cluster_state:ok, no node failing), slots_covered,
+	// replicated (every slot-serving primary has a healthy replica),
+	// replicas_off_host (no replica on its primary's IP).
+	Require string `yaml:"require"`
+}
+
+var clusterRequire = []string{"healthy", "slots_covered", "replicated", "replicas_off_host"}
+
 var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin"}
 var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys"}
 
@@ -125,7 +137,7 @@ func (p *Predicate) kinds() []string {
 		k = append(k, "directive")
 	}
 	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
-		"version": p.Version != nil, "cert": p.Cert != nil, "any": p.Any != nil, "all": p.All != nil} {
+		"version": p.Version != nil, "cert": p.Cert != nil, "cluster": p.Cluster != nil, "any": p.Any != nil, "all": p.All != nil} {
 		if set {
 			k = append(k, name)
 		}
@@ -157,7 +169,7 @@ func (p *Predicate) validate(pol *Policy) error {
 	k := p.kinds()
 	if len(k) != 1 {
 		if len(k) == 0 {
-			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, any, all")
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, cluster, any, all")
 		}
 		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
 	}
@@ -236,6 +248,10 @@ func (p *Predicate) validate(pol *Policy) error {
 		}
 		if p.Cert.MinDaysLeft <= 0 {
 			return fmt.Errorf("cert: min_days_left must be a positive number of days")
+		}
+	case "cluster":
+		if !contains(clusterRequire, p.Cluster.Require) {
+			return fmt.Errorf("cluster: require %q is not one of %s", p.Cluster.Require, strings.Join(clusterRequire, ", "))
 		}
 	case "any", "all":
 		list := p.Any

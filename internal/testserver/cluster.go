@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -23,7 +24,11 @@ type ClusterNode struct {
 	*Server
 	IP      string
 	BusPort int
+	// TLSPort is the TLS client port (StartTLSClusterNode; the cluster
+	// then announces it), 0 without TLS.
+	TLSPort int
 	extra   []string
+	cred    *syscall.Credential
 	done    chan struct{}
 }
 
@@ -32,13 +37,42 @@ type ClusterNode struct {
 // config lines. It is ended by pid when the test ends.
 func StartClusterNode(t testing.TB, ip string, extra ...string) *ClusterNode {
 	t.Helper()
+	return startClusterNode(t, ip, nil, nil, extra)
+}
+
+// StartClusterNodeAs is StartClusterNode run by uid:gid in a directory that
+// user owns (the test must be root): a login user's server joined to a
+// cluster, which the modules must not trust.
+func StartClusterNodeAs(t testing.TB, ip string, uid, gid int, extra ...string) *ClusterNode {
+	t.Helper()
+	return startClusterNode(t, ip, nil, &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, extra)
+}
+
+// TLSFiles are a node's TLS material (paths).
+type TLSFiles struct{ Cert, Key, CA string }
+
+// StartTLSClusterNode is StartClusterNode with TLS on a port of its own,
+// tls-cluster and tls-replication on (the bus and replication over TLS),
+// client certificates not required. The plain port stays, for the test's
+// own valkey-cli.
+func StartTLSClusterNode(t testing.TB, ip string, f TLSFiles, extra ...string) *ClusterNode {
+	t.Helper()
+	return startClusterNode(t, ip, &f, nil, extra)
+}
+
+func startClusterNode(t testing.TB, ip string, tlsFiles *TLSFiles, cred *syscall.Credential, extra []string) *ClusterNode {
+	t.Helper()
 	bin := Bin(t)
 	lookPath(t, "valkey-cli")
 	dir := t.TempDir()
+	if cred != nil {
+		dir = OwnedDir(t, int(cred.Uid), int(cred.Gid))
+	}
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err1 := freePortOn(ip)
 		bus, err2 := freePortOn(ip)
-		if err1 != nil || err2 != nil || port == bus {
+		tlsPort, err3 := freePortOn(ip)
+		if err1 != nil || err2 != nil || err3 != nil || port == bus || tlsPort == port || tlsPort == bus {
 			continue
 		}
 		n := &ClusterNode{IP: ip, BusPort: bus, extra: extra, Server: &Server{
@@ -55,8 +89,20 @@ func StartClusterNode(t testing.TB, ip string, extra ...string) *ClusterNode {
 			// Replicas sync at once (the default waits 5 s for more replicas).
 			"repl-diskless-sync-delay 0",
 		}, extra...)
+		if tlsFiles != nil {
+			n.TLSPort = tlsPort
+			lines = append(lines, "tls-port "+strconv.Itoa(tlsPort), "tls-cluster yes", "tls-replication yes",
+				"tls-cert-file "+quote(tlsFiles.Cert), "tls-key-file "+quote(tlsFiles.Key),
+				"tls-ca-cert-file "+quote(tlsFiles.CA), "tls-auth-clients no")
+		}
 		if err := os.WriteFile(n.ConfPath, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
 			t.Fatal(err)
+		}
+		n.cred = cred
+		if cred != nil {
+			if err := os.Chown(n.ConfPath, int(cred.Uid), int(cred.Gid)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		err := n.run(bin)
 		if err == nil {
@@ -75,6 +121,7 @@ func (n *ClusterNode) run(bin string) error {
 	n.cmd = exec.Command(bin, n.ConfPath)
 	n.cmd.Dir = n.Dir
 	n.cmd.SysProcAttr = diesWithTheTest()
+	n.cmd.SysProcAttr.Credential = n.cred
 	if err := n.cmd.Start(); err != nil {
 		return fmt.Errorf("failed to start valkey-server: %w", err)
 	}

@@ -1,8 +1,7 @@
-// Package topology reads what servers say about their place in a
-// replication group, a Sentinel set or a Cluster. This file parses CLUSTER
-// NODES; every byte of it comes from a server that may be hostile (any
-// process on the port, or a node whose gossip lies), so the parser is
+// CLUSTER NODES: every byte of it comes from a server that may be hostile
+// (any process on the port, or a node whose gossip lies), so the parser is
 // strict and bounded: an unexpected field is an error, never a guess.
+
 package topology
 
 import (
@@ -14,19 +13,16 @@ import (
 	"strings"
 )
 
-// Cluster limits. Valkey's documented upper size is 1000 nodes; the bounds
-// leave room without letting a reply make the parser allocate without end.
+// CLUSTER NODES limits (lines are bounded by MaxClusterNodes, as
+// known_nodes is): they leave room without letting a reply make the parser
+// allocate without end.
 const (
-	// Slots is the number of hash slots of a Valkey Cluster.
-	Slots = 16384
-	// MaxClusterNodes bounds the lines of one CLUSTER NODES reply.
-	MaxClusterNodes = 2000
 	// MaxClusterNodesBytes bounds the whole reply (a full line with every
 	// slot listed singly is about 100 KiB; a real reply is far smaller).
 	MaxClusterNodesBytes = 8 << 20
 	// maxLineFields bounds one line: 8 fixed fields and at most one slot
 	// entry per slot plus open (migrating/importing) slots.
-	maxLineFields = 8 + 2*Slots
+	maxLineFields = 8 + 2*ClusterSlots
 	// nodeIDLen is the length of a node id: 40 hex characters.
 	nodeIDLen = 40
 )
@@ -135,7 +131,7 @@ func (v *ClusterView) ByID(id string) *ClusterNode {
 
 // Uncovered returns the slot ranges no node serves, in order.
 func (v *ClusterView) Uncovered() []SlotRange {
-	var owned [Slots]bool
+	var owned [ClusterSlots]bool
 	for _, n := range v.Nodes {
 		for _, r := range n.Slots {
 			for s := r.Start; s <= r.End; s++ {
@@ -144,7 +140,7 @@ func (v *ClusterView) Uncovered() []SlotRange {
 		}
 	}
 	var out []SlotRange
-	for s := 0; s < Slots; s++ {
+	for s := 0; s < ClusterSlots; s++ {
 		if owned[s] {
 			continue
 		}
@@ -178,7 +174,7 @@ func ParseClusterNodes(text string) (*ClusterView, error) {
 	}
 	v := &ClusterView{}
 	ids := map[string]bool{}
-	var owner [Slots]int16 // 0: free, i+1: line i
+	var owner [ClusterSlots]int16 // 0: free, i+1: line i
 	self := -1
 	for i, line := range lines {
 		n, err := parseNodeLine(strings.TrimSuffix(line, "\r"))
@@ -228,7 +224,7 @@ func parseNodeLine(line string) (ClusterNode, error) {
 	if len(f) > maxLineFields {
 		return n, fmt.Errorf("%d fields, more than the %d allowed", len(f), maxLineFields)
 	}
-	if !isNodeID(f[0]) {
+	if !isHex40(f[0]) {
 		return n, errors.New("the node id is not 40 hex characters")
 	}
 	n.ID = f[0]
@@ -237,13 +233,13 @@ func parseNodeLine(line string) (ClusterNode, error) {
 	}
 	for _, fl := range strings.Split(f[2], ",") {
 		if !knownFlags[fl] {
-			return n, fmt.Errorf("unknown flag %q", clip(fl))
+			return n, fmt.Errorf("unknown flag %s", quote(fl))
 		}
 		n.Flags = append(n.Flags, fl)
 	}
 	switch {
 	case f[3] == "-":
-	case isNodeID(f[3]) && f[3] != n.ID:
+	case isHex40(f[3]) && f[3] != n.ID:
 		n.PrimaryID = f[3]
 	default:
 		return n, errors.New("the primary field is neither \"-\" nor another node's id")
@@ -253,16 +249,16 @@ func parseNodeLine(line string) (ClusterNode, error) {
 	}
 	var err error
 	if n.PingSent, err = strconv.ParseInt(f[4], 10, 64); err != nil || n.PingSent < 0 {
-		return n, fmt.Errorf("ping-sent %q is not a number", clip(f[4]))
+		return n, fmt.Errorf("ping-sent %s is not a number", quote(f[4]))
 	}
 	if n.PongRecv, err = strconv.ParseInt(f[5], 10, 64); err != nil || n.PongRecv < 0 {
-		return n, fmt.Errorf("pong-recv %q is not a number", clip(f[5]))
+		return n, fmt.Errorf("pong-recv %s is not a number", quote(f[5]))
 	}
 	if n.ConfigEpoch, err = strconv.ParseUint(f[6], 10, 64); err != nil {
-		return n, fmt.Errorf("config-epoch %q is not a number", clip(f[6]))
+		return n, fmt.Errorf("config-epoch %s is not a number", quote(f[6]))
 	}
 	if f[7] != "connected" && f[7] != "disconnected" {
-		return n, fmt.Errorf("link-state %q is neither connected nor disconnected", clip(f[7]))
+		return n, fmt.Errorf("link-state %s is neither connected nor disconnected", quote(f[7]))
 	}
 	n.LinkState = f[7]
 	for _, s := range f[8:] {
@@ -284,28 +280,28 @@ func parseAddress(s string, n *ClusterNode) error {
 	addr, host, hasHost := strings.Cut(s, ",")
 	if hasHost {
 		if len(host) > 255 || !isHostname(host) {
-			return fmt.Errorf("hostname %q is not a host name", clip(host))
+			return fmt.Errorf("hostname %s is not a host name", quote(host))
 		}
 		n.Hostname = host
 	}
 	hp, cport, ok := strings.Cut(addr, "@")
 	if !ok {
-		return fmt.Errorf("address %q lacks the @busport part", clip(addr))
+		return fmt.Errorf("address %s lacks the @busport part", quote(addr))
 	}
 	i := strings.LastIndexByte(hp, ':')
 	if i < 0 {
-		return fmt.Errorf("address %q lacks a port", clip(addr))
+		return fmt.Errorf("address %s lacks a port", quote(addr))
 	}
 	ip, port := hp[:i], hp[i+1:]
 	var err error
 	if n.Port, err = parsePort(port); err != nil {
-		return fmt.Errorf("address %q: %v", clip(addr), err)
+		return fmt.Errorf("address %s: %v", quote(addr), err)
 	}
 	if n.BusPort, err = parsePort(cport); err != nil {
-		return fmt.Errorf("address %q: bus %v", clip(addr), err)
+		return fmt.Errorf("address %s: bus %v", quote(addr), err)
 	}
 	if ip != "" && net.ParseIP(ip) == nil {
-		return fmt.Errorf("address %q: %q is not an IP address", clip(addr), clip(ip))
+		return fmt.Errorf("address %s: %s is not an IP address", quote(addr), quote(ip))
 	}
 	n.IP = ip
 	return nil
@@ -314,7 +310,7 @@ func parseAddress(s string, n *ClusterNode) error {
 func parsePort(s string) (int, error) {
 	p, err := strconv.Atoi(s)
 	if err != nil || p < 0 || p > 65535 || strconv.Itoa(p) != s {
-		return 0, fmt.Errorf("port %q is not 0-65535", clip(s))
+		return 0, fmt.Errorf("port %s is not 0-65535", quote(s))
 	}
 	return p, nil
 }
@@ -324,11 +320,11 @@ func parseSlot(s string, n *ClusterNode) error {
 	if strings.HasPrefix(s, "[") {
 		body, ok := strings.CutSuffix(s[1:], "]")
 		if !ok {
-			return fmt.Errorf("open slot %q lacks its closing bracket", clip(s))
+			return fmt.Errorf("open slot %s lacks its closing bracket", quote(s))
 		}
 		num, rest, ok := strings.Cut(body, "-")
-		if !ok || len(rest) != 2+nodeIDLen || (rest[0] != '>' && rest[0] != '<') || !isNodeID(rest[2:]) || rest[1] != '-' {
-			return fmt.Errorf("open slot %q is not [slot->-id] or [slot-<-id]", clip(s))
+		if !ok || len(rest) != 2+nodeIDLen || (rest[0] != '>' && rest[0] != '<') || !isHex40(rest[2:]) || rest[1] != '-' {
+			return fmt.Errorf("open slot %s is not [slot->-id] or [slot-<-id]", quote(s))
 		}
 		slot, err := parseSlotNumber(num)
 		if err != nil {
@@ -348,7 +344,7 @@ func parseSlot(s string, n *ClusterNode) error {
 			return err
 		}
 		if end < start {
-			return fmt.Errorf("slot range %q ends before it starts", clip(s))
+			return fmt.Errorf("slot range %s ends before it starts", quote(s))
 		}
 	}
 	n.Slots = append(n.Slots, SlotRange{start, end})
@@ -357,8 +353,8 @@ func parseSlot(s string, n *ClusterNode) error {
 
 func parseSlotNumber(s string) (int, error) {
 	v, err := strconv.Atoi(s)
-	if err != nil || v < 0 || v >= Slots || strconv.Itoa(v) != s {
-		return 0, fmt.Errorf("slot %q is not 0-16383", clip(s))
+	if err != nil || v < 0 || v >= ClusterSlots || strconv.Itoa(v) != s {
+		return 0, fmt.Errorf("slot %s is not 0-16383", quote(s))
 	}
 	return v, nil
 }
@@ -385,19 +381,6 @@ func Ranges(rs []SlotRange) string {
 	return strings.Join(parts, " ")
 }
 
-func isNodeID(s string) bool {
-	if len(s) != nodeIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 func isHostname(s string) bool {
 	if s == "" {
 		return false
@@ -409,26 +392,6 @@ func isHostname(s string) bool {
 		}
 	}
 	return true
-}
-
-// clip shortens a hostile value quoted in an error.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
-}
-
-// ParseClusterInfo reads CLUSTER INFO into field: value pairs (bounded by
-// the reply guard of internal/conn).
-func ParseClusterInfo(text string) map[string]string {
-	out := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // ClusterHealth is what a view says about the cluster's health: the facts

@@ -84,7 +84,7 @@ func TestParseClusterNodesRefuses(t *testing.T) {
 		{"bad open slot", self + " [5->-xyz]", "not [slot->-id]"},
 		{"open slot unclosed", self + " [5->-" + idB, "closing bracket"},
 		{"NUL", self + "\x00", "NUL byte"},
-		{"too many nodes", strings.Repeat(self+"\n", MaxClusterNodes+1), "more than the 2000 allowed"},
+		{"too many nodes", strings.Repeat(self+"\n", MaxClusterNodes+1), "more than the 16384 allowed"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseClusterNodes(c.reply)
@@ -111,18 +111,18 @@ func FuzzParseClusterNodes(f *testing.F) {
 		}
 		total := 0
 		for _, n := range v.Nodes {
-			if !isNodeID(n.ID) || n.Port > 65535 || n.BusPort > 65535 {
+			if !isHex40(n.ID) || n.Port > 65535 || n.BusPort > 65535 {
 				t.Fatalf("accepted node %+v", n)
 			}
 			for _, r := range n.Slots {
-				if r.Start < 0 || r.End >= Slots || r.End < r.Start {
+				if r.Start < 0 || r.End >= ClusterSlots || r.End < r.Start {
 					t.Fatalf("accepted range %+v", r)
 				}
 			}
 			total += n.SlotCount()
 		}
-		if total+countRanges(v.Uncovered()) != Slots {
-			t.Fatalf("slots owned %d + uncovered do not make %d", total, Slots)
+		if total+countRanges(v.Uncovered()) != ClusterSlots {
+			t.Fatalf("slots owned %d + uncovered do not make %d", total, ClusterSlots)
 		}
 	})
 }

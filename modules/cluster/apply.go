@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/valkey-io/valkey-go"
 
+	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/topology"
 )
 
@@ -17,6 +20,15 @@ import (
 // the cluster to agree before the next one.
 func (r *run) applyPlan(ctx context.Context) error {
 	s, p, o := r.st, r.plan, &r.opts
+	if len(p.fix) > 0 {
+		if err := r.verifiedForCLI(ctx); err != nil {
+			return err
+		}
+		if _, err := o.runCLI(ctx, "fix", p.anchor.addrForCLI()); err != nil {
+			return err
+		}
+		r.changes = append(r.changes, change{p.anchor.name(), "closed open slots " + strings.Join(p.fix, ", ")})
+	}
 	if p.create {
 		for i, m := range s.listed {
 			if err := do(ctx, m, m.client.B().ClusterSetConfigEpoch().ConfigEpoch(int64(i+1)).Build()); err != nil {
@@ -66,6 +78,9 @@ func (r *run) applyPlan(ctx context.Context) error {
 				args = append(args, "--cluster-weight", m.id()+"=0")
 			}
 		}
+		if err := r.verifiedForCLI(ctx); err != nil {
+			return err
+		}
 		if _, err := o.runCLI(ctx, "rebalance", args...); err != nil {
 			return err
 		}
@@ -77,8 +92,47 @@ func (r *run) applyPlan(ctx context.Context) error {
 		if err := r.forget(ctx); err != nil {
 			return err
 		}
+		r.forgotten = true
 	}
 	return r.waitAgree(ctx, "reach cluster_state:ok with every slot served", true)
+}
+
+// verifiedForCLI refuses to run valkey-cli, which is given the password
+// and connects to every node the cluster lists, when a node listening at
+// its address was not verified as a server by this task (conn: the local
+// process, or a remote one over verified TLS): gossip can name any address,
+// and a process squatting on a dead node's port would get the password.
+// An address nothing listens on is harmless.
+func (r *run) verifiedForCLI(ctx context.Context) error {
+	anchor := r.plan.anchor
+	if err := anchor.refresh(ctx); err != nil {
+		return err
+	}
+	verified := map[string]bool{}
+	for _, m := range append(append([]*member{}, r.st.listed...), r.st.unlisted...) {
+		if m.client != nil && m.connErr == nil {
+			verified[m.id()] = true
+		}
+	}
+	for _, k := range anchor.view.Nodes {
+		if verified[k.ID] || k.Addr() == "" {
+			continue
+		}
+		c, err := net.DialTimeout("tcp", k.Addr(), r.opts.nodeOptions(k.IP, k.Port).Timeout()/6)
+		if err != nil {
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				continue // nothing listens there
+			}
+			return fmt.Errorf("refusing to run valkey-cli: cluster node %s cannot be reached to verify it (%v), and valkey-cli would send it the password", k.Name(), err)
+		}
+		_ = c.Close()
+		client, err := conn.Open(r.opts.nodeOptions(k.IP, k.Port))
+		if err != nil {
+			return fmt.Errorf("refusing to run valkey-cli: cluster node %s is not a server this task can verify (%v), and valkey-cli would send it the password", k.Name(), err)
+		}
+		client.Close()
+	}
+	return nil
 }
 
 // addrForCLI is how valkey-cli reaches the node: its IP (valkey-cli's
@@ -171,14 +225,17 @@ func (r *run) staying() []*member {
 
 // waitAgree polls every staying node (CLUSTER NODES and CLUSTER INFO:
 // the server offers no event for it) with a growing interval until each
-// knows every other staying node and none of the leaving ones, none is in
+// knows every other staying node and, once they were forgotten, none of
+// the leaving ones, none is in
 // handshake, and with full set: cluster_state is ok, every slot is served,
 // no slot is open and all agree on who serves which. Bounded by wait_timeout.
 func (r *run) waitAgree(ctx context.Context, what string, full bool) error {
 	staying := r.staying()
 	leaving := map[string]bool{}
-	for _, m := range r.plan.leaving {
-		leaving[viewID(m)] = true
+	if r.forgotten {
+		for _, m := range r.plan.leaving {
+			leaving[viewID(m)] = true
+		}
 	}
 	deadline := time.Now().Add(time.Duration(r.opts.waitTimeout()) * time.Second)
 	delay := 10 * time.Millisecond
@@ -233,7 +290,7 @@ func agreed(ctx context.Context, staying []*member, leaving map[string]bool, ful
 		if !full {
 			continue
 		}
-		if st := m.info["cluster_state"]; st != "ok" {
+		if st := m.info.State; st != "ok" {
 			return fmt.Sprintf("%s reports cluster_state:%s", m.name(), st), nil
 		}
 		if u := m.view.Uncovered(); len(u) > 0 {

@@ -41,6 +41,9 @@ type run struct {
 	plan    *plan
 	changes []change
 	fields  *Fields
+	// forgotten: the leaving nodes were forgotten (waits then check that
+	// no node knows them any more).
+	forgotten bool
 }
 
 type change struct{ node, what string }
@@ -156,7 +159,7 @@ func (r *run) Unchanged() {
 func (r *run) facts() *Fields {
 	if r.st.ref == nil {
 		f := &Fields{State: "none", Nodes: []NodeFact{}, Unlisted: []string{}}
-		f.ClusterHealth = topology.ClusterHealth{Uncovered: []topology.SlotRange{{Start: 0, End: topology.Slots - 1}}, Failed: []string{}, WithoutReplica: []string{}, SameHost: []topology.SameHost{}}
+		f.ClusterHealth = topology.ClusterHealth{Uncovered: []topology.SlotRange{{Start: 0, End: topology.ClusterSlots - 1}}, Failed: []string{}, WithoutReplica: []string{}, SameHost: []topology.SameHost{}}
 		return f
 	}
 	return r.refacts()
@@ -166,7 +169,7 @@ func (r *run) facts() *Fields {
 func (r *run) refacts() *Fields {
 	s := r.st
 	v := s.ref.view
-	f := &Fields{State: s.ref.info["cluster_state"], Nodes: []NodeFact{}, Unlisted: []string{}}
+	f := &Fields{State: s.ref.info.State, Nodes: []NodeFact{}, Unlisted: []string{}}
 	hostOf := func(k *topology.ClusterNode) string {
 		if m := s.memberFor(k); m != nil {
 			return m.host
@@ -270,4 +273,3 @@ func layoutLine(addr, role, ranges string, count int, primary string) string {
 	}
 	return fmt.Sprintf("%s primary %s (%d slots)", addr, ranges, count)
 }
-

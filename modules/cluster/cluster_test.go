@@ -14,7 +14,7 @@ import (
 func assertHealthy(t *testing.T, nodes []*testserver.ClusterNode, primaries int) {
 	t.Helper()
 	for _, n := range nodes {
-		require.Equal(t, "ok", clusterInfo(t, n, "cluster_state"), "cluster_state on %s", n.Addr)
+		require.Equal(t, "ok", clusterState(t, n), "cluster_state on %s", n.Addr)
 	}
 	v := view(t, nodes[0])
 	require.Empty(t, v.Uncovered(), "uncovered slots")
@@ -68,5 +68,5 @@ func TestCreateIdempotentCheckMode(t *testing.T) {
 	require.False(t, res.Changed, res.Msg)
 	require.Empty(t, f.Actions)
 	require.Equal(t, before, snapshot(t, nodes))
-	_ = topology.Slots
+	_ = topology.ClusterSlots
 }

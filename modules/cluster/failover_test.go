@@ -82,7 +82,7 @@ func TestFailoverStands(t *testing.T) {
 		k, old := v.ByID(replica.ID), v.ByID(primary.ID)
 		return k != nil && k.IsPrimary() && k.SlotCount() == primary.SlotCount() && old != nil && old.Has("fail")
 	})
-	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterInfo(t, watcher, "cluster_state") == "ok" })
+	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterState(t, watcher) == "ok" })
 
 	before := snapshot(t, liveNodes(nodes, dead))
 	res, f := callOK(t, args)
@@ -117,4 +117,70 @@ func liveNodes(nodes []*testserver.ClusterNode, except *testserver.ClusterNode) 
 		}
 	}
 	return out
+}
+
+// A slot left open by an interrupted move (migrating on its owner,
+// importing on another primary) is closed by valkey-cli --cluster fix; the
+// rerun reports nothing to do.
+func TestOpenSlotClosed(t *testing.T) {
+	nodes := testserver.StartCluster(t, 3)
+	args := task(nodes, map[string]any{"replicas": 0})
+	callOK(t, args)
+	owner, other := nodes[0], nodes[1]
+	ownerID, otherID := view(t, owner).Self().ID, view(t, other).Self().ID
+	require.Contains(t, topology.Ranges(view(t, owner).Self().Slots), "0-")
+	require.Equal(t, "OK", other.CLI("CLUSTER", "SETSLOT", "5", "IMPORTING", ownerID))
+	require.Equal(t, "OK", owner.CLI("CLUSTER", "SETSLOT", "5", "MIGRATING", otherID))
+
+	res, f := callOK(t, copyArgs(args, map[string]any{"_ansible_check_mode": true}))
+	require.True(t, res.Changed)
+	require.ElementsMatch(t, []string{"5@" + owner.Addr, "5@" + other.Addr}, f.Plan.CloseOpenSlots)
+	require.NotEmpty(t, view(t, owner).Self().Open, "check mode closed the slot")
+
+	res, _ = callOK(t, args)
+	require.True(t, res.Changed, res.Msg)
+	for _, n := range nodes {
+		require.Empty(t, view(t, n).Self().Open, "slot still open on %s", n.Addr)
+	}
+	res, _ = callOK(t, args)
+	require.False(t, res.Changed, res.Msg)
+}
+
+// A dead node that is no longer listed is forgotten by every node with
+// remove_unlisted (after its replica took its slots over).
+func TestForgetDeadNode(t *testing.T) {
+	nodes := testserver.StartCluster(t, 6)
+	callOK(t, task(nodes, nil))
+	v := view(t, nodes[0])
+	var dead *testserver.ClusterNode
+	var deadID, replicaID string
+	for _, k := range v.Nodes {
+		if k.IsPrimary() && k.SlotCount() > 0 && !k.Myself() {
+			dead, deadID = byAddr(nodes, k.Addr()), k.ID
+		}
+	}
+	for _, k := range v.Nodes {
+		if k.PrimaryID == deadID {
+			replicaID = k.ID
+			rep := byAddr(nodes, k.Addr())
+			waitView(t, rep, "the replica's link", func(*topology.ClusterView) bool {
+				return strings.Contains(rep.CLI("INFO", "replication"), "master_link_status:up")
+			})
+		}
+	}
+	dead.Kill()
+	waitView(t, nodes[0], "the failover", func(v *topology.ClusterView) bool {
+		k := v.ByID(replicaID)
+		return k != nil && k.IsPrimary() && k.SlotCount() > 0 && v.ByID(deadID).Has("fail")
+	})
+	live := liveNodes(nodes, dead)
+	res, f := callOK(t, task(live, map[string]any{"remove_unlisted": true}))
+	require.True(t, res.Changed, res.Msg)
+	require.Contains(t, res.Warnings, fmt.Sprintf("node %s cannot be reached: the other nodes forget it, and it must not be started again with its old nodes.conf", dead.Addr))
+	require.Len(t, f.Nodes, 5)
+	for _, n := range live {
+		require.Nil(t, view(t, n).ByID(deadID), "%s still knows the dead node", n.Addr)
+	}
+	res, _ = callOK(t, task(live, map[string]any{"remove_unlisted": true}))
+	require.False(t, res.Changed, res.Msg)
 }

@@ -50,10 +50,14 @@ func view(t *testing.T, n *testserver.ClusterNode) *topology.ClusterView {
 	return v
 }
 
-// clusterInfo is a node's CLUSTER INFO field.
-func clusterInfo(t *testing.T, n *testserver.ClusterNode, field string) string {
+// clusterState is a node's cluster_state (CLUSTER INFO).
+func clusterState(t *testing.T, n *testserver.ClusterNode) string {
 	t.Helper()
-	return topology.ParseClusterInfo(n.CLI("CLUSTER", "INFO"))[field]
+	c, err := topology.ParseClusterInfo(n.CLI("CLUSTER", "INFO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.State
 }
 
 // snapshot is every node's CLUSTER NODES without the volatile fields

@@ -23,13 +23,14 @@ type plan struct {
 	anchor    *member                          // the node that meets them
 	primaries []*member                        // nodes that join as primaries
 	replicate []replication
-	rebalance bool     // move slots to empty primaries and off leaving ones
+	rebalance bool      // move slots to empty primaries and off leaving ones
+	fix       []string  // slots an interrupted move left open ("slot@node"; valkey-cli --cluster fix closes them)
 	leaving   []*member // nodes every other node forgets (remove_unlisted)
 	moves     map[string]int
 }
 
 func (p *plan) empty() bool {
-	return !p.create && len(p.meet) == 0 && len(p.replicate) == 0 && !p.rebalance && len(p.leaving) == 0
+	return !p.create && len(p.meet) == 0 && len(p.replicate) == 0 && !p.rebalance && len(p.leaving) == 0 && len(p.fix) == 0
 }
 
 // Plan is the plan as the result reports it (check mode included).
@@ -40,6 +41,9 @@ type Plan struct {
 	Replicate   []Replicate    `json:"replicate"`
 	SlotsToMove map[string]int `json:"slots_to_move"`
 	Forget      []string       `json:"forget"`
+	// CloseOpenSlots are slots an interrupted move left migrating or
+	// importing ("slot@node").
+	CloseOpenSlots []string `json:"close_open_slots"`
 }
 
 // Replicate is a replica to attach.
@@ -49,7 +53,8 @@ type Replicate struct {
 }
 
 func (p *plan) report() Plan {
-	r := Plan{Create: p.create, Meet: []string{}, Primaries: []string{}, Replicate: []Replicate{}, SlotsToMove: map[string]int{}, Forget: []string{}}
+	r := Plan{Create: p.create, Meet: []string{}, Primaries: []string{}, Replicate: []Replicate{}, SlotsToMove: map[string]int{},
+		Forget: []string{}, CloseOpenSlots: append([]string{}, p.fix...)}
 	for _, m := range p.meet {
 		r.Meet = append(r.Meet, m.name())
 	}
@@ -76,6 +81,9 @@ func (p *plan) actions() []string {
 	r := p.report()
 	if p.create {
 		out = append(out, fmt.Sprintf("create a cluster of %d primaries", len(p.primaries)))
+	}
+	if len(p.fix) > 0 {
+		out = append(out, "close open slots "+strings.Join(p.fix, ", ")+" (valkey-cli --cluster fix)")
 	}
 	if len(r.Meet) > 0 {
 		out = append(out, "meet "+strings.Join(r.Meet, ", "))
@@ -142,8 +150,8 @@ func (o *Options) planCreate(s *state) (*plan, []string, error) {
 	p := &plan{create: true, slots: map[*member][]topology.SlotRange{}, moves: map[string]int{}, anchor: primaries[0], primaries: primaries}
 	start := 0
 	for i, m := range primaries {
-		n := topology.Slots / len(primaries)
-		if i < topology.Slots%len(primaries) {
+		n := topology.ClusterSlots / len(primaries)
+		if i < topology.ClusterSlots%len(primaries) {
 			n++
 		}
 		p.slots[m] = []topology.SlotRange{{Start: start, End: start + n - 1}}
@@ -283,6 +291,21 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 	var warnings []string
 	view := s.ref.view
 	p := &plan{moves: map[string]int{}, anchor: s.ref}
+	// Slots an interrupted move left open (a run or valkey-cli killed in
+	// the middle), as every reachable node sees them: closed first, by
+	// Valkey's own fixer, when every slot is otherwise served (fix would
+	// also assign uncovered slots, which is a decision for a person).
+	for _, m := range append(append([]*member{}, s.listed...), s.unlisted...) {
+		if m.view == nil || m.connErr != nil {
+			continue
+		}
+		for _, o := range m.view.Self().Open {
+			p.fix = append(p.fix, fmt.Sprintf("%d@%s", o.Slot, m.name()))
+		}
+	}
+	if len(p.fix) > 0 && len(view.Uncovered()) > 0 {
+		return nil, nil, refuse("the cluster has open slots (%s) and slots served by no node (%s); expected a person to decide (valkey-cli --cluster fix assigns the unserved slots)", strings.Join(p.fix, ", "), topology.Ranges(view.Uncovered()))
+	}
 	leaving := map[string]bool{}
 	if o.RemoveUnlisted {
 		// Replicas first: they are forgotten before their primaries.
@@ -392,8 +415,8 @@ func (o *Options) planChange(s *state) (*plan, []string, error) {
 // slots are spread evenly over the primaries that stay.
 func (p *plan) estimateMoves(view *topology.ClusterView, primaries []*member, s *state) {
 	for i, pm := range primaries {
-		target := topology.Slots / len(primaries)
-		if i < topology.Slots%len(primaries) {
+		target := topology.ClusterSlots / len(primaries)
+		if i < topology.ClusterSlots%len(primaries) {
 			target++
 		}
 		cur := 0

@@ -29,7 +29,7 @@ type member struct {
 	enabled bool  // cluster_enabled:1
 	keys    int64 // DBSIZE
 	view    *topology.ClusterView
-	info    map[string]string // CLUSTER INFO
+	info    *topology.ClusterInfo
 }
 
 func (m *member) id() string {
@@ -112,11 +112,15 @@ func (m *member) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refusing the reply of %s: %w", m.name(), err)
 	}
-	info, err := r[1].ToString()
+	text, err := r[1].ToString()
 	if err != nil {
 		return fmt.Errorf("CLUSTER INFO failed: %w", err)
 	}
-	m.view, m.info = v, topology.ParseClusterInfo(strings.TrimPrefix(info, verbatimText))
+	info, err := topology.ParseClusterInfo(strings.TrimPrefix(text, verbatimText))
+	if err != nil {
+		return fmt.Errorf("refusing the reply of %s: %w", m.name(), err)
+	}
+	m.view, m.info = v, info
 	return nil
 }
 

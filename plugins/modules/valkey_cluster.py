@@ -268,8 +268,14 @@ plan:
       description: Nodes every other node forgets.
       type: list
       elements: str
+    close_open_slots:
+      description:
+        - Slots an interrupted move left migrating or importing (V(slot@node)), closed first with
+          C(valkey-cli --cluster fix). Refused when slots are also unserved (a decision for a person).
+      type: list
+      elements: str
   sample: {"create": false, "meet": ["10.0.0.4:6380"], "new_primaries": ["10.0.0.4:6380"], "replicate": [],
-           "slots_to_move": {"10.0.0.4:6380": 4096}, "forget": []}
+           "slots_to_move": {"10.0.0.4:6380": 4096}, "forget": [], "close_open_slots": []}
 actions:
   description: The plan in sentences, in order.
   returned: when the nodes were read
