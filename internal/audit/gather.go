@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/valkeyops/secure/internal/conn"
@@ -29,6 +28,7 @@ import (
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/x509check"
 )
 
 // HostFS reads the target host's files: the local disk for the module and
@@ -203,6 +203,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		c.B().Info().Section("server").Build(),
 		c.B().ConfigGet().Parameter("*").Build(),
 		c.B().AclList().Build(),
+		c.B().Info().Section("persistence").Build(),
 	)
 	infoText, err := resps[0].ToString()
 	if err != nil {
@@ -214,6 +215,9 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	}
 	f := g.Facts
 	f.Info = conn.ParseInfo(infoText)
+	if text, err := resps[3].ToString(); err == nil {
+		f.Persistence = conn.ParseInfo(text)
+	}
 	f.Runtime = make(map[string]string, len(values))
 	for k, v := range values {
 		k = strings.ToLower(k)
@@ -303,6 +307,12 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 			paths[p] = true
 		}
 	}
+	f.Paths = g.dataAndModulePaths(fsys)
+	for _, list := range f.Paths {
+		for _, p := range list {
+			paths[p] = true
+		}
+	}
 	for p := range paths {
 		fi := fsys.Stat(p)
 		fi.Owner = users[fi.UID]
@@ -318,6 +328,14 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 		if pid, err := strconv.Atoi(f.Info["process_id"]); err == nil && pid > 0 {
 			f.Process = readProcess(fsys, pid, users)
 		}
+	}
+	if localServer {
+		f.Kernel = readKernel(fsys)
+		cfg := ""
+		if f.Config != nil {
+			cfg = f.Config.Path
+		}
+		f.Sandbox = readSandbox(fsys, cfg)
 	}
 }
 
@@ -397,13 +415,36 @@ func readCert(fsys HostFS, path string) *policy.CertInfo {
 	if err != nil {
 		return &policy.CertInfo{Err: describePathErr(err)}
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
+	certs, err := x509check.ParseCerts(data, path)
+	if err != nil || len(certs) == 0 {
 		return &policy.CertInfo{Err: "no PEM certificate in the file"}
 	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return &policy.CertInfo{Err: "the certificate does not parse"}
+	leaf := certs[0]
+	info := &policy.CertInfo{NotAfter: leaf.NotAfter, Subject: leaf.Subject.String(), SelfSigned: selfSigned(leaf)}
+	info.KeyType, info.KeyBits = x509check.KeyDescription(leaf.PublicKey)
+	info.KeyWeakness = x509check.KeyWeakness(leaf.PublicKey)
+	for i, c := range certs {
+		if i > 0 && selfSigned(c) {
+			continue // a root's signature on itself is never checked by a client
+		}
+		if x509check.WeakSignature(c.SignatureAlgorithm) {
+			info.WeakSignatures = append(info.WeakSignatures, fmt.Sprintf("%s: %s", c.Subject, c.SignatureAlgorithm))
+		}
 	}
-	return &policy.CertInfo{NotAfter: c.NotAfter, Subject: c.Subject.String()}
+	return info
+}
+
+// selfSigned: issuer and subject are the same name and the certificate's own
+// key made its signature (a signature over MD5, which Go refuses to check, is
+// taken as self-made when no authority key id says otherwise).
+func selfSigned(c *x509.Certificate) bool {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	var insecure x509.InsecureAlgorithmError
+	if errors.As(err, &insecure) {
+		return len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
+	}
+	return err == nil
 }
