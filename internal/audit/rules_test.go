@@ -222,7 +222,7 @@ rules:
 		"module others can write": func() map[string]policy.Outcome {
 			return statuses(pol, moduleHost(t, 0o777))
 		},
-		"failed save":              func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
+		"failed save":               func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
 		"written, two days unsaved": func() map[string]policy.Outcome { return statuses(pol, unsavedWrite(t)) },
 	}
 	cache := map[string]map[string]policy.Outcome{}

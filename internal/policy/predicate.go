@@ -46,8 +46,8 @@ type Predicate struct {
 	Host    *HostPredicate    `yaml:"host"`
 	// Persistence is about INFO persistence (backup evidence).
 	Persistence *PersistencePredicate `yaml:"persistence"`
-	Any     []*Predicate      `yaml:"any"`
-	All     []*Predicate      `yaml:"all"`
+	Any         []*Predicate          `yaml:"any"`
+	All         []*Predicate          `yaml:"all"`
 
 	dir *directives.Directive
 }
