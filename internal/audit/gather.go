@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"github.com/valkeyops/secure/internal/conn"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,6 +93,11 @@ type Source struct {
 	// NoIncludes: include lines are not followed (over SFTP the included
 	// files would be read from the wrong disk); a warning says so.
 	NoIncludes bool
+	// TLSHost is where the server's TLS port is reached to read the
+	// certificate it serves (the login host); empty: the first address it
+	// binds (a unix socket login). NoServedCert skips that handshake.
+	TLSHost      string
+	NoServedCert bool
 }
 
 // Gathered is the facts plus what the report needs besides them.
@@ -181,8 +187,39 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 	if src.FS != nil {
 		g.inspectHost(src.FS, src.LocalServer)
 	}
+	if src.Client != nil && !src.NoServedCert {
+		g.readServed(ctx, src.TLSHost)
+	}
 	return g, nil
 }
+
+// readServed reads the certificate the server serves on its TLS port (a
+// handshake; nothing is sent). Reached at host, else at the first address
+// the server binds ("*" and "::*" through loopback).
+func (g *Gathered) readServed(ctx context.Context, host string) {
+	port, err := strconv.Atoi(g.Facts.Runtime["tls-port"])
+	if err != nil || port <= 0 {
+		return
+	}
+	if host == "" {
+		host = "127.0.0.1"
+		if words := strings.Fields(g.Facts.Runtime["bind"]); len(words) > 0 {
+			if h := strings.TrimPrefix(words[0], "-"); h != "*" && h != "::*" {
+				host = h
+			}
+		}
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	certs, err := x509check.Served(ctx, host, port, servedTimeout)
+	if err != nil {
+		g.warnf("could not read the certificate served on %s: %v", addr, err)
+		return
+	}
+	g.Facts.Served = &policy.ServedCert{Address: addr, Cert: describeCerts(certs)}
+}
+
+// servedTimeout bounds the handshake that reads the served certificate.
+const servedTimeout = 5 * time.Second
 
 func (g *Gathered) requirepassSet() bool {
 	f := g.Facts
@@ -419,6 +456,11 @@ func readCert(fsys HostFS, path string) *policy.CertInfo {
 	if err != nil || len(certs) == 0 {
 		return &policy.CertInfo{Err: "no PEM certificate in the file"}
 	}
+	return describeCerts(certs)
+}
+
+// describeCerts is what the policy checks of a certificate chain, leaf first.
+func describeCerts(certs []*x509.Certificate) *policy.CertInfo {
 	leaf := certs[0]
 	info := &policy.CertInfo{NotAfter: leaf.NotAfter, Subject: leaf.Subject.String(), SelfSigned: selfSigned(leaf)}
 	info.KeyType, info.KeyBits = x509check.KeyDescription(leaf.PublicKey)

@@ -235,8 +235,16 @@ func TestSandboxDropIn(t *testing.T) {
 
 func TestFindingMessagesOfTheNewRules(t *testing.T) {
 	pol := baseline(t)
-	_, insecure := insecureServer(t)
+	srv, insecure := insecureServer(t)
 	out := statuses(pol, insecure)
+	// The served certificate is read too: the insecure server still serves its
+	// first (self-signed, P-256, SHA-256) one, so only VK-055 names it.
+	tlsPort := strings.Fields(srv.ConfigGet("tls-port"))[1]
+	served := "the certificate served on 127.0.0.1:" + tlsPort + " (CN=valkeyops-test) is self-signed"
+	assert.Contains(t, out["VK-055"].Message, served)
+	assert.Contains(t, out["VK-014"].Message, "the certificate served on 127.0.0.1:"+tlsPort+" expires on")
+	assert.NotContains(t, out["VK-053"].Message, "served")
+	assert.NotContains(t, out["VK-054"].Message, "served")
 	for id, want := range map[string]string{
 		"VK-051": `tls-ciphers is "HIGH:RC4-SHA:DES-CBC3-SHA", which enables RC4-SHA, DES-CBC3-SHA`,
 		"VK-052": `tls-ciphersuites is "TLS_AES_128_CCM_8_SHA256:TLS_AES_128_GCM_SHA256", which enables TLS_AES_128_CCM_8_SHA256`,

@@ -587,45 +587,71 @@ func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
 	return Fail, fmt.Sprintf("Valkey %s is a release line with no fixed version in the policy (unsupported)%s", ver, cves)
 }
 
+// cert checks the certificate file the directive names and, for
+// tls-cert-file, the certificate the server serves (they differ until a
+// reload): a failure of either fails the rule, naming which.
 func (e *evaluator) cert(cp *CertPredicate) (Status, string) {
 	if !e.f.Host {
 		return Skip, "needs the target host (certificates are not checked by lint)"
 	}
+	type named struct {
+		label string
+		info  *CertInfo
+	}
+	var certs []named
 	path, why := e.path(cp.Directive)
-	if path == "" {
+	if path != "" {
+		c := e.f.Certs[path]
+		if c == nil {
+			return Skip, path + " was not inspected"
+		}
+		if c.Err != "" {
+			return Fail, fmt.Sprintf("cannot read the certificate %s: %s", path, c.Err)
+		}
+		certs = append(certs, named{path, c})
+	}
+	if s := e.f.Served; s != nil && cp.Directive == "tls-cert-file" {
+		certs = append(certs, named{"served on " + s.Address, s.Cert})
+	}
+	if len(certs) == 0 {
 		return Skip, why
 	}
-	c := e.f.Certs[path]
-	if c == nil {
-		return Skip, path + " was not inspected"
+	var fails []string
+	for _, c := range certs {
+		if msg := e.certProblem(cp, c.label, c.info); msg != "" {
+			fails = append(fails, msg)
+		}
 	}
-	if c.Err != "" {
-		return Fail, fmt.Sprintf("cannot read the certificate %s: %s", path, c.Err)
+	if len(fails) == 0 {
+		return Pass, ""
 	}
+	return Fail, strings.Join(fails, "; ")
+}
+
+// certProblem says what is wrong with one certificate ("" when nothing is).
+func (e *evaluator) certProblem(cp *CertPredicate, label string, c *CertInfo) string {
 	switch {
 	case cp.StrongKey != nil:
 		if c.KeyWeakness != "" {
-			return Fail, fmt.Sprintf("the certificate %s has %s", path, c.KeyWeakness)
+			return fmt.Sprintf("the certificate %s has %s", label, c.KeyWeakness)
 		}
-		return Pass, ""
 	case cp.StrongSignature != nil:
 		if len(c.WeakSignatures) > 0 {
-			return Fail, fmt.Sprintf("the certificate %s is signed with a broken hash: %s", path, strings.Join(c.WeakSignatures, "; "))
+			return fmt.Sprintf("the certificate %s is signed with a broken hash: %s", label, strings.Join(c.WeakSignatures, "; "))
 		}
-		return Pass, ""
 	case cp.NotSelfSigned != nil:
 		if c.SelfSigned {
-			return Fail, fmt.Sprintf("the certificate %s (%s) is self-signed: no CA stands behind it", path, c.Subject)
+			return fmt.Sprintf("the certificate %s (%s) is self-signed: no CA stands behind it", label, c.Subject)
 		}
-		return Pass, ""
+	default:
+		left := c.NotAfter.Sub(e.f.Now)
+		days := int(left.Hours() / 24)
+		if left <= 0 {
+			return fmt.Sprintf("the certificate %s expired on %s", label, c.NotAfter.UTC().Format("2006-01-02"))
+		}
+		if days < cp.MinDaysLeft {
+			return fmt.Sprintf("the certificate %s expires on %s (in %d days; expected at least %d)", label, c.NotAfter.UTC().Format("2006-01-02"), days, cp.MinDaysLeft)
+		}
 	}
-	left := c.NotAfter.Sub(e.f.Now)
-	days := int(left.Hours() / 24)
-	if left <= 0 {
-		return Fail, fmt.Sprintf("the certificate %s expired on %s", path, c.NotAfter.UTC().Format("2006-01-02"))
-	}
-	if days < cp.MinDaysLeft {
-		return Fail, fmt.Sprintf("the certificate %s expires on %s (in %d days; expected at least %d)", path, c.NotAfter.UTC().Format("2006-01-02"), days, cp.MinDaysLeft)
-	}
-	return Pass, ""
+	return ""
 }

@@ -41,6 +41,9 @@ type Facts struct {
 	Process *ProcessInfo
 	// Certs are the certificates named by directives, by path.
 	Certs map[string]*CertInfo
+	// Served is the certificate the server presents on its TLS port; nil
+	// when it was not read (no server, no TLS port, no handshake).
+	Served *ServedCert
 	// Now is the time certificate expiry is measured from.
 	Now time.Time
 	// Persistence is INFO persistence; nil without a server.
@@ -50,6 +53,12 @@ type Facts struct {
 	Kernel *KernelInfo
 	// Sandbox is the service's hardening drop-in (nil when not inspected).
 	Sandbox *SandboxInfo
+}
+
+// ServedCert is the certificate a server presented and where.
+type ServedCert struct {
+	Address string
+	Cert    *CertInfo
 }
 
 // KernelInfo holds the host settings Valkey depends on, each read from

@@ -130,6 +130,18 @@ func isLocal(o *conn.Options) bool {
 	return false
 }
 
+// tlsHost is where the TLS port is reached to read the served certificate:
+// the login host, or (over a unix socket) the server's first bind address.
+func tlsHost(o *conn.Options) string {
+	if o.LoginUnixSocket != "" {
+		return ""
+	}
+	if o.LoginHost == "" {
+		return "127.0.0.1"
+	}
+	return o.LoginHost
+}
+
 // NothingDone ends the message of every failure before the report.
 const NothingDone = "the audit did not run"
 
@@ -223,7 +235,7 @@ func (m *auditRun) gather(opts *Options, pol *policy.Policy) (*audit.Report, []s
 	defer cancel()
 	g, err := audit.Gather(ctx, audit.Source{
 		Client: client, FS: audit.LocalFS{}, ConfigFile: opts.ConfigFile, ACLFile: opts.ACLFile,
-		LocalServer: isLocal(&opts.Options),
+		LocalServer: isLocal(&opts.Options), TLSHost: tlsHost(&opts.Options),
 	})
 	if err != nil {
 		return nil, nil, err
