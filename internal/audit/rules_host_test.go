@@ -122,7 +122,8 @@ func systemdHost(t *testing.T, dropIn bool) *testHost {
 	return h
 }
 
-// regather gathers a running test server's facts again, on another host view.
+// regather gathers a running test server's facts, as the module does, with
+// fsys as the host's disk.
 func regather(t *testing.T, srv *testserver.Server, user, password string, fsys HostFS) *Gathered {
 	t.Helper()
 	c, err := conn.Open(&conn.Options{LoginPort: srv.Port, LoginUser: user, LoginPassword: ansible.Secret(password)})
