@@ -29,6 +29,7 @@ import (
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/internal/x509check"
 )
 
@@ -113,6 +114,8 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
+	// Replication is INFO replication (nil when it could not be read).
+	Replication *topology.Replication
 }
 
 // ServerInfo names the server.
@@ -240,6 +243,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		c.B().Info().Section("server").Build(),
 		c.B().ConfigGet().Parameter("*").Build(),
 		c.B().AclList().Build(),
+		c.B().Info().Section("replication").Build(),
 		c.B().Info().Section("persistence").Build(),
 	)
 	infoText, err := resps[0].ToString()
@@ -252,7 +256,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	}
 	f := g.Facts
 	f.Info = conn.ParseInfo(infoText)
-	if text, err := resps[3].ToString(); err == nil {
+	if text, err := resps[4].ToString(); err == nil {
 		f.Persistence = conn.ParseInfo(text)
 	}
 	f.Runtime = make(map[string]string, len(values))
@@ -271,6 +275,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	default:
 		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
 	}
+	g.readReplication(&resps[3])
 	lines, err := resps[2].AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
@@ -286,6 +291,22 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
+}
+
+// readReplication reads INFO replication for the topology section; a
+// reply that cannot be read or parsed is a warning (the rest of the audit
+// does not depend on it).
+func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
+	text, err := resp.ToString()
+	if err != nil {
+		g.warnf("could not read INFO replication: the topology is not reported")
+		return
+	}
+	// Over RESP3 INFO is a verbatim string, which valkey-go returns with its format prefix.
+	text, _ = strings.CutPrefix(text, "txt:")
+	if g.Replication, err = topology.ParseReplication(text); err != nil {
+		g.warnf("%v: the topology is not reported", err)
+	}
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {
