@@ -267,3 +267,27 @@ func TestFindingMessagesOfTheNewRules(t *testing.T) {
 	assert.Equal(t, `bind is "0.0.0.0 -::1 127.0.0.1 10.1.2.3": 0.0.0.0, 10.1.2.3 are beyond loopback`, f.Message)
 	assert.Equal(t, policy.Skip, statuses(pol, gatherFile(t, "bind 0.0.0.0\nport 0\n"))["VK-050"].Status, "no plain port, nothing to say")
 }
+
+// The server's user owns the data directory and may fill the AOF directory
+// with files: the audit looks at MaxAOFFiles of them (which ones is the
+// directory's order), whatever the count, and files others can read fail VK-075.
+func TestAOFDirectoryIsReadBounded(t *testing.T) {
+	data := t.TempDir()
+	aof := filepath.Join(data, "appendonlydir")
+	require.NoError(t, os.Mkdir(aof, 0o750))
+	for i := 0; i < MaxAOFFiles+500; i++ {
+		p := filepath.Join(aof, fmt.Sprintf("f%05d", i))
+		require.NoError(t, os.WriteFile(p, nil, 0o644))
+		require.NoError(t, os.Chmod(p, 0o644))
+	}
+	conf := filepath.Join(t.TempDir(), "valkey.conf")
+	require.NoError(t, os.WriteFile(conf, []byte(hardenedConf+"dir "+data+"\nappenddirname appendonlydir\n"), 0o640))
+	g, err := Gather(context.Background(), Source{FS: LocalFS{}, ConfigFile: conf})
+	require.NoError(t, err)
+	assert.Len(t, g.Facts.Paths["data"], MaxAOFFiles, "no dump.rdb; the AOF files, bounded")
+	out := statuses(baseline(t), g)["VK-075"]
+	assert.Equal(t, policy.Fail, out.Status)
+	assert.True(t, strings.HasPrefix(out.Message, aof+"/f"), out.Message[:80])
+	assert.Contains(t, out.Message, ": mode 0644 allows more than 0640; ")
+	assert.True(t, strings.HasSuffix(out.Message, "0640 and 997 more"), "a finding names a few files, not a thousand: %s", out.Message)
+}

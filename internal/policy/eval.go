@@ -504,6 +504,8 @@ func (e *evaluator) file(fp *FilePredicate) (Status, string) {
 		}
 	}
 	switch {
+	case len(fails) > 3:
+		return Fail, fmt.Sprintf("%s and %d more", strings.Join(fails[:3], "; "), len(fails)-3)
 	case len(fails) > 0:
 		return Fail, strings.Join(fails, "; ")
 	case len(skips) == len(paths):
