@@ -178,7 +178,7 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 		g.FileUsers, ws = policy.UsersFromConfig(f.Config)
 		g.Warnings = append(g.Warnings, ws...)
 	}
-	requirepass := g.requirepassSet()
+	requirepass := g.requirepass()
 	switch {
 	case g.RuntimeUsers != nil:
 		f.Users, f.UsersFrom = g.RuntimeUsers, "ACL LIST"
@@ -224,18 +224,22 @@ func (g *Gathered) readServed(ctx context.Context, host string) {
 // servedTimeout bounds the handshake that reads the served certificate.
 const servedTimeout = 5 * time.Second
 
-func (g *Gathered) requirepassSet() bool {
+// requirepass is the default user's password when no ACL user says
+// otherwise: the server's, else the file's last requirepass line ("" when
+// none). It is a secret: only compared, never shown (Secrets holds it).
+func (g *Gathered) requirepass() string {
 	f := g.Facts
 	if f.Runtime != nil {
-		return f.Runtime["requirepass"] != ""
+		return f.Runtime["requirepass"]
 	}
 	if f.Config != nil {
 		if occ := f.Config.Occurrences("requirepass"); len(occ) > 0 {
-			a := occ[len(occ)-1].Args
-			return len(a) == 1 && a[0] != ""
+			if a := occ[len(occ)-1].Args; len(a) == 1 {
+				return a[0]
+			}
 		}
 	}
-	return false
+	return ""
 }
 
 func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {

@@ -291,3 +291,15 @@ func TestAOFDirectoryIsReadBounded(t *testing.T) {
 	assert.Contains(t, out.Message, ": mode 0644 allows more than 0640; ")
 	assert.True(t, strings.HasSuffix(out.Message, "0640 and 997 more"), "a finding names a few files, not a thousand: %s", out.Message)
 }
+
+// The classic: Redis's sample config suggested "requirepass foobared". With no
+// ACL users the default user's password is requirepass, checked by lint too.
+func TestRequirepassIsAPasswordToo(t *testing.T) {
+	pol := baseline(t)
+	out := statuses(pol, gatherFile(t, hardenedConf+"requirepass foobared\n"))["VK-068"]
+	assert.Equal(t, policy.Fail, out.Status)
+	assert.Contains(t, out.Message, `enabled ACL user "default" has a well-known password`)
+	assert.NotContains(t, out.Message, "foobared")
+	out = statuses(pol, gatherFile(t, hardenedConf+"requirepass "+insecureRequire+"\n"))["VK-068"]
+	assert.Equal(t, policy.Pass, out.Status, out.Message)
+}

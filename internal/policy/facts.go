@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -224,20 +226,25 @@ func UsersFromACLFile(path string, data []byte) ([]User, []string) {
 }
 
 // ImplicitDefault is the default user of a server without ACL
-// configuration: on, all rights, and no password unless requirepass is set.
-func ImplicitDefault(requirepass bool) User {
+// configuration: on, all rights, and no password unless requirepass is set
+// (then its password is requirepass, so a well-known one shows).
+func ImplicitDefault(requirepass string) User {
 	u := aclrule.NewUser()
 	for _, r := range []string{"on", "nopass", "~*", "&*", "+@all"} {
 		_ = u.Apply(r) // valid rules
 	}
 	f := FromModel("default", u)
-	f.NoPass, f.HasPassword = !requirepass, requirepass
+	f.NoPass, f.HasPassword = requirepass == "", requirepass != ""
+	if requirepass != "" {
+		sum := sha256.Sum256([]byte(requirepass))
+		f.KnownPassword = hasKnownPassword([]string{hex.EncodeToString(sum[:])})
+	}
 	return f
 }
 
 // WithDefaultUser adds the implicit default user when users lacks one (a
 // server always has a default user).
-func WithDefaultUser(users []User, requirepass bool) []User {
+func WithDefaultUser(users []User, requirepass string) []User {
 	for _, u := range users {
 		if u.Name == "default" {
 			return users
