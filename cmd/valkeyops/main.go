@@ -22,6 +22,7 @@ import (
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
@@ -36,10 +37,11 @@ type module struct {
 }
 
 var modules = map[string]module{
-	"valkey_acl":    {acl.Main, acl.Options{}},
-	"valkey_config": {config.Main, settings.Options{}},
-	"valkey_audit":  {audit.Main, audit.Options{}},
-	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+	"valkey_acl":      {acl.Main, acl.Options{}},
+	"valkey_config":   {config.Main, settings.Options{}},
+	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
+	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
