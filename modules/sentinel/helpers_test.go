@@ -2,6 +2,7 @@ package sentinel
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,4 +86,22 @@ func primaryField(t *testing.T, s *testserver.Server, name, field string) string
 	}
 	t.Fatalf("SENTINEL MASTER %s has no field %s", name, field)
 	return ""
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// masters is SENTINEL MASTERS without the fields that tick by themselves
+// (ping and refresh times): what a task could change.
+func masters(t *testing.T, s *testserver.Server) string {
+	t.Helper()
+	stable := map[string]bool{"name": true, "ip": true, "port": true, "flags": true, "quorum": true, "config-epoch": true,
+		"down-after-milliseconds": true, "failover-timeout": true, "parallel-syncs": true}
+	lines := strings.Split(s.CLI("--raw", "SENTINEL", "MASTERS"), "\n")
+	var out []string
+	for i := 0; i+1 < len(lines); i += 2 {
+		if stable[lines[i]] {
+			out = append(out, lines[i]+"="+lines[i+1])
+		}
+	}
+	return strings.Join(out, " ")
 }
