@@ -91,10 +91,10 @@ func primaryField(t *testing.T, s *testserver.Server, name, field string) string
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // masters is SENTINEL MASTERS without the fields that tick by themselves
-// (ping and refresh times): what a task could change.
+// (ping and refresh times, link flags): what a task could change.
 func masters(t *testing.T, s *testserver.Server) string {
 	t.Helper()
-	stable := map[string]bool{"name": true, "ip": true, "port": true, "flags": true, "quorum": true, "config-epoch": true,
+	stable := map[string]bool{"name": true, "ip": true, "port": true, "quorum": true, "config-epoch": true,
 		"down-after-milliseconds": true, "failover-timeout": true, "parallel-syncs": true}
 	lines := strings.Split(s.CLI("--raw", "SENTINEL", "MASTERS"), "\n")
 	var out []string
@@ -104,4 +104,11 @@ func masters(t *testing.T, s *testserver.Server) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return b
 }

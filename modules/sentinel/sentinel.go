@@ -80,6 +80,7 @@ func Main(req *ansible.Request) *ansible.Result {
 	}
 	opts.Options.CarriesSecrets = opts.carriesSecrets()
 	m := &run{req: req, opts: &opts, fields: &Fields{}}
+	m.Unchanged()
 	res := outcome.Run(&outcome.Task{Req: req, Journal: opts.JournalOptions, Timeout: opts.Options.Timeout()}, m)
 	if m.client != nil {
 		m.client.Close()
@@ -104,8 +105,16 @@ type run struct {
 	done   []journal.Change
 }
 
+// Unchanged empties the fields that name changes (lists, never null).
 func (r *run) Unchanged() {
-	r.fields.Created, r.fields.Updated, r.fields.Removed, r.fields.Reset, r.fields.Settings = nil, nil, nil, nil, nil
+	f := r.fields
+	f.Created, f.Updated, f.Removed, f.Reset, f.Settings = []string{}, []string{}, []string{}, []string{}, []string{}
+	if f.Disagreements == nil {
+		f.Disagreements = []string{}
+	}
+	if f.Monitors == nil {
+		f.Monitors = []MonitorReport{}
+	}
 }
 
 func (r *run) Plan(ctx context.Context, t *outcome.Task) error {

@@ -69,6 +69,12 @@ func TestCreateRerunAndChange(t *testing.T) {
 	assert.NotContains(t, out, authPass)
 	assert.Contains(t, out, "grp auth_pass: (set)")
 	assert.Equal(t, []string{"sentinel auth-pass grp " + authPass + "-2"}, sentinelLines(t, s.ConfPath, "auth-pass"))
+
+	// The journal names the changes, never the password.
+	journal := string(readFile(t, args["journal_path"].(string)))
+	assert.Contains(t, journal, `"name":"sentinel auth-pass grp","secret":true`)
+	assert.Contains(t, journal, `"name":"sentinel quorum grp","before":"2","after":"1"`)
+	assert.NotContains(t, journal, authPass)
 }
 
 // Check mode plans the same change as a real run and changes nothing.
