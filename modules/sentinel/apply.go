@@ -70,6 +70,7 @@ func (r *run) unpersisted(st *sentinelState) []string {
 // Record is the journal entry of what Apply did.
 func (r *run) Record(partial bool) journal.Entry {
 	e := journal.NewEntry(r.req, r.opts.Options.Address(), r.opts.Options.LoginPort)
+	e.Instance = journal.InstanceName(r.before.configFile) // sentinel.conf: "sentinel"
 	e.Changes = r.done
 	e.Partial = partial
 	return e

@@ -75,6 +75,7 @@ func TestCreateRerunAndChange(t *testing.T) {
 	assert.Contains(t, journal, `"name":"sentinel auth-pass grp","secret":true`)
 	assert.Contains(t, journal, `"name":"sentinel quorum grp","before":"2","after":"1"`)
 	assert.NotContains(t, journal, authPass)
+	assert.Contains(t, journal, `"instance":"sentinel"`)
 }
 
 // Check mode plans the same change as a real run and changes nothing.
