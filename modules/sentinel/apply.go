@@ -35,7 +35,7 @@ func (r *run) Apply(ctx context.Context, t *outcome.Task) error {
 		}
 		r.done = append(r.done, s.changes...)
 	}
-	after, err := readState(ctx, c, r.before.configFile)
+	after, err := readState(ctx, c, r.before.configFile, r.trust)
 	if err != nil {
 		return outcome.Partial("the change of %s was applied, but re-reading the Sentinel failed: %v", outcome.What(journal.Entry{Changes: r.done}), err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/outcome"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // Fields are valkey_sentinel's return values.
@@ -100,6 +101,7 @@ type run struct {
 	fields *Fields
 	client valkey.Client
 	before *sentinelState
+	trust  safefs.Trust // Sentinel's user may own the config file's directory
 	steps  []step
 	diff   []ansible.DiffEntry
 	done   []journal.Change
@@ -148,7 +150,8 @@ func (r *run) Plan(ctx context.Context, t *outcome.Task) error {
 			return err
 		}
 	}
-	st, err := readState(ctx, c, file)
+	r.trust = p.Trust()
+	st, err := readState(ctx, c, file, r.trust)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/safefs"
 )
 
 // monitorState is one monitor as Sentinel reports it (SENTINEL MASTER and
@@ -44,6 +45,7 @@ type sentinelState struct {
 	currentEpoch int64             // from the file, -1 unknown
 	denyScripts  bool
 	fileRead     bool
+	trust        safefs.Trust
 }
 
 // maxMonitors bounds what the module reads from a Sentinel (every reply is
@@ -73,8 +75,13 @@ func isSentinel(ctx context.Context, c valkey.Client, addr string) (string, erro
 }
 
 // readState reads every monitor, the global settings and the config file.
-func readState(ctx context.Context, c valkey.Client, configFile string) (*sentinelState, error) {
-	st := &sentinelState{configFile: configFile, monitors: map[string]*monitorState{}, currentEpoch: -1, denyScripts: true}
+//
+// The file is read the way root may read a file in a directory Sentinel's
+// user owns (Sentinel rewrites it there): through trust, no link followed
+// that root did not make, so that user cannot point the module at a
+// root-only file.
+func readState(ctx context.Context, c valkey.Client, configFile string, trust safefs.Trust) (*sentinelState, error) {
+	st := &sentinelState{configFile: configFile, trust: trust, monitors: map[string]*monitorState{}, currentEpoch: -1, denyScripts: true}
 	masters, err := c.Do(ctx, cmd(c, "SENTINEL", "MASTERS")).ToArray()
 	if err != nil {
 		return nil, fmt.Errorf("failed to list the monitors (SENTINEL MASTERS): %w", err)
@@ -171,7 +178,7 @@ func readDetails(ctx context.Context, c valkey.Client, ms *monitorState) error {
 // readFile reads what only Sentinel's config file says. The file is
 // Sentinel's (written by its own rewrite): read, never written.
 func (st *sentinelState) readFile() error {
-	cfg, err := conffile.Load(st.configFile)
+	cfg, err := conffile.LoadTrusted(st.configFile, st.trust)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("Sentinel's config file %q does not exist", st.configFile)
