@@ -19,6 +19,10 @@ import (
 // data nodes' 6379 is the default of every other module).
 const DefaultPort = 26379
 
+// DefaultPrimaryPort is a new monitor's primary_port when the task leaves it
+// out: a data node's port.
+const DefaultPrimaryPort = conn.DefaultPort
+
 // A monitor's states. A setting the task leaves out keeps what Sentinel
 // has (its own default for a new monitor).
 const (
@@ -98,7 +102,7 @@ func (m *Monitor) state() string {
 
 func (m *Monitor) port() int {
 	if m.PrimaryPort == nil {
-		return 6379
+		return DefaultPrimaryPort
 	}
 	return *m.PrimaryPort
 }
