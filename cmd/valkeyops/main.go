@@ -19,9 +19,11 @@ import (
 	"github.com/valkeyops/secure/internal/cli"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/info"
 	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
@@ -42,6 +44,7 @@ var modules = map[string]module{
 	"valkey_audit":    {audit.Main, audit.Options{}},
 	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
 	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
+	"valkey_info":     {info.Main, info.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
@@ -50,10 +53,13 @@ var modules = map[string]module{
 type specDocument struct {
 	Modules          map[string]*ansible.Spec `json:"modules"`
 	SecretDirectives []string                 `json:"secret_directives"`
+	// PerNodeDirectives are per node by nature (internal/topology): never
+	// compared across the nodes of a group or cluster.
+	PerNodeDirectives []topology.PerNode `json:"per_node_directives"`
 }
 
 func printSpec(w io.Writer) int {
-	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives()}
+	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives(), PerNodeDirectives: topology.PerNodeByNature}
 	for name, m := range modules {
 		doc.Modules[name] = ansible.SpecOf(m.options)
 	}
