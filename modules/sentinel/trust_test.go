@@ -20,9 +20,7 @@ import (
 func TestSentinelUserPlantsConfigLink(t *testing.T) {
 	testserver.NeedRoot(t)
 	primary := testserver.Start(t)
-	nobody := testserver.Nobody
-	s := testserver.StartWith(t, testserver.Options{Dir: testserver.OwnedDir(t, nobody, nobody), ConfName: "sentinel.conf",
-		Sentinel: true, Credential: &syscall.Credential{Uid: uint32(nobody), Gid: uint32(nobody)}})
+	s := startSentinelAsNobody(t)
 	args := task(s, map[string]any{"monitors": []any{monitor("grp", primary, nil)}})
 	callOK(t, args)
 
@@ -31,7 +29,7 @@ func TestSentinelUserPlantsConfigLink(t *testing.T) {
 	require.NoError(t, os.WriteFile(target, []byte("sentinel auth-user grp root-only-LEAKED\nsentinel current-epoch 4242\n"), 0o600))
 	require.NoError(t, os.Remove(s.ConfPath))
 	require.NoError(t, os.Symlink(target, s.ConfPath))
-	require.NoError(t, os.Lchown(s.ConfPath, nobody, nobody))
+	require.NoError(t, os.Lchown(s.ConfPath, testserver.Nobody, testserver.Nobody))
 
 	out, doc, code := printed(t, args)
 	assert.Equal(t, 1, code)
@@ -46,13 +44,20 @@ func TestSentinelUserPlantsConfigLink(t *testing.T) {
 func TestSentinelOwnDirectoryIsFine(t *testing.T) {
 	testserver.NeedRoot(t)
 	primary := testserver.Start(t)
-	nobody := testserver.Nobody
-	s := testserver.StartWith(t, testserver.Options{Dir: testserver.OwnedDir(t, nobody, nobody), ConfName: "sentinel.conf",
-		Sentinel: true, Credential: &syscall.Credential{Uid: uint32(nobody), Gid: uint32(nobody)}})
+	s := startSentinelAsNobody(t)
 	args := task(s, map[string]any{"monitors": []any{monitor("grp", primary, map[string]any{"auth_user": "dn", "auth_pass": authPass})}})
 	res, _ := callOK(t, args)
 	assert.True(t, res.Changed)
 	res, f := callOK(t, args)
 	assert.False(t, res.Changed, "second run: auth-pass read from the file Sentinel's user owns")
 	assert.True(t, f.Monitors[0].AuthPassSet)
+}
+
+// startSentinelAsNobody runs a Sentinel as the attacker's user, in a
+// directory that user owns (as Sentinel's own user owns its config dir).
+func startSentinelAsNobody(t *testing.T) *testserver.Server {
+	t.Helper()
+	n := testserver.Nobody
+	return testserver.StartWith(t, testserver.Options{Dir: testserver.OwnedDir(t, n, n), ConfName: "sentinel.conf",
+		Sentinel: true, Credential: &syscall.Credential{Uid: uint32(n), Gid: uint32(n)}})
 }
