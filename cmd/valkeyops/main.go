@@ -23,6 +23,8 @@ import (
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
+	"github.com/valkeyops/secure/modules/tlssign"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -40,6 +42,9 @@ var modules = map[string]module{
 	"valkey_config": {config.Main, settings.Options{}},
 	"valkey_audit":  {audit.Main, audit.Options{}},
 	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+	// The group CA flow: the node's key and CSR, the controller's signature.
+	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
+	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and

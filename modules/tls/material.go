@@ -7,7 +7,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -281,17 +280,4 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// keyLines are the base64 lines of a PEM key, registered as secrets so that
-// not even one line of a key could be printed.
-func keyLines(pemData []byte) []string {
-	var out []string
-	for _, l := range strings.Split(string(pemData), "\n") {
-		l = strings.TrimSpace(l)
-		if len(l) >= 16 && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ":") {
-			out = append(out, l)
-		}
-	}
-	return out
 }
