@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -120,6 +121,12 @@ func (r *run) Plan(ctx context.Context, t *outcome.Task) error {
 	r.res.Fields = r.f
 	certPEM, keyPEM := []byte(r.o.CACert), []byte(r.o.CAKey.Reveal())
 	certLabel, keyLabel := `option "ca_cert"`, `option "ca_key"`
+	if r.o.CADir != "" && r.req.CheckMode && r.o.GenerateCA && !exists(r.o.CADir) {
+		// Check mode does not make the directory: it would make the CA.
+		r.f.CAGenerated = true
+		r.res.Changed = true
+		return nil
+	}
 	if r.o.CADir != "" {
 		d, err := groupca.OpenDir(r.o.CADir, r.o.GenerateCA && !r.req.CheckMode)
 		if err != nil {
@@ -181,4 +188,9 @@ func (r *run) Record(partial bool) journal.Entry { return journal.Entry{} }
 // Unchanged clears what reports a change.
 func (r *run) Unchanged() {
 	r.f.Cert, r.f.CAGenerated, r.f.Certificate = "", false, nil
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
