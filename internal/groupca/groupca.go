@@ -27,7 +27,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"slices"
 	"strings"
@@ -182,7 +181,7 @@ func (ca *CA) Sign(csrPEM []byte, names []string, days int, now time.Time) ([]by
 		return nil, fmt.Errorf("the group CA expired on %s", ca.Cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: x509check.Serial(),
 		Subject:      pkix.Name{CommonName: names[0]},
 		NotBefore:    start,
 		NotAfter:     end,
@@ -242,17 +241,7 @@ func GenerateCA(group string, now time.Time) (certPEM, keyPEM []byte, err error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to generate the CA key: %w", err)
 	}
-	start := now.Add(-time.Minute)
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "valkeyops group CA " + group, Organization: []string{"valkeyops.secure lab"}},
-		NotBefore:             start,
-		NotAfter:              start.Add(CADays * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	tmpl := x509check.CATemplate("valkeyops group CA "+group, now, CADays)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
 	if err != nil {
 		return nil, nil, fmt.Errorf("failed to create the CA certificate: %w", err)
@@ -262,14 +251,6 @@ func GenerateCA(group string, now time.Time) (certPEM, keyPEM []byte, err error)
 		return nil, nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
-}
-
-func serial() *big.Int {
-	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return big.NewInt(time.Now().UnixNano())
-	}
-	return n.Add(n, big.NewInt(1))
 }
 
 // Status says whether a node's current certificate serves the group: ""

@@ -14,9 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -262,28 +260,13 @@ func (r *run) readCert() ([]byte, error) {
 	return data, nil
 }
 
-func (r *run) owner() error {
-	r.uid, r.gid, r.mode = -1, -1, KeyMode
-	if r.o.Owner != "" {
-		if n, err := strconv.Atoi(r.o.Owner); err == nil {
-			r.uid = n
-		} else if u, err := user.Lookup(r.o.Owner); err == nil {
-			r.uid, _ = strconv.Atoi(u.Uid)
-		} else {
-			return fmt.Errorf(`option "owner": no user %q on the target`, r.o.Owner)
-		}
-	}
+func (r *run) owner() (err error) {
+	r.mode = KeyMode
 	if r.o.Group != "" {
 		r.mode = KeyGroupMode
-		if n, err := strconv.Atoi(r.o.Group); err == nil {
-			r.gid = n
-		} else if g, err := user.LookupGroup(r.o.Group); err == nil {
-			r.gid, _ = strconv.Atoi(g.Gid)
-		} else {
-			return fmt.Errorf(`option "group": no group %q on the target`, r.o.Group)
-		}
 	}
-	return nil
+	r.uid, r.gid, err = safefs.IDs(r.o.Owner, r.o.Group)
+	return err
 }
 
 // Apply writes the new key (owner and mode before the first byte), or
