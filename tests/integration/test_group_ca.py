@@ -174,6 +174,22 @@ def test_group_ca_replication_over_mutual_tls(ansible, lab_pair, tmp_path):
     assert _cli(primary, "WAIT", "1", "30000") == "1"
     assert _cli(replica, "GET", "groupca:key2") == "after-renewal"
 
+    # playbooks/rotate_tls.yml in group mode: a new key made on each node and a certificate
+    # of the group CA for it, loaded without a restart; replication goes on.
+    role_vars = tmp_path / "vars.json"
+    role_vars.write_text(json.dumps({**_play(ca_dir)[0]["vars"], "valkey_hosts": "lab"}))
+    rotate = tmp_path / "rotate_tls.yml"
+    rotate.write_text((ansible.collections / "ansible_collections/valkeyops/secure/playbooks/rotate_tls.yml").read_text())
+    out = ansible.playbook(rotate, "-e", "@%s" % role_vars, "-e", names, inventory=str(lab.inventory))
+    for h in lab:
+        assert recap(out.stdout, h.name)["failed"] == 0
+        key = _key_lines(h.path("/etc/valkey/tls/server.key").read_text())
+        assert key != node_keys[h.name], "%s kept its key through a rotation" % h.name
+        assert _info(h, "server", "run_id") == run_ids[h.name], "%s restarted" % h.name
+    _cli(primary, "SET", "groupca:key3", "after-rotation")
+    assert _cli(primary, "WAIT", "1", "30000") == "1"
+    assert _cli(replica, "GET", "groupca:key3") == "after-rotation"
+
     # The CA key is in no file of either node.
     for h in lab:
         assert _files_holding(h, ca_key_lines) == [], h.name
