@@ -133,6 +133,22 @@ def test_group_ca_replication_over_mutual_tls(ansible, lab_pair, tmp_path):
     assert sorted(p.name for p in ca_dir.iterdir()) == ["ca.crt", "ca.key"]
     assert _key_lines((ca_dir / "ca.key").read_text()) == ca_key_lines, "the CA was generated again"
 
+    # Check mode on the converged group: nothing to do either.
+    out = ansible.playbook(pb, "--check", inventory=str(lab.inventory))
+    for h in lab:
+        assert recap(out.stdout, h.name)["changed"] == 0, out.stdout[-4000:]
+
+    # A group CA given by halves is refused before anything changes, in one sentence.
+    before = {h.name: sorted((p.name, p.read_bytes()) for p in h.path("/etc/valkey/tls").iterdir()) for h in lab}
+    bad = json.dumps({"valkey_tls_group_ca_cert": ca_pem, "valkey_tls_group_ca_dir": ""})
+    out = ansible.playbook(pb, "-e", bad, inventory=str(lab.inventory), check=False)
+    assert out.returncode == 2
+    assert ("Group CA mode takes the CA as valkey_tls_group_ca_cert with valkey_tls_group_ca_key, or valkey_tls_group_ca_dir on the "
+            "controller (valkey_tls_generate_group_ca=true needs it), and no other certificate source; nothing was changed") in out.stdout
+    for h in lab:
+        assert recap(out.stdout, h.name)["changed"] == 0
+        assert sorted((p.name, p.read_bytes()) for p in h.path("/etc/valkey/tls").iterdir()) == before[h.name]
+
     # lab17 replicates from lab16 over TLS, authenticating with its group certificate.
     _cli(replica, stdin="CONFIG SET primaryuser valkeyops-admin primaryauth %s tls-replication yes\nREPLICAOF %s 6380\n"
          % (ADMIN, primary.address))
