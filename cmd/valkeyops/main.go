@@ -19,9 +19,11 @@ import (
 	"github.com/valkeyops/secure/internal/cli"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/info"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 	"github.com/valkeyops/secure/modules/tlscsr"
 	"github.com/valkeyops/secure/modules/tlssign"
@@ -42,6 +44,7 @@ var modules = map[string]module{
 	"valkey_config": {config.Main, settings.Options{}},
 	"valkey_audit":  {audit.Main, audit.Options{}},
 	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+	"valkey_info":   {info.Main, info.Options{}},
 	// The group CA flow: the node's key and CSR, the controller's signature.
 	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
 	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
@@ -53,10 +56,13 @@ var modules = map[string]module{
 type specDocument struct {
 	Modules          map[string]*ansible.Spec `json:"modules"`
 	SecretDirectives []string                 `json:"secret_directives"`
+	// PerNodeDirectives are per node by nature (internal/topology): never
+	// compared across the nodes of a group or cluster.
+	PerNodeDirectives []topology.PerNode `json:"per_node_directives"`
 }
 
 func printSpec(w io.Writer) int {
-	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives()}
+	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives(), PerNodeDirectives: topology.PerNodeByNature}
 	for name, m := range modules {
 		doc.Modules[name] = ansible.SpecOf(m.options)
 	}

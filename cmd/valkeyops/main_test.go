@@ -18,6 +18,7 @@ import (
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
@@ -252,8 +253,10 @@ func TestSpecCommand(t *testing.T) {
 	var doc struct {
 		Modules          map[string]*ansible.Spec `json:"modules"`
 		SecretDirectives []string                 `json:"secret_directives"`
+		PerNode          []topology.PerNode       `json:"per_node_directives"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc))
+	assert.Equal(t, topology.PerNodeByNature, doc.PerNode, "the per-node list the Python side reads is the Go one")
 	assert.Len(t, doc.Modules, len(modules))
 	assert.Equal(t, "path", doc.Modules["valkey_config"].Options["config_file"].Type)
 	assert.True(t, doc.Modules["valkey_tls"].Options["key"].NoLog)
