@@ -24,6 +24,7 @@ import (
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
 	"github.com/valkeyops/secure/modules/info"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 	"github.com/valkeyops/secure/modules/tlscsr"
 	"github.com/valkeyops/secure/modules/tlssign"
@@ -40,11 +41,12 @@ type module struct {
 }
 
 var modules = map[string]module{
-	"valkey_acl":    {acl.Main, acl.Options{}},
-	"valkey_config": {config.Main, settings.Options{}},
-	"valkey_audit":  {audit.Main, audit.Options{}},
-	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
-	"valkey_info":   {info.Main, info.Options{}},
+	"valkey_acl":      {acl.Main, acl.Options{}},
+	"valkey_config":   {config.Main, settings.Options{}},
+	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
+	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
+	"valkey_info":     {info.Main, info.Options{}},
 	// The group CA flow: the node's key and CSR, the controller's signature.
 	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
 	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
