@@ -25,6 +25,7 @@ import (
 	"github.com/valkeyops/secure/modules/cluster"
 	"github.com/valkeyops/secure/modules/config"
 	"github.com/valkeyops/secure/modules/info"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
@@ -39,12 +40,13 @@ type module struct {
 }
 
 var modules = map[string]module{
-	"valkey_acl":     {acl.Main, acl.Options{}},
-	"valkey_config":  {config.Main, settings.Options{}},
-	"valkey_audit":   {audit.Main, audit.Options{}},
-	"valkey_cluster": {cluster.Main, cluster.Options{}},
-	"valkey_tls":     {valkeytls.Main, valkeytls.Options{}},
-	"valkey_info":    {info.Main, info.Options{}},
+	"valkey_acl":      {acl.Main, acl.Options{}},
+	"valkey_config":   {config.Main, settings.Options{}},
+	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_cluster":  {cluster.Main, cluster.Options{}},
+	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
+	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
+	"valkey_info":     {info.Main, info.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
