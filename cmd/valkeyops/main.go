@@ -22,6 +22,7 @@ import (
 	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
+	"github.com/valkeyops/secure/modules/cluster"
 	"github.com/valkeyops/secure/modules/config"
 	"github.com/valkeyops/secure/modules/info"
 	"github.com/valkeyops/secure/modules/sentinel"
@@ -44,6 +45,7 @@ var modules = map[string]module{
 	"valkey_acl":      {acl.Main, acl.Options{}},
 	"valkey_config":   {config.Main, settings.Options{}},
 	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_cluster":  {cluster.Main, cluster.Options{}},
 	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
 	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
 	"valkey_info":     {info.Main, info.Options{}},
