@@ -21,7 +21,8 @@ VENV := .venv
 VENV_OLDEST := .venv-oldest
 DIST := dist
 TARBALL := $(DIST)/valkeyops-secure-$(VERSION).tar.gz
-GO_SOURCES := $(shell find cmd internal modules -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+# Embedded files (go:embed) count as sources: a changed baseline.yml must rebuild the binary.
+GO_SOURCES := $(shell find cmd internal modules -name '*.go' -not -name '*_test.go' 2>/dev/null) internal/policy/baseline.yml go.mod go.sum
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -buildid= -X main.version=$(VERSION)"
 
 .PHONY: help

@@ -34,7 +34,7 @@ func run() int {
 	addrs := flag.String("addr", "127.0.0.1:6379", "server address(es), comma-separated (seed nodes with -cluster)")
 	flag.BoolVar(&cfg.Cluster, "cluster", false, "use the cluster client (follows MOVED/ASK)")
 	flag.StringVar(&cfg.User, "user", "", "ACL user (password from VALKEY_PASSWORD)")
-	flag.IntVar(&cfg.Wait, "wait", 0, "WAIT for this many replicas after each write (standalone)")
+	flag.IntVar(&cfg.Wait, "wait", 0, "WAIT for this many replicas after each write")
 	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to run (0: until -ops or Ctrl-C)")
 	flag.Int64Var(&cfg.Ops, "ops", 0, "stop after this many acknowledged writes (0: no limit)")
 	flag.IntVar(&cfg.Workers, "workers", 8, "parallel workers")

@@ -15,12 +15,15 @@ import (
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/groupca"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
 )
 
 // binary is the valkeyops binary built once for the package's tests.
@@ -217,11 +220,23 @@ func TestRunInProcess(t *testing.T) {
 func TestSpecDefaultsAreTheCodes(t *testing.T) {
 	for _, name := range moduleNames() {
 		o := ansible.SpecOf(modules[name].options).Options
+		if name != "valkey_tls_sign" { // runs on the controller: no server, no journal
+			assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
+		}
+		if name == "valkey_tls_csr" || name == "valkey_tls_sign" { // the group CA flow reaches no server
+			assert.Nil(t, o["login_host"], name)
+			continue
+		}
 		assert.Equal(t, conn.DefaultHost, o["login_host"].Default, name)
-		assert.Equal(t, conn.DefaultPort, o["login_port"].Default, name)
+		port := conn.DefaultPort
+		if name == "valkey_sentinel" {
+			port = sentinel.DefaultPort // a Sentinel's port, not a data node's
+		}
+		assert.Equal(t, port, o["login_port"].Default, name)
 		assert.Equal(t, conn.DefaultConnectTimeout, o["connect_timeout"].Default, name)
-		assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
 	}
+	assert.Equal(t, tlscsr.DefaultMinDaysValid, ansible.SpecOf(modules["valkey_tls_csr"].options).Options["min_days_valid"].Default)
+	assert.Equal(t, groupca.DefaultDays, ansible.SpecOf(modules["valkey_tls_sign"].options).Options["days"].Default)
 	cfg := ansible.SpecOf(modules["valkey_config"].options).Options
 	assert.Equal(t, settings.DefaultPersist, cfg["persist"].Default)
 	assert.Equal(t, []string{settings.PersistRuntime, settings.PersistFile, settings.PersistBoth}, cfg["persist"].Choices)
@@ -235,6 +250,11 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 		assert.Equal(t, acl.UpdateAlways, o["update_password"].Default)
 		assert.Equal(t, []string{acl.UpdateAlways, acl.UpdateOnCreate}, o["update_password"].Choices)
 	}
+
+	sm := ansible.SpecOf(modules["valkey_sentinel"].options).Options["monitors"].Options
+	assert.Equal(t, sentinel.DefaultPrimaryPort, sm["primary_port"].Default)
+	assert.Equal(t, sentinel.StatePresent, sm["state"].Default)
+	assert.Equal(t, []string{sentinel.StatePresent, sentinel.StateAbsent}, sm["state"].Choices)
 
 	tl := ansible.SpecOf(modules["valkey_tls"].options).Options
 	assert.Equal(t, valkeytls.DefaultMinDaysValid, tl["min_days_valid"].Default)

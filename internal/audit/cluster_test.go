@@ -1,16 +1,12 @@
 package audit
 
 import (
-	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/testserver"
-	"github.com/valkeyops/secure/internal/topology"
 )
 
 // clusterPair is a real cluster of two nodes: a primary on 127.0.0.1 that
@@ -20,50 +16,12 @@ import (
 func clusterPair(t *testing.T, slots bool, replicaIP string) *Gathered {
 	t.Helper()
 	p := testserver.StartClusterNode(t, "127.0.0.1")
-	if slots {
-		p.CLI("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
-	}
+	var replicas []*testserver.ClusterNode
 	if replicaIP != "" {
-		r := testserver.StartClusterNode(t, replicaIP)
-		pid := strings.TrimSpace(p.CLI("CLUSTER", "MYID"))
-		rid := strings.TrimSpace(r.CLI("CLUSTER", "MYID"))
-		r.CLI("CLUSTER", "MEET", p.IP, strconv.Itoa(p.Port), strconv.Itoa(p.BusPort))
-		waitCluster(t, r, func(v *topology.ClusterView) bool {
-			k := v.ByID(pid)
-			return k != nil && !k.Has("handshake")
-		})
-		r.CLI("CLUSTER", "REPLICATE", pid)
-		waitCluster(t, p, func(v *topology.ClusterView) bool {
-			k := v.ByID(rid)
-			return k != nil && k.PrimaryID == pid && !k.Failed() && !k.Has("handshake")
-		})
+		replicas = append(replicas, testserver.StartClusterNode(t, replicaIP))
 	}
-	if slots {
-		waitCluster(t, p, func(*topology.ClusterView) bool {
-			return strings.Contains(p.CLI("CLUSTER", "INFO"), "cluster_state:ok")
-		})
-	}
+	testserver.FormCluster(t, p, slots, replicas...)
 	return gatherServer(t, p.Server, "", "")
-}
-
-// waitCluster polls a node's CLUSTER NODES until cond holds (bounded; the
-// server has no event for it).
-func waitCluster(t *testing.T, n *testserver.ClusterNode, cond func(*topology.ClusterView) bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		v, err := topology.ParseClusterNodes(n.CLI("CLUSTER", "NODES") + "\n")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cond(v) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the cluster did not get there in 30s:\n%s", n.Addr, n.CLI("CLUSTER", "NODES"))
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval; the event is the changed CLUSTER NODES
-	}
 }
 
 // The cluster rules say what is wrong, by address, and are skipped on a

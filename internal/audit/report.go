@@ -91,7 +91,7 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 // AddFindings puts findings made outside the policy (lint's CheckConfig)
 // first and updates the counts.
 func (r *Report) AddFindings(fs ...policy.Finding) {
-	r.Findings = append(fs, r.Findings...)
+	r.Findings = append(append([]policy.Finding{}, fs...), r.Findings...) // [] in JSON, never null
 	r.count()
 	r.Passed = r.Passed && len(fs) == 0
 }

@@ -32,8 +32,10 @@ type Config struct {
 	User, Password string
 	// TLS, when set, is the client TLS configuration.
 	TLS *tls.Config
-	// Wait, when > 0, sends WAIT Wait after each write (standalone only)
-	// and counts the write acknowledged only when that many replicas have it.
+	// Wait, when > 0, sends WAIT Wait after each write, on the connection
+	// of the write (with Cluster: a dedicated connection to the key's
+	// node), and counts the write acknowledged only when that many
+	// replicas have it.
 	Wait int
 	// Duration and Ops end the run (whichever first; zero = unbounded,
 	// then only ctx ends it).
@@ -147,9 +149,6 @@ func New(cfg Config) (*Gen, error) {
 	}
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 5 * time.Second
-	}
-	if cfg.Wait > 0 && cfg.Cluster {
-		return nil, errors.New("WAIT is for a standalone server (a cluster routes WAIT to no key's node)")
 	}
 	opt := valkey.ClientOption{
 		InitAddress: cfg.Addrs, Username: cfg.User, Password: cfg.Password, TLSConfig: cfg.TLS,
@@ -299,8 +298,19 @@ func (g *Gen) write(ctx context.Context, key string, val int64) error {
 	if g.cfg.Wait == 0 {
 		return c.Do(ctx, c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build()).Error()
 	}
-	r := c.DoMulti(ctx, c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build(),
-		c.B().Wait().Numreplicas(int64(g.cfg.Wait)).Timeout(g.cfg.OpTimeout.Milliseconds()).Build())
+	set := c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build()
+	wait := c.B().Wait().Numreplicas(int64(g.cfg.Wait)).Timeout(g.cfg.OpTimeout.Milliseconds()).Build()
+	var r []valkey.ValkeyResult
+	if g.cfg.Cluster {
+		// WAIT has no key: on the cluster client it would go to any node.
+		// A dedicated connection is bound to the node of the SET's slot.
+		_ = c.Dedicated(func(d valkey.DedicatedClient) error {
+			r = d.DoMulti(ctx, set, wait)
+			return nil
+		})
+	} else {
+		r = c.DoMulti(ctx, set, wait)
+	}
 	if err := r[0].Error(); err != nil {
 		return err
 	}

@@ -63,3 +63,29 @@ func TestLostKeyIsCounted(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, lost)
 }
+
+// WAIT through the cluster client: every acknowledged write reached the
+// replica (WAIT on the key's node); against a shard whose replica is
+// gone, no write is acknowledged.
+func TestClusterWait(t *testing.T) {
+	p := testserver.StartClusterNode(t, "127.0.0.1")
+	r := testserver.StartClusterNode(t, "127.0.0.2")
+	testserver.FormCluster(t, p, true, r)
+	g, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Ops: 5000, Workers: 4, OpTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer g.Close()
+	rep, err := g.Run(context.Background())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, rep.AckedWrites, int64(5000))
+	require.Zero(t, rep.LostKeys)
+	require.Empty(t, rep.Errors)
+
+	r.Kill()
+	g2, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Duration: 3 * time.Second, Workers: 2, OpTimeout: 500 * time.Millisecond, Prefix: "w2"})
+	require.NoError(t, err)
+	defer g2.Close()
+	rep, err = g2.Run(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, rep.AckedWrites, "a write was acknowledged without its replica")
+	require.Positive(t, rep.Errors[KindTimeout])
+}

@@ -243,3 +243,57 @@ func listensOnIP(pid int, ip string, port int) bool {
 	}
 	return false
 }
+
+// FormCluster makes a one-shard cluster by hand (no module): primary
+// serves every slot when slots is true, each of replicas meets it and
+// replicates it. It returns once the primary sees every replica attached
+// and healthy, each replica's link is up, and (with slots) the primary
+// reports cluster_state:ok. Polled with a bounded wait: the server has no
+// event for it.
+func FormCluster(t testing.TB, primary *ClusterNode, slots bool, replicas ...*ClusterNode) {
+	t.Helper()
+	if slots {
+		primary.CLI("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+	}
+	pid := strings.TrimSpace(primary.CLI("CLUSTER", "MYID"))
+	for _, r := range replicas {
+		r.CLI("CLUSTER", "MEET", primary.IP, strconv.Itoa(primary.Port), strconv.Itoa(primary.BusPort))
+	}
+	for _, r := range replicas {
+		waitFor(t, r, "to know the primary", func() bool {
+			line := nodesLine(r, pid)
+			return line != "" && !strings.Contains(line, "handshake")
+		})
+		r.CLI("CLUSTER", "REPLICATE", pid)
+		rid := strings.TrimSpace(r.CLI("CLUSTER", "MYID"))
+		waitFor(t, primary, "to see the replica attached", func() bool {
+			f := strings.Fields(nodesLine(primary, rid))
+			return len(f) > 3 && f[3] == pid && !strings.Contains(f[2], "fail") && !strings.Contains(f[2], "handshake")
+		})
+		waitFor(t, r, "to sync", func() bool { return strings.Contains(r.CLI("INFO", "replication"), "master_link_status:up") })
+	}
+	if slots {
+		waitFor(t, primary, "to reach cluster_state:ok", func() bool { return strings.Contains(primary.CLI("CLUSTER", "INFO"), "cluster_state:ok") })
+	}
+}
+
+// nodesLine is the CLUSTER NODES line of node id as n sees it ("" if none).
+func nodesLine(n *ClusterNode, id string) string {
+	for _, line := range strings.Split(n.CLI("CLUSTER", "NODES"), "\n") {
+		if strings.HasPrefix(line, id+" ") {
+			return line
+		}
+	}
+	return ""
+}
+
+func waitFor(t testing.TB, n *ClusterNode, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(startTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("testserver: %s did not get %s within %s:\n%s", n.Addr, what, startTimeout, n.CLI("CLUSTER", "NODES"))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval; the event is the node's changed state
+	}
+}

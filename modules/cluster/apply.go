@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -137,12 +138,7 @@ func (r *run) verifiedForCLI(ctx context.Context) error {
 
 // addrForCLI is how valkey-cli reaches the node: its IP (valkey-cli's
 // cluster manager compares addresses with what CLUSTER NODES says).
-func (m *member) addrForCLI() string {
-	if strings.Contains(m.ip, ":") {
-		return "[" + m.ip + "]:" + itoa(m.port)
-	}
-	return m.ip + ":" + itoa(m.port)
-}
+func (m *member) addrForCLI() string { return net.JoinHostPort(m.ip, strconv.Itoa(m.port)) }
 
 // forget removes the leaving nodes: replicas of a leaving primary that stay
 // are attached to another primary, every staying node forgets each leaving

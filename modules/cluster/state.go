@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/valkey-io/valkey-go"
@@ -309,5 +308,3 @@ func (s *state) findCluster() error {
 	}
 	return nil
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
