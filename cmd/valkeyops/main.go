@@ -63,6 +63,7 @@ func printSpec(w io.Writer) int {
 }
 
 func main() {
+	cli.Version = version
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -106,6 +107,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cli.Lint(args[2:], stdout, stderr)
 	case "drift":
 		return cli.Drift(args[2:], stdout, stderr)
+	case "report":
+		return cli.Report(args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "valkeyops %s\n", version)
 		return 0
@@ -134,6 +137,7 @@ func usage(w io.Writer) {
                                       print the change journal of this host
   valkeyops lint valkey.conf [...]    check a config file against the policy (no server needed)
   valkeyops drift --targets F [...]   read-only fleet scan over SSH: drift and findings
+  valkeyops report --results F [...]  one HTML/JUnit/SARIF/JSON report from gathered valkey_audit results
   valkeyops spec                      print every module's options as JSON (for the action plugin)
   valkeyops version                   print the version
 modules: %s

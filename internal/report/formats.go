@@ -264,9 +264,10 @@ func WriteSARIF(w io.Writer, r *Run) error {
 			run.Results = append(run.Results, res)
 		}
 	}
+	// Markup stays escaped (\u003c) for viewers that paste messages into
+	// a page.
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(sarifLog{Schema: SARIFSchema, Version: "2.1.0", Runs: []sarifRun{run}})
 }
 

@@ -143,6 +143,23 @@ func RulesOf(pol *policy.Policy) []Rule {
 	return out
 }
 
+// Rules returns the metadata of a policy's rules for a report: a baseline
+// rule keeps the baseline's severity (a lower one in a finding is then an
+// accepted risk), the policy's own rules come as the policy gives them.
+func Rules(pol *policy.Policy) []Rule {
+	out := Baseline()
+	seen := map[string]bool{}
+	for _, r := range out {
+		seen[r.ID] = true
+	}
+	for _, r := range RulesOf(pol) {
+		if !seen[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // New assembles a run from the instances' audits: the rules (the baseline's
 // and any other a finding or skip names), each instance's status and the
 // summary. now is the report's time (certificate expiry is measured from it).
@@ -166,9 +183,13 @@ func New(title, version string, now time.Time, baseline []Rule, instances []Inst
 				rules[f.ID] = Rule{ID: f.ID, Title: f.Title, Severity: f.Severity, Remediation: f.Remediation}
 			}
 		}
+		ids := slices.Clone(in.Report.PassedRules)
 		for _, s := range in.Report.Skipped {
-			if _, ok := rules[s.ID]; !ok {
-				rules[s.ID] = Rule{ID: s.ID, Title: s.ID}
+			ids = append(ids, s.ID)
+		}
+		for _, id := range ids {
+			if _, ok := rules[id]; !ok {
+				rules[id] = Rule{ID: id, Title: id}
 			}
 		}
 	}
