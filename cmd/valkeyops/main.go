@@ -22,6 +22,7 @@ import (
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/report"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
@@ -40,6 +41,7 @@ var modules = map[string]module{
 	"valkey_config": {config.Main, settings.Options{}},
 	"valkey_audit":  {audit.Main, audit.Options{}},
 	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+	"valkey_report": {report.Main, report.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
@@ -63,7 +65,7 @@ func printSpec(w io.Writer) int {
 }
 
 func main() {
-	cli.Version = version
+	cli.Version, report.Version = version, version
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -29,11 +29,11 @@ func Write(w io.Writer, format string, r *Run) error {
 	return fmt.Errorf("format %q is not one of %s", format, strings.Join(Formats, ", "))
 }
 
-// WriteJSON writes the run as indented JSON (a later run's previous report).
+// WriteJSON writes the run as indented JSON (a later run's previous
+// report), markup escaped (\u003c) for tools that paste values into a page.
 func WriteJSON(w io.Writer, r *Run) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
 	return enc.Encode(r)
 }
 
