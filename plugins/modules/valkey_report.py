@@ -95,6 +95,8 @@ attributes:
     description: Runs as a static Go binary on Linux (amd64, arm64), usually the controller.
 notes:
   - C(changed) is always true outside a failure, since each report says when it was made.
+  - Not in the C(valkeyops.secure.valkey) action group on purpose. The group's C(module_defaults) hold
+    connection and journal options for the modules that reach a server, and this module takes none.
 seealso:
   - module: valkeyops.secure.valkey_audit
 """
