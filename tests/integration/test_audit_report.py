@@ -1,0 +1,174 @@
+"""The report of a whole audit run: playbooks/audit.yml under ansible-runner (the
+engine AWX runs jobs with) against real servers, its set_stats in the runner's
+artifacts, and the HTML page opened in a real headless chromium: it renders
+without a console error, the counts it shows are the JSON result's, a known
+failing cell shows as failing, markup planted in a user name stays text, and
+no secret is in the HTML, JSON, JUnit or SARIF."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import free_port
+
+PASSWORD = "report-requirepass-Pw-4c1d9e"
+EVIL_USER = "<script>alert(1)</script>"
+EVIL_PW = "report-evil-user-Pw-88e07a"
+SECRETS = (PASSWORD, EVIL_PW)
+
+CHROMIUM = shutil.which("chromium")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make system-deps)")
+
+
+def chromium(page: Path, *args: str) -> tuple[str, list[str]]:
+    """Opens page in headless chromium: what it prints (the DOM with --dump-dom)
+    and the page's console messages (errors, CSP violations)."""
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", *args, page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+
+
+class Page(HTMLParser):
+    """What the rendered DOM shows: the summary counts, the matrix cells, the
+    elements, and the text of the drift table."""
+
+    def __init__(self, dom: str):
+        super().__init__()
+        self.counts: dict[str, int] = {}
+        self.cells: dict[tuple[str, str], str] = {}
+        self.tags: set[str] = set()
+        self.drift_text: list[str] = []
+        self._count = None
+        self._row = None
+        self._in_drift = False
+        self.feed(dom)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.add(tag)
+        if "data-count" in a:
+            self._count = a["data-count"]
+        if tag == "tr" and "data-instance" in a:
+            self._row = a["data-instance"]
+        if tag == "td" and "data-rule" in a and self._row:
+            self.cells[(self._row, a["data-rule"])] = a["data-status"]
+        if tag == "tr" and "data-drift" in a:
+            self._in_drift = True
+
+    def handle_endtag(self, tag):
+        if tag == "tr":
+            self._in_drift = False
+
+    def handle_data(self, data):
+        if self._count:
+            self.counts[self._count] = int(data)
+            self._count = None
+        if self._in_drift:
+            self.drift_text.append(data)
+
+
+@needs_chromium
+def test_the_console_check_sees_a_blocked_script(tmp_path):
+    """The check below can fail: an inline script under the report's kind of
+    CSP is blocked and said on the console."""
+    page = tmp_path / "bad.html"
+    page.write_text("<!DOCTYPE html><html><head><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\">"
+                    "</head><body><script>console.log(1)</script></body></html>")
+    _, console = chromium(page, "--dump-dom")
+    assert len(console) == 1 and "Content Security Policy" in console[0], console
+
+
+def _runner_dir(tmp_path: Path, hosts: dict, extravars: dict, envvars: dict) -> Path:
+    pdd = tmp_path / "runner"
+    (pdd / "project").mkdir(parents=True)
+    (pdd / "inventory").mkdir()
+    (pdd / "env").mkdir()
+    # How an AWX project uses the collection's playbook.
+    (pdd / "project" / "audit.yml").write_text("---\n- name: The collection's audit\n  ansible.builtin.import_playbook: valkeyops.secure.audit\n")
+    (pdd / "inventory" / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {"valkey": {"hosts": hosts}}}}))
+    (pdd / "env" / "extravars").write_text(json.dumps(extravars))
+    (pdd / "env" / "envvars").write_text(json.dumps(envvars))
+    return pdd
+
+
+def _stats_artifacts(pdd: Path) -> dict:
+    """The set_stats data of the run, where AWX reads it: the playbook_on_stats event."""
+    events = sorted((pdd / "artifacts").glob("*/job_events/*.json"))
+    for path in events:
+        event = json.loads(path.read_text())
+        if event.get("event") == "playbook_on_stats":
+            return event["event_data"].get("artifact_data", {})
+    raise AssertionError("no playbook_on_stats event among %d events" % len(events))
+
+
+@needs_chromium
+def test_audit_run_report_under_ansible_runner_in_chromium(ansible, valkey, tmp_path):
+    weak = valkey("enable-debug-command yes\n")  # fails VK-008
+    weak.cli("ACL", "SETUSER", EVIL_USER, "on", ">" + EVIL_PW, "~*", "+@all")  # markup in a user name
+    strong = valkey()
+    for vk in (weak, strong):
+        vk.cli("CONFIG", "SET", "requirepass", PASSWORD)
+        vk.password = PASSWORD
+    report = tmp_path / "reports" / "audit.html"
+    hosts = {
+        "weak": {"ansible_connection": "local", "valkey_audit_login_port": weak.port},
+        "strong": {"ansible_connection": "local", "valkey_audit_login_port": strong.port},
+        # No sshd there: unreachable, so never audited; the report says so.
+        "gone": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": free_port()},
+    }
+    extravars = {"valkey_audit_login_password": PASSWORD, "valkey_audit_fail_on": ["never"], "ansible_become": False,
+                 "valkey_audit_desired": {"users": [{"name": "default"}]},  # so the planted user is drift
+                 "valkey_audit_report_path": str(report)}
+    env = ansible.env()
+    envvars = {k: v for k, v in env.items() if k.startswith("ANSIBLE_")}
+    pdd = _runner_dir(tmp_path, hosts, extravars, envvars)
+    proc = subprocess.run([str(ansible.venv / "bin" / "ansible-runner"), "run", str(pdd), "-p", "audit.yml"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0  # the unreachable host
+    assert "gone" in proc.stdout and "UNREACHABLE" in proc.stdout, proc.stdout[-4000:]
+
+    stats = _stats_artifacts(pdd)["valkey_audit_report"]
+    assert stats["path"] == str(report)
+    run = json.loads(report.with_suffix(".json").read_text())
+    assert stats["summary"] == run["summary"]
+    assert stats["passed"] is False
+    summary = run["summary"]
+    assert (summary["instances"], summary["errors"]) == (3, 1)
+    # The run's counts are the sums of the instances' own audit results.
+    reports = [i["report"] for i in run["instances"] if "report" in i]
+    assert len(reports) == 2
+    for key in ("findings", "critical", "high", "medium", "low", "drifted_settings", "drifted_users"):
+        assert summary[key] == sum(r["summary"][key] for r in reports), key
+    for path in report.parent.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path
+        text = path.read_text()
+        for secret in SECRETS:
+            assert secret not in text, path
+    assert {p.name for p in report.parent.iterdir()} == {"audit.html", "audit.json", "audit.junit.xml", "audit.sarif"}
+    assert EVIL_USER not in report.read_text()
+
+    dom, console = chromium(report, "--dump-dom")
+    assert console == []
+    page = Page(dom)
+    # The counts shown are the JSON result's.
+    assert page.counts == {k: summary[k] for k in page.counts} and len(page.counts) == 16
+    weak_label = next(i["host"] + "/" + i["instance"] for i in run["instances"] if i["host"] == "weak")
+    strong_label = next(i["host"] + "/" + i["instance"] for i in run["instances"] if i["host"] == "strong")
+    assert page.cells[(weak_label, "VK-008")] == "fail"
+    assert page.cells[(strong_label, "VK-008")] == "pass"
+    assert page.cells[("gone", "VK-008")] == "unknown"
+    # The planted name is text in the drift table, not an element.
+    assert "script" not in page.tags
+    assert EVIL_USER in page.drift_text
+    for secret in SECRETS:
+        assert secret not in dom
