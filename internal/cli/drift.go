@@ -176,12 +176,9 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: valkeyops drift --targets targets.yml [--format table|json|junit|sarif|html] [--parallel N] [--policy P]...")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	pos, exit, ok := parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(pos) != 0 || *targetsPath == "" {
 		fs.Usage()

@@ -55,6 +55,20 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs parses a subcommand's flags (interspersed with its positional
+// arguments). ok false: the subcommand ends with exit (help asked: ExitOK;
+// a bad flag, which the flag package reported: ExitUsage).
+func parseArgs(fs *flag.FlagSet, args []string) (pos []string, exit int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, ExitOK, false
+	case err != nil:
+		return nil, ExitUsage, false
+	}
+	return pos, 0, true
+}
+
 // Lint runs `valkeyops lint valkey.conf [flags]`.
 func Lint(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("valkeyops lint", flag.ContinueOnError)
@@ -71,12 +85,9 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit|sarif|html] [--fail-on SEV]")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	pos, exit, ok := parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(pos) != 1 {
 		fs.Usage()
@@ -91,6 +102,7 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		return ExitUsage
 	}
 	var ver directives.Version
+	var err error
 	if *valkeyVersion != "" {
 		if ver, err = directives.ParseVersion(*valkeyVersion); err != nil {
 			fmt.Fprintf(stderr, "valkeyops lint: --valkey-version: %v\n", err)

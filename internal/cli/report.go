@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,12 +32,9 @@ func Report(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: valkeyops report --results results.json [--previous previous.json] [--format html|json|junit|sarif] [--title T]")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	pos, exit, ok := parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(pos) != 0 || *results == "" {
 		fs.Usage()

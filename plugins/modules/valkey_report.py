@@ -23,8 +23,8 @@ description:
   - The page loads nothing (no script, font, image or request; a strict Content-Security-Policy) and prints
     readably. Every value in it is escaped; secrets are never in it, since the audit never returns one.
   - The other O(formats) are written beside the page with the same name, for CI and code-scanning tools.
-  - Run it where the report is wanted, usually the controller (C(delegate_to: localhost), C(run_once: true),
-    C(become: false)). It changes no Valkey server and writes no journal entry.
+  - Run it where the report is wanted, usually the controller (task keywords C(delegate_to) V(localhost),
+    C(run_once) V(true), C(become) V(false)). It changes no Valkey server and writes no journal entry.
   - Files are replaced atomically with mode 0600, never through a link another user made, and only in
     directories that root or the user running the task own and no one else may write (a sticky
     directory such as C(/tmp) is accepted).
