@@ -172,3 +172,9 @@ def test_audit_run_report_under_ansible_runner_in_chromium(ansible, valkey, tmp_
     assert EVIL_USER in page.drift_text
     for secret in SECRETS:
         assert secret not in dom
+
+    # Printed (the print style sheet): chromium makes a PDF of it, again without a console error.
+    pdf = tmp_path / "audit.pdf"
+    _, console = chromium(report, "--no-pdf-header-footer", "--print-to-pdf=%s" % pdf)
+    assert console == []
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
