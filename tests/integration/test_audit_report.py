@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from html.parser import HTMLParser
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,55 +26,8 @@ SECRETS = (PASSWORD, EVIL_PW)
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (make system-deps)")
 
-
-def chromium(page: Path, *args: str) -> tuple[str, list[str]]:
-    """Opens page in headless chromium: what it prints (the DOM with --dump-dom)
-    and the page's console messages (errors, CSP violations)."""
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0", *args, page.as_uri()],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
-
-
-class Page(HTMLParser):
-    """What the rendered DOM shows: the summary counts, the matrix cells, the
-    elements, and the text of the drift table."""
-
-    def __init__(self, dom: str):
-        super().__init__()
-        self.counts: dict[str, int] = {}
-        self.cells: dict[tuple[str, str], str] = {}
-        self.tags: set[str] = set()
-        self.drift_text: list[str] = []
-        self._count = None
-        self._row = None
-        self._in_drift = False
-        self.feed(dom)
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        self.tags.add(tag)
-        if "data-count" in a:
-            self._count = a["data-count"]
-        if tag == "tr" and "data-instance" in a:
-            self._row = a["data-instance"]
-        if tag == "td" and "data-rule" in a and self._row:
-            self.cells[(self._row, a["data-rule"])] = a["data-status"]
-        if tag == "tr" and "data-drift" in a:
-            self._in_drift = True
-
-    def handle_endtag(self, tag):
-        if tag == "tr":
-            self._in_drift = False
-
-    def handle_data(self, data):
-        if self._count:
-            self.counts[self._count] = int(data)
-            self._count = None
-        if self._in_drift:
-            self.drift_text.append(data)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from check_report import Page, check, chromium  # noqa: E402  (the script molecule's verify runs too)
 
 
 @needs_chromium
@@ -172,6 +125,17 @@ def test_audit_run_report_under_ansible_runner_in_chromium(ansible, valkey, tmp_
     assert EVIL_USER in page.drift_text
     for secret in SECRETS:
         assert secret not in dom
+
+    # The check molecule's verify runs says the same, and sees a count that was tampered with.
+    assert check(report, [(weak_label, "VK-008", "fail")], list(SECRETS)) == []
+    high = summary["high"]
+    run["summary"]["high"] = high + 1
+    report.with_suffix(".json").write_text(json.dumps(run))
+    # ("VK-008" plays a secret that is in every file.)
+    assert check(report, [(weak_label, "VK-008", "pass")], [PASSWORD, "VK-008"]) == [
+        "the page shows high %d, the JSON report %d" % (high, high + 1),
+        "cell %s VK-008 is fail, expected pass" % weak_label,
+    ] + ["secret #2 is in %s" % report.with_name("audit" + suffix) for suffix in (".html", ".json", ".junit.xml", ".sarif")]
 
     # Printed (the print style sheet): chromium makes a PDF of it, again without a console error.
     pdf = tmp_path / "audit.pdf"
