@@ -19,10 +19,13 @@ import (
 	"github.com/valkeyops/secure/internal/cli"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/info"
 	"github.com/valkeyops/secure/modules/report"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
@@ -37,11 +40,13 @@ type module struct {
 }
 
 var modules = map[string]module{
-	"valkey_acl":    {acl.Main, acl.Options{}},
-	"valkey_config": {config.Main, settings.Options{}},
-	"valkey_audit":  {audit.Main, audit.Options{}},
-	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
-	"valkey_report": {report.Main, report.Options{}},
+	"valkey_acl":      {acl.Main, acl.Options{}},
+	"valkey_config":   {config.Main, settings.Options{}},
+	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
+	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
+	"valkey_info":     {info.Main, info.Options{}},
+	"valkey_report":   {report.Main, report.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
@@ -50,10 +55,13 @@ var modules = map[string]module{
 type specDocument struct {
 	Modules          map[string]*ansible.Spec `json:"modules"`
 	SecretDirectives []string                 `json:"secret_directives"`
+	// PerNodeDirectives are per node by nature (internal/topology): never
+	// compared across the nodes of a group or cluster.
+	PerNodeDirectives []topology.PerNode `json:"per_node_directives"`
 }
 
 func printSpec(w io.Writer) int {
-	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives()}
+	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives(), PerNodeDirectives: topology.PerNodeByNature}
 	for name, m := range modules {
 		doc.Modules[name] = ansible.SpecOf(m.options)
 	}

@@ -18,7 +18,9 @@ import (
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 )
 
@@ -217,7 +219,11 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 	for _, name := range moduleNames() {
 		o := ansible.SpecOf(modules[name].options).Options
 		assert.Equal(t, conn.DefaultHost, o["login_host"].Default, name)
-		assert.Equal(t, conn.DefaultPort, o["login_port"].Default, name)
+		port := conn.DefaultPort
+		if name == "valkey_sentinel" {
+			port = sentinel.DefaultPort // a Sentinel's port, not a data node's
+		}
+		assert.Equal(t, port, o["login_port"].Default, name)
 		assert.Equal(t, conn.DefaultConnectTimeout, o["connect_timeout"].Default, name)
 		assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
 	}
@@ -234,6 +240,11 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 		assert.Equal(t, acl.UpdateAlways, o["update_password"].Default)
 		assert.Equal(t, []string{acl.UpdateAlways, acl.UpdateOnCreate}, o["update_password"].Choices)
 	}
+
+	sm := ansible.SpecOf(modules["valkey_sentinel"].options).Options["monitors"].Options
+	assert.Equal(t, sentinel.DefaultPrimaryPort, sm["primary_port"].Default)
+	assert.Equal(t, sentinel.StatePresent, sm["state"].Default)
+	assert.Equal(t, []string{sentinel.StatePresent, sentinel.StateAbsent}, sm["state"].Choices)
 
 	tl := ansible.SpecOf(modules["valkey_tls"].options).Options
 	assert.Equal(t, valkeytls.DefaultMinDaysValid, tl["min_days_valid"].Default)
@@ -252,8 +263,10 @@ func TestSpecCommand(t *testing.T) {
 	var doc struct {
 		Modules          map[string]*ansible.Spec `json:"modules"`
 		SecretDirectives []string                 `json:"secret_directives"`
+		PerNode          []topology.PerNode       `json:"per_node_directives"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc))
+	assert.Equal(t, topology.PerNodeByNature, doc.PerNode, "the per-node list the Python side reads is the Go one")
 	assert.Len(t, doc.Modules, len(modules))
 	assert.Equal(t, "path", doc.Modules["valkey_config"].Options["config_file"].Type)
 	assert.True(t, doc.Modules["valkey_tls"].Options["key"].NoLog)

@@ -29,6 +29,7 @@ import (
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // HostFS reads the target host's files: the local disk for the module and
@@ -107,6 +108,8 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
+	// Replication is INFO replication (nil when it could not be read).
+	Replication *topology.Replication
 }
 
 // ServerInfo names the server.
@@ -203,6 +206,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		c.B().Info().Section("server").Build(),
 		c.B().ConfigGet().Parameter("*").Build(),
 		c.B().AclList().Build(),
+		c.B().Info().Section("replication").Build(),
 	)
 	infoText, err := resps[0].ToString()
 	if err != nil {
@@ -230,6 +234,7 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	default:
 		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
 	}
+	g.readReplication(&resps[3])
 	lines, err := resps[2].AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
@@ -245,6 +250,22 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
+}
+
+// readReplication reads INFO replication for the topology section; a
+// reply that cannot be read or parsed is a warning (the rest of the audit
+// does not depend on it).
+func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
+	text, err := resp.ToString()
+	if err != nil {
+		g.warnf("could not read INFO replication: the topology is not reported")
+		return
+	}
+	// Over RESP3 INFO is a verbatim string, which valkey-go returns with its format prefix.
+	text, _ = strings.CutPrefix(text, "txt:")
+	if g.Replication, err = topology.ParseReplication(text); err != nil {
+		g.warnf("%v: the topology is not reported", err)
+	}
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {

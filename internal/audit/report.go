@@ -30,7 +30,10 @@ type Report struct {
 	Findings []policy.Finding `json:"findings"`
 	Skipped  []Skipped        `json:"skipped_rules"`
 	Drift    Drift            `json:"drift"`
-	Summary  Summary          `json:"summary"`
+	// Topology is the server's place in its replication group (nil when
+	// INFO replication was not read): reported, never drift.
+	Topology *Topology `json:"topology,omitempty"`
+	Summary  Summary   `json:"summary"`
 	// Passed: no finding and no drift.
 	Passed bool `json:"passed"`
 
@@ -93,6 +96,9 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 		r.ConfigFile = g.Facts.Config.Path
 	}
 	r.Instance = journal.InstanceName(r.ConfigFile)
+	var topo []policy.Finding
+	r.Topology, topo = CheckTopology(g)
+	r.Findings = append(topo, r.Findings...)
 	for i := range r.Findings {
 		r.Findings[i].Instance = r.Instance
 	}

@@ -48,6 +48,8 @@ type Options struct {
 	// test must be root, and Dir writable by that user): the server's own
 	// user then plays the attacker in trust tests.
 	Credential *syscall.Credential
+	// Sentinel runs the server in Sentinel mode (--sentinel); see sentinel.go.
+	Sentinel bool
 }
 
 // Server is a running valkey-server.
@@ -191,6 +193,9 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 		}
 	}
 	s.cmd = exec.Command(bin, s.ConfPath)
+	if o.Sentinel {
+		s.cmd.Args = append(s.cmd.Args, "--sentinel")
+	}
 	s.cmd.Dir = o.Dir
 	s.cmd.SysProcAttr = diesWithTheTest()
 	s.cmd.SysProcAttr.Credential = o.Credential

@@ -193,6 +193,17 @@ instance:
   returned: when the file was read
   type: str
   sample: default
+topology:
+  description:
+    - The server's place in its replication group, from C(INFO replication) - reported, never drift. After a failover
+      the group's choice stands, so C(replicaof) is never compared with O(desired) (the inventory's initial primary) nor
+      with the file; a replica whose link is down is finding VK-030, a file a restart would act on differently is VK-031.
+    - C(role) (V(primary) or V(replica)), C(primary) (host:port) and C(link_status) (V(up) or V(down)) on a replica,
+      C(connected_replicas), and C(replicaof) with its C(runtime) and C(file) values (empty for no one).
+  returned: when INFO replication was read
+  type: dict
+  sample: {"role": "replica", "primary": "10.0.0.2:6379", "link_status": "up", "connected_replicas": 0,
+           "replicaof": {"runtime": "10.0.0.2 6379", "file": "10.0.0.2 6379"}}
 aclfile:
   description: The aclfile read.
   returned: when the server uses one
