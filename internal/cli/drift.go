@@ -170,10 +170,11 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 	targetsPath := fs.String("targets", "", "the targets file (YAML)")
 	format := fs.String("format", "table", "output: table, json, junit, sarif or html")
 	parallel := fs.Int("parallel", DefaultParallel, "targets scanned at once")
+	previous := fs.String("previous", "", "html: show what changed since this earlier scan's --format json output")
 	var policies multiFlag
 	fs.Var(&policies, "policy", "a policy file adding or overriding rules (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: valkeyops drift --targets targets.yml [--format table|json|junit|sarif|html] [--parallel N] [--policy P]...")
+		fmt.Fprintln(stderr, "usage: valkeyops drift --targets targets.yml [--format table|json|junit|sarif|html] [--previous scan.json] [--parallel N] [--policy P]...")
 		fs.PrintDefaults()
 	}
 	pos, exit, ok := parseArgs(fs, args)
@@ -191,6 +192,14 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 	if *parallel < 1 {
 		fmt.Fprintln(stderr, "valkeyops drift: --parallel must be at least 1")
 		return ExitUsage
+	}
+	var prev *report.Run
+	if *previous != "" {
+		var err error
+		if prev, err = readPrevious(*previous, ""); err != nil {
+			fmt.Fprintf(stderr, "valkeyops drift: %v\n", err)
+			return ExitUsage
+		}
 	}
 	targets, err := loadTargets(*targetsPath)
 	if err != nil {
@@ -221,6 +230,9 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 		writeTable(stdout, results)
 	default:
 		run := report.New("valkeyops drift "+*targetsPath, Version, time.Now(), report.Rules(pol), driftInstances(results))
+		if prev != nil {
+			run.Compare(prev)
+		}
 		if err := report.Write(stdout, *format, run); err != nil {
 			fmt.Fprintf(stderr, "valkeyops drift: failed to write the report: %v\n", err)
 			return ExitUsage

@@ -184,6 +184,13 @@ targets:
 	assert.Equal(t, servers[1].ConfPath, res[1].Report.ConfigFile)
 	assert.NotContains(t, out, driftPassword)
 
+	// Compared with the JSON scan above: the same state, so nothing changed.
+	scan := filepath.Join(dir, "scan.json")
+	require.NoError(t, os.WriteFile(scan, []byte(out), 0o600))
+	page, errOut, _ := drift("--targets", tf, "--format", "html", "--previous", scan)
+	assert.Contains(t, page, `<section id="since">`, errOut)
+	assert.Contains(t, page, `<p class="none">No change.</p>`)
+
 	// The same scan as one HTML page, JUnit and SARIF: the markup escaped,
 	// no password, the drift and the unreachable target shown.
 	for _, format := range []string{"html", "junit", "sarif"} {

@@ -80,9 +80,10 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 	format := fs.String("format", "text", "output: text, json, junit, sarif or html")
 	failOn := fs.String("fail-on", "low", "exit 1 on findings at or above: low, medium, high, critical, never")
 	verbose := fs.Bool("verbose", false, "text output: list skipped rules too")
+	previous := fs.String("previous", "", "html: show what changed since this earlier run's --format json output")
 	valkeyVersion := fs.String("valkey-version", "", "the Valkey release the file is for, e.g. 8.0.1 (default: the installed valkey-server's)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit|sarif|html] [--fail-on SEV]")
+		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit|sarif|html] [--previous lint.json] [--fail-on SEV]")
 		fs.PrintDefaults()
 	}
 	pos, exit, ok := parseArgs(fs, args)
@@ -145,6 +146,14 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 	case "junit", "sarif", "html":
 		in := report.Instance{Host: pos[0], Instance: rep.Instance, Report: rep, Warnings: g.Warnings}
 		run := report.New("valkeyops lint "+pos[0], Version, time.Now(), report.Rules(pol), []report.Instance{in})
+		if *previous != "" {
+			prev, err := readPrevious(*previous, pos[0])
+			if err != nil {
+				fmt.Fprintf(stderr, "valkeyops lint: %v\n", err)
+				return ExitUsage
+			}
+			run.Compare(prev)
+		}
 		if err := report.Write(stdout, *format, run); err != nil {
 			fmt.Fprintf(stderr, "valkeyops lint: failed to write the report: %v\n", err)
 			return ExitUsage

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/valkeyops/secure/internal/audit"
 	"github.com/valkeyops/secure/internal/report"
 	"github.com/valkeyops/secure/internal/safefs"
 )
@@ -77,15 +79,51 @@ func BuildRun(resultsPath, previousPath, title string, now time.Time) (*report.R
 	}
 	run := report.New(title, Version, now, report.Baseline(), instances)
 	if previousPath != "" {
-		data, err := safefs.ReadFile(previousPath, report.MaxInputSize)
-		if err != nil {
-			return nil, fmt.Errorf("failed to read the previous report %s: %w", previousPath, unwrap(err))
-		}
-		prev, err := report.ReadRun(bytes.NewReader(data), previousPath)
+		prev, err := readPrevious(previousPath, "")
 		if err != nil {
 			return nil, err
 		}
 		run.Compare(prev)
 	}
 	return run, nil
+}
+
+// readPrevious reads the run to compare with, in the JSON the previous run
+// wrote: a report's (valkeyops report, valkey_report), a drift scan's
+// (--format json: a list of targets) or, when lintHost names the file linted
+// now, lint's (--format json: that file's one report).
+func readPrevious(path, lintHost string) (*report.Run, error) {
+	data, err := safefs.ReadFile(path, report.MaxInputSize)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the previous report %s: %w", path, unwrap(err))
+	}
+	var generated time.Time
+	if st, err := os.Stat(path); err == nil {
+		generated = st.ModTime()
+	}
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '[' {
+		var targets []map[string]json.RawMessage
+		var results []TargetResult
+		if json.Unmarshal(data, &targets) == nil && json.Unmarshal(data, &results) == nil {
+			for _, t := range targets {
+				if t["name"] == nil || t["status"] == nil {
+					results = nil
+					break
+				}
+			}
+		}
+		if results == nil {
+			return nil, fmt.Errorf("the previous report %s is a list but not a drift scan's JSON (--format json: targets with name and status)", path)
+		}
+		return report.New("", "", generated, nil, driftInstances(results)), nil
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(data, &keys); err == nil && keys["instances"] == nil && lintHost != "" {
+		var rep audit.Report
+		if err := json.Unmarshal(data, &rep); err != nil || keys["findings"] == nil {
+			return nil, fmt.Errorf("the previous report %s is not lint's JSON (--format json)", path)
+		}
+		return report.New("", "", generated, nil, []report.Instance{{Host: lintHost, Instance: rep.Instance, Report: &rep}}), nil
+	}
+	return report.ReadRun(bytes.NewReader(data), path)
 }

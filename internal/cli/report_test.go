@@ -110,7 +110,7 @@ func TestReportFromGatheredResults(t *testing.T) {
 		"no results":   {[]string{"--results", filepath.Join(dir, "nope.json")}, "valkeyops report: failed to read the results " + filepath.Join(dir, "nope.json") + ": no such file or directory\n"},
 		"not a list":   {[]string{"--results", writeFile(t, dir, "obj.json", `{"a": 1}`)}, "valkeyops report: the results " + filepath.Join(dir, "obj.json") + " are not a JSON list of {host, instance, result}: json: cannot unmarshal object into Go value of type []report.Result\n"},
 		"bad format":   {[]string{"--results", resultsFile, "--format", "pdf"}, "valkeyops report: --format \"pdf\" is not one of html, json, junit, sarif\n"},
-		"bad previous": {[]string{"--results", resultsFile, "--previous", resultsFile}, "valkeyops report: the previous report " + resultsFile + " is not a report's JSON: json: cannot unmarshal array into Go value of type report.Run\n"},
+		"bad previous": {[]string{"--results", resultsFile, "--previous", resultsFile}, "valkeyops report: the previous report " + resultsFile + " is a list but not a drift scan's JSON (--format json: targets with name and status)\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, errOut, code := runReport(c.args...)
@@ -127,4 +127,25 @@ func TestReportRefusesAFIFO(t *testing.T) {
 	_, errOut, code := runReport("--results", fifo)
 	assert.Equal(t, ExitUsage, code)
 	assert.True(t, strings.HasPrefix(errOut, "valkeyops report: failed to read the results "+fifo), errOut)
+}
+
+func TestLintHTMLComparesWithThePreviousLint(t *testing.T) {
+	dir := t.TempDir()
+	conf := writeFile(t, dir, "valkey.conf", evilConfTxt)
+	before, _, _ := lint(conf, "--format", "json")
+	prev := writeFile(t, dir, "before.json", before)
+	// Since: requirepass gone (VK-017 resolved, but the default user now has no
+	// password: VK-003 is new), maxmemory set (VK-020 resolved).
+	writeFile(t, dir, "valkey.conf", strings.Replace(evilConfTxt, "requirepass "+confSecret+"\n", "maxmemory 1gb\n", 1))
+	page, errOut, code := lint(conf, "--format", "html", "--previous", prev)
+	assert.Equal(t, ExitFindings, code, errOut)
+	for _, id := range []string{"VK-017", "VK-020"} {
+		assert.Contains(t, page, `<tr class="resolved" data-change="resolved-finding"><td>resolved</td><td>`+conf+`/default</td><td>`+id+`</td>`)
+	}
+	assert.Contains(t, page, `<tr class="new" data-change="new-finding"><td>new finding</td><td>`+conf+`/default</td><td>VK-003</td>`)
+	assert.Equal(t, 1, strings.Count(page, `data-change="new-finding"`))
+
+	_, errOut, code = lint(conf, "--format", "html", "--previous", writeFile(t, dir, "other.json", `{"a": 1}`))
+	assert.Equal(t, ExitUsage, code)
+	assert.Equal(t, "valkeyops lint: the previous report "+filepath.Join(dir, "other.json")+" is not lint's JSON (--format json)\n", errOut)
 }
