@@ -142,3 +142,20 @@ def test_audit_run_report_under_ansible_runner_in_chromium(ansible, valkey, tmp_
     _, console = chromium(report, "--no-pdf-header-footer", "--print-to-pdf=%s" % pdf)
     assert console == []
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 10_000
+
+
+def test_audit_report_with_the_oldest_ansible_core(ansible_oldest, valkey, installed_oldest, tmp_path):
+    """The report's tasks (delegation, set_stats, the Jinja that gathers every host's results)
+    on the oldest supported ansible-core, and a second run compares with the first."""
+    vk = valkey("enable-debug-command yes\n")
+    report = tmp_path / "reports" / "audit.html"
+    pb = installed_oldest / "ansible_collections" / "valkeyops" / "secure" / "playbooks" / "audit.yml"
+    extra = tmp_path / "vars.json"
+    extra.write_text(json.dumps({"valkey_hosts": "localhost", "ansible_become": False, "valkey_audit_login_port": vk.port,
+                                 "valkey_audit_fail_on": ["never"], "valkey_audit_report_path": str(report)}))
+    for run in (1, 2):
+        out = ansible_oldest.playbook(pb, "-e", "@%s" % extra)
+        assert "report of 1 instances: 0 passed, 1 with findings" in out.stdout, out.stdout[-3000:]
+        page = report.read_text()
+        assert '<td class="c fail" data-rule="VK-008" data-status="fail"' in page
+        assert (report.stat().st_mode & 0o777, (run == 2) == ('<section id="since">' in page)) == (0o600, True)
