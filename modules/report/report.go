@@ -28,6 +28,9 @@ import (
 // fleet is weak, so it is the writer's alone.
 const FileMode = 0o600
 
+// DefaultFormats are the files written when formats is not given.
+var DefaultFormats = []string{"html", "json"}
+
 // DefaultTitle titles a report when title is not given.
 const DefaultTitle = "Valkey audit"
 
@@ -103,7 +106,7 @@ func (o *Options) validate() error {
 		return fmt.Errorf("option \"path\": %q names a directory; expected the report's file, e.g. %sreport.html", o.Path, o.Path)
 	}
 	if len(o.Formats) == 0 {
-		o.Formats = []string{"html", "json"}
+		o.Formats = DefaultFormats
 	}
 	if o.Title == "" {
 		o.Title = DefaultTitle
