@@ -134,7 +134,7 @@ func certificates(certs map[string]*policy.CertInfo) []Certificate {
 // AddFindings puts findings made outside the policy (lint's CheckConfig)
 // first and updates the counts.
 func (r *Report) AddFindings(fs ...policy.Finding) {
-	r.Findings = append(append([]policy.Finding{}, fs...), r.Findings...) // never null in JSON
+	r.Findings = append(append([]policy.Finding{}, fs...), r.Findings...) // [] in JSON, never null
 	r.count()
 	r.Passed = r.Passed && len(fs) == 0
 }

@@ -344,6 +344,8 @@ func scanOne(ctx context.Context, t *Target, pol *policy.Policy) (res TargetResu
 		Client: vc, FS: sftpFS{sf}, ConfigFile: t.ConfigFile, ACLFile: t.ACLFile,
 		LocalServer: t.ValkeyHost == "127.0.0.1" || t.ValkeyHost == "localhost" || t.ValkeyHost == "::1",
 		NoIncludes:  true,
+		// The TLS port would be dialed from here, not through the tunnel.
+		NoServedCert: true,
 	})
 	if err != nil {
 		res.Status, res.Error = "error", scrub(err.Error(), password)

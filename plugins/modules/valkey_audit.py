@@ -16,9 +16,11 @@ module: valkey_audit
 short_description: Check a Valkey server against the secure baseline and report drift
 version_added: 0.1.0
 description:
-  - Evaluates a security policy against the running server (C(CONFIG GET), C(ACL LIST), C(INFO server)),
-    its configuration file and aclfile, and the host (file modes and owners, the user the server runs as,
-    certificate expiry).
+  - Evaluates a security policy against the running server (C(CONFIG GET), C(ACL LIST), C(INFO server),
+    C(INFO persistence), the certificate it serves), its configuration file and aclfile, and the host (file
+    modes and owners, the user the server runs as, certificates, kernel settings from C(/proc/sys) and
+    C(/sys), the systemd sandbox drop-in) when the server is this host's (a unix socket, loopback, or an
+    address of one of its interfaces).
   - The policy is the secure baseline shipped with the collection (C(files/policy/baseline.yml), also
     built into the module) plus your own rules, which add rules or override baseline rules by id. A
     malformed policy fails the task with the file, the line and the rule id, before the server is touched.
@@ -235,6 +237,10 @@ findings:
       description: How to fix it.
       type: str
       sample: Disable it ("user default off") and give each client its own user.
+    source:
+      description: Where the rule's advice comes from (a Valkey doc or a public hardening guide), when the rule names one.
+      type: str
+      sample: https://valkey.io/topics/encryption/
     instance:
       description: The instance the finding is about (as RV(instance)).
       type: str
