@@ -22,11 +22,14 @@ import (
 	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
+	"github.com/valkeyops/secure/modules/cluster"
 	"github.com/valkeyops/secure/modules/config"
 	"github.com/valkeyops/secure/modules/info"
 	"github.com/valkeyops/secure/modules/report"
 	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
+	"github.com/valkeyops/secure/modules/tlssign"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -43,10 +46,14 @@ var modules = map[string]module{
 	"valkey_acl":      {acl.Main, acl.Options{}},
 	"valkey_config":   {config.Main, settings.Options{}},
 	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_cluster":  {cluster.Main, cluster.Options{}},
 	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
 	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
 	"valkey_info":     {info.Main, info.Options{}},
 	"valkey_report":   {report.Main, report.Options{}},
+	// The group CA flow: the node's key and CSR, the controller's signature.
+	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
+	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and

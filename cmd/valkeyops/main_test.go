@@ -15,6 +15,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/groupca"
 	"github.com/valkeyops/secure/internal/journal"
 	internalreport "github.com/valkeyops/secure/internal/report"
 	"github.com/valkeyops/secure/internal/settings"
@@ -24,6 +25,7 @@ import (
 	"github.com/valkeyops/secure/modules/report"
 	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
 )
 
 // binary is the valkeyops binary built once for the package's tests.
@@ -223,6 +225,13 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 			continue // it reaches no server and keeps no journal: no such options
 		}
 		o := ansible.SpecOf(modules[name].options).Options
+		if name != "valkey_tls_sign" { // runs on the controller: no server, no journal
+			assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
+		}
+		if name == "valkey_tls_csr" || name == "valkey_tls_sign" { // the group CA flow reaches no server
+			assert.Nil(t, o["login_host"], name)
+			continue
+		}
 		assert.Equal(t, conn.DefaultHost, o["login_host"].Default, name)
 		port := conn.DefaultPort
 		if name == "valkey_sentinel" {
@@ -230,8 +239,9 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 		}
 		assert.Equal(t, port, o["login_port"].Default, name)
 		assert.Equal(t, conn.DefaultConnectTimeout, o["connect_timeout"].Default, name)
-		assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
 	}
+	assert.Equal(t, tlscsr.DefaultMinDaysValid, ansible.SpecOf(modules["valkey_tls_csr"].options).Options["min_days_valid"].Default)
+	assert.Equal(t, groupca.DefaultDays, ansible.SpecOf(modules["valkey_tls_sign"].options).Options["days"].Default)
 	cfg := ansible.SpecOf(modules["valkey_config"].options).Options
 	assert.Equal(t, settings.DefaultPersist, cfg["persist"].Default)
 	assert.Equal(t, []string{settings.PersistRuntime, settings.PersistFile, settings.PersistBoth}, cfg["persist"].Choices)

@@ -280,6 +280,9 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
 	}
 	g.readReplication(&resps[3])
+	if f.Runtime["cluster-enabled"] == "yes" {
+		g.readCluster(ctx, c)
+	}
 	lines, err := resps[2].AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
@@ -295,6 +298,30 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
+}
+
+// readCluster reads the node's CLUSTER NODES and CLUSTER INFO for the
+// cluster rules (VK-040..VK-049). A reply the strict parser refuses (a
+// hostile or broken server) leaves the cluster unknown, with a warning.
+func (g *Gathered) readCluster(ctx context.Context, c valkey.Client) {
+	r := c.DoMulti(ctx, c.B().ClusterNodes().Build(), c.B().ClusterInfo().Build())
+	nodes, err1 := r[0].ToString()
+	info, err2 := r[1].ToString()
+	if err1 != nil || err2 != nil {
+		g.warnf("could not read CLUSTER NODES and CLUSTER INFO (the login user may lack the permission): the cluster rules are skipped")
+		return
+	}
+	v, err := topology.ParseClusterNodes(strings.TrimPrefix(nodes, "txt:"))
+	if err != nil {
+		g.warnf("the cluster rules are skipped: %v", err)
+		return
+	}
+	ci, err := topology.ParseClusterInfo(strings.TrimPrefix(info, "txt:"))
+	if err != nil {
+		g.warnf("the cluster rules are skipped: %v", err)
+		return
+	}
+	g.Facts.Cluster = &policy.ClusterFacts{State: ci.State, View: v}
 }
 
 // readReplication reads INFO replication for the topology section; a

@@ -200,6 +200,11 @@ rules:
 		"file: debian": func() map[string]policy.Outcome {
 			return statuses(pol, gatherFile(t, string(debian)))
 		},
+		// Cluster nodes (internal/audit/cluster_test.go).
+		"cluster: replica on another host":  func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "127.0.0.2")) },
+		"cluster: replica on the same host": func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "127.0.0.1")) },
+		"cluster: no replica":               func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "")) },
+		"cluster: no slots":                 func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, false, "")) },
 		"file: hardened": func() map[string]policy.Outcome {
 			return statuses(pol, gatherFile(t, hardenedConf, "user default off", "user admin on >x ~* +@all"))
 		},
@@ -288,6 +293,10 @@ rules:
 		{"VK-073", "secure", "failed save"},
 		{"VK-074", "secure", "written, two days unsaved"},
 		{"VK-075", "secure", "insecure"},
+		{"VK-040", "cluster: replica on another host", "cluster: no slots"},
+		{"VK-041", "cluster: replica on another host", "cluster: no slots"},
+		{"VK-042", "cluster: replica on another host", "cluster: no replica"},
+		{"VK-043", "cluster: replica on another host", "cluster: replica on the same host"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/valkeyops/secure/internal/directives"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // Status of one rule on one set of facts.
@@ -107,6 +108,8 @@ func (e *evaluator) eval(p *Predicate) (Status, string) {
 		return e.host(p.Host)
 	case p.Persistence != nil:
 		return e.persistence(p.Persistence)
+	case p.Cluster != nil:
+		return e.cluster(p.Cluster)
 	case p.Any != nil:
 		var fails, skips []string
 		for _, q := range p.Any {
@@ -550,6 +553,44 @@ func (e *evaluator) process(pp *ProcessPredicate) (Status, string) {
 	}
 	if e.f.Process.User == pp.NotUser || (pp.NotUser == "root" && e.f.Process.UID == 0) {
 		return Fail, fmt.Sprintf("the server (pid %d) runs as %s", e.f.Process.PID, e.f.Process.User)
+	}
+	return Pass, ""
+}
+
+func (e *evaluator) cluster(cp *ClusterPredicate) (Status, string) {
+	c := e.f.Cluster
+	if c == nil {
+		return Skip, "not a cluster node (cluster-enabled is off, or the cluster state could not be read)"
+	}
+	h := c.View.Health(nil)
+	switch cp.Require {
+	case "healthy":
+		var problems []string
+		if c.State != "ok" {
+			problems = append(problems, "cluster_state:"+c.State)
+		}
+		if len(h.Failed) > 0 {
+			problems = append(problems, "failing nodes: "+strings.Join(h.Failed, ", "))
+		}
+		if len(problems) > 0 {
+			return Fail, strings.Join(problems, "; ")
+		}
+	case "slots_covered":
+		if len(h.Uncovered) > 0 {
+			return Fail, fmt.Sprintf("slots served by no node: %s", topology.Ranges(h.Uncovered))
+		}
+	case "replicated":
+		if len(h.WithoutReplica) > 0 {
+			return Fail, "primaries without a healthy replica: " + strings.Join(h.WithoutReplica, ", ")
+		}
+	case "replicas_off_host":
+		var pairs []string
+		for _, s := range h.SameHost {
+			pairs = append(pairs, fmt.Sprintf("%s replicates %s on %s", s.Replica, s.Primary, s.Host))
+		}
+		if len(pairs) > 0 {
+			return Fail, strings.Join(pairs, "; ")
+		}
 	}
 	return Pass, ""
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // Facts are what a policy is evaluated against. A nil part is unknown, and
@@ -55,6 +56,17 @@ type Facts struct {
 	Kernel *KernelInfo
 	// Sandbox is the service's hardening drop-in (nil when not inspected).
 	Sandbox *SandboxInfo
+	// Cluster is the node's view of its cluster; nil for a server without
+	// cluster-enabled, or when it could not be read.
+	Cluster *ClusterFacts
+}
+
+// ClusterFacts are what a cluster node says about its cluster.
+type ClusterFacts struct {
+	// State is cluster_state from CLUSTER INFO (ok or fail).
+	State string
+	// View is the node's CLUSTER NODES.
+	View *topology.ClusterView
 }
 
 // ServedCert is the certificate a server presented and where.

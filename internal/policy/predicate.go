@@ -44,6 +44,7 @@ type Predicate struct {
 	Version *VersionPredicate `yaml:"version"`
 	Cert    *CertPredicate    `yaml:"cert"`
 	Host    *HostPredicate    `yaml:"host"`
+	Cluster *ClusterPredicate `yaml:"cluster"`
 	// Persistence is about INFO persistence (backup evidence).
 	Persistence *PersistencePredicate `yaml:"persistence"`
 	Any         []*Predicate          `yaml:"any"`
@@ -151,6 +152,17 @@ type PersistencePredicate struct {
 	MaxAgeHours int `yaml:"max_age_hours"`
 }
 
+// ClusterPredicate is about the cluster, as the node sees it (CLUSTER
+// NODES, CLUSTER INFO); skipped on a server without cluster-enabled.
+type ClusterPredicate struct {
+	// Require: healthy (cluster_state:ok, no node failing), slots_covered,
+	// replicated (every slot-serving primary has a healthy replica),
+	// replicas_off_host (no replica on its primary's IP).
+	Require string `yaml:"require"`
+}
+
+var clusterRequire = []string{"healthy", "slots_covered", "replicated", "replicas_off_host"}
+
 var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin"}
 var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys", "disabled", "known_password"}
 
@@ -197,7 +209,8 @@ func (p *Predicate) kinds() []string {
 	}
 	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
 		"version": p.Version != nil, "cert": p.Cert != nil, "host": p.Host != nil, "persistence": p.Persistence != nil,
-		"any": p.Any != nil, "all": p.All != nil} {
+		"cluster": p.Cluster != nil,
+		"any":     p.Any != nil, "all": p.All != nil} {
 		if set {
 			k = append(k, name)
 		}
@@ -230,7 +243,7 @@ func (p *Predicate) validate(pol *Policy) error {
 	k := p.kinds()
 	if len(k) != 1 {
 		if len(k) == 0 {
-			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, any, all")
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, any, all")
 		}
 		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
 	}
@@ -377,6 +390,10 @@ func (p *Predicate) validate(pol *Policy) error {
 		}
 		if pp.MaxAgeHours < 0 {
 			return fmt.Errorf("persistence: max_age_hours must be a positive number of hours")
+		}
+	case "cluster":
+		if !contains(clusterRequire, p.Cluster.Require) {
+			return fmt.Errorf("cluster: require %q is not one of %s", p.Cluster.Require, strings.Join(clusterRequire, ", "))
 		}
 	case "any", "all":
 		list := p.Any

@@ -39,8 +39,14 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
+    description: Reads the Sentinel and its file, plans, and reports the same C(changed) and diff as a real run without sending a change.
   diff_mode:
     support: full
+    description: Shows each monitor's settings and the Sentinel-wide settings before and after; C(auth-pass) and C(sentinel-pass) only as changed, never their values.
+  platform:
+    support: full
+    platforms: posix
+    description: Runs on Linux targets (amd64, arm64) as a static Go binary; the target needs a POSIX shell and no Python.
 options:
   login_port:
     description:
@@ -206,6 +212,32 @@ monitors:
       replicas: {count: 2, addresses: ["10.0.0.11:6379", "10.0.0.13:6379"]}
       sentinels: {count: 2, addresses: ["10.0.0.12:26379", "10.0.0.13:26379"]}
       ckquorum: {ok: true, message: "OK 3 usable Sentinels. Quorum and failover authorization can be reached"}
+  contains:
+    name:
+      description: The monitor's name.
+      type: str
+    current_primary:
+      description: The primary Sentinel watches now, C(host:port) (after a failover, the promoted replica).
+      type: str
+    quorum:
+      description: Sentinels that must agree a primary is down.
+      type: int
+    auth_pass_set:
+      description: Whether the monitor has an C(auth-pass); the value is never returned.
+      type: bool
+    flags:
+      description: Sentinel's flags for the primary (C(master), C(s_down), C(o_down), ...).
+      type: list
+      elements: str
+    replicas:
+      description: Known replicas, as Sentinel found them (C(count), C(addresses)).
+      type: dict
+    sentinels:
+      description: Other Sentinels watching this primary (C(count), C(addresses)).
+      type: dict
+    ckquorum:
+      description: The result of C(SENTINEL CKQUORUM) (C(ok), C(message)).
+      type: dict
 created:
   description: Monitors the task created.
   returned: success
