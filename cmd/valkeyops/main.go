@@ -25,6 +25,7 @@ import (
 	"github.com/valkeyops/secure/modules/cluster"
 	"github.com/valkeyops/secure/modules/config"
 	"github.com/valkeyops/secure/modules/info"
+	"github.com/valkeyops/secure/modules/report"
 	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 	"github.com/valkeyops/secure/modules/tlscsr"
@@ -49,6 +50,7 @@ var modules = map[string]module{
 	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
 	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
 	"valkey_info":     {info.Main, info.Options{}},
+	"valkey_report":   {report.Main, report.Options{}},
 	// The group CA flow: the node's key and CSR, the controller's signature.
 	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
 	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
@@ -78,6 +80,7 @@ func printSpec(w io.Writer) int {
 }
 
 func main() {
+	cli.Version, report.Version = version, version
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -121,6 +124,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cli.Lint(args[2:], stdout, stderr)
 	case "drift":
 		return cli.Drift(args[2:], stdout, stderr)
+	case "report":
+		return cli.Report(args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "valkeyops %s\n", version)
 		return 0
@@ -149,6 +154,7 @@ func usage(w io.Writer) {
                                       print the change journal of this host
   valkeyops lint valkey.conf [...]    check a config file against the policy (no server needed)
   valkeyops drift --targets F [...]   read-only fleet scan over SSH: drift and findings
+  valkeyops report --results F [...]  one HTML/JUnit/SARIF/JSON report from gathered valkey_audit results
   valkeyops spec                      print every module's options as JSON (for the action plugin)
   valkeyops version                   print the version
 modules: %s

@@ -17,10 +17,12 @@ import (
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/groupca"
 	"github.com/valkeyops/secure/internal/journal"
+	internalreport "github.com/valkeyops/secure/internal/report"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
+	"github.com/valkeyops/secure/modules/report"
 	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 	"github.com/valkeyops/secure/modules/tlscsr"
@@ -219,6 +221,9 @@ func TestRunInProcess(t *testing.T) {
 // they part.
 func TestSpecDefaultsAreTheCodes(t *testing.T) {
 	for _, name := range moduleNames() {
+		if name == "valkey_report" {
+			continue // it reaches no server and keeps no journal: no such options
+		}
 		o := ansible.SpecOf(modules[name].options).Options
 		if name != "valkey_tls_sign" { // runs on the controller: no server, no journal
 			assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
@@ -255,6 +260,12 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 	assert.Equal(t, sentinel.DefaultPrimaryPort, sm["primary_port"].Default)
 	assert.Equal(t, sentinel.StatePresent, sm["state"].Default)
 	assert.Equal(t, []string{sentinel.StatePresent, sentinel.StateAbsent}, sm["state"].Choices)
+
+	rp := ansible.SpecOf(modules["valkey_report"].options).Options
+	assert.Equal(t, report.DefaultTitle, rp["title"].Default)
+	assert.Equal(t, report.DefaultFormats, rp["formats"].Default)
+	assert.Equal(t, internalreport.Formats, rp["formats"].Choices)
+	assert.NotContains(t, rp, "login_host")
 
 	tl := ansible.SpecOf(modules["valkey_tls"].options).Options
 	assert.Equal(t, valkeytls.DefaultMinDaysValid, tl["min_days_valid"].Default)

@@ -87,7 +87,7 @@ func TestLintBadInputIsOneClearSentence(t *testing.T) {
 		"bad policy":   {[]string{debianConf, "--policy", bad}, "valkeyops lint: invalid policy " + bad + ":5: rule SITE-001: severity \"urgent\" is not one of low, medium, high, critical\n"},
 		"missing conf": {[]string{filepath.Join(dir, "nope.conf")}, "no such file or directory"},
 		"bad fail-on":  {[]string{debianConf, "--fail-on", "urgent"}, `--fail-on "urgent" is not one of never, low, medium, high, critical`},
-		"bad format":   {[]string{debianConf, "--format", "yaml"}, `--format "yaml" is not one of text, json, junit`},
+		"bad format":   {[]string{debianConf, "--format", "yaml"}, `--format "yaml" is not one of text, json, junit, sarif, html`},
 		"bad quotes":   {[]string{writeFile(t, dir, "q.conf", "bind \"127.0.0.1\n")}, "q.conf:1"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -274,17 +274,9 @@ type Fields struct {
 	OutOfBand []OutOfBand `json:"out_of_band"`
 }
 
-// OutOfBand is a drifted directive whose running value was not set by any
-// change recorded in the journal: it was changed outside Ansible.
-type OutOfBand struct {
-	Directive string `json:"directive"`
-	Runtime   string `json:"runtime"`
-	// LastRecorded is the value the last recorded change set (empty when the
-	// journal holds no change of this directive), with when and by whom.
-	LastRecorded string `json:"last_recorded,omitempty"`
-	RecordedAt   string `json:"recorded_at,omitempty"`
-	RecordedBy   string `json:"recorded_by,omitempty"`
-}
+// OutOfBand is a drifted directive no recorded change explains (the type
+// lives in internal/audit, where the HTML report reads it too).
+type OutOfBand = audit.OutOfBand
 
 // outOfBand checks every drifted directive's running value against the last
 // change the journal recorded for it. Secret directives are skipped: the

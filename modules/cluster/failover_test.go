@@ -78,10 +78,14 @@ func TestFailoverStands(t *testing.T) {
 			break
 		}
 	}
-	waitView(t, watcher, "the replica's promotion", func(v *topology.ClusterView) bool {
-		k, old := v.ByID(replica.ID), v.ByID(primary.ID)
-		return k != nil && k.IsPrimary() && k.SlotCount() == primary.SlotCount() && old != nil && old.Has("fail")
-	})
+	// Gossip reaches the nodes one by one: every live node must have seen the
+	// promotion before the snapshot, or a later gossip message looks like the rerun's doing.
+	for _, n := range liveNodes(nodes, dead) {
+		waitView(t, n, "the replica's promotion", func(v *topology.ClusterView) bool {
+			k, old := v.ByID(replica.ID), v.ByID(primary.ID)
+			return k != nil && k.IsPrimary() && k.SlotCount() == primary.SlotCount() && old != nil && old.Has("fail")
+		})
+	}
 	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterState(t, watcher) == "ok" })
 
 	before := snapshot(t, liveNodes(nodes, dead))
@@ -97,10 +101,12 @@ func TestFailoverStands(t *testing.T) {
 	waitView(t, dead, "the old primary rejoining as a replica", func(v *topology.ClusterView) bool {
 		return v.Self().PrimaryID == replica.ID
 	})
-	waitView(t, watcher, "the old primary seen healthy", func(v *topology.ClusterView) bool {
-		k := v.ByID(primary.ID)
-		return k != nil && !k.Failed() && k.PrimaryID == replica.ID
-	})
+	for _, n := range nodes {
+		waitView(t, n, "the old primary seen healthy, as a replica", func(v *topology.ClusterView) bool {
+			k := v.ByID(primary.ID)
+			return k != nil && !k.Failed() && k.PrimaryID == replica.ID
+		})
+	}
 	before = snapshot(t, nodes)
 	res, f = callOK(t, args)
 	require.False(t, res.Changed, res.Msg)

@@ -245,6 +245,19 @@ findings:
       description: The instance the finding is about (as RV(instance)).
       type: str
       sample: cache
+passed_rules:
+  description: The ids of the rules that held.
+  returned: always
+  type: list
+  elements: str
+  sample: ["VK-001", "VK-002"]
+certificates:
+  description:
+    - The certificate files the server uses, with their subject and expiry (RFC 3339, UTC), or why one could not be read.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/valkey/tls/valkey.crt", "subject": "CN=valkey1", "not_after": "2027-11-25T12:00:00Z"}]
 skipped_rules:
   description: Rules that did not apply or lacked the facts they need, with the reason.
   returned: always
