@@ -33,6 +33,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether process pid holds the socket listening on 127.0.0.1:port."""
+    want = "0100007F:%04X" % port
+    try:
+        lines = Path("/proc/%d/net/tcp" % pid).read_text().splitlines()[1:]
+        inodes = {"socket:[%s]" % f[9] for f in map(str.split, lines) if len(f) > 9 and f[1] == want and f[3] == "0A"}
+        return any(os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes for fd in os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return False
+
+
 class Valkey:
     """A real valkey-server with its own config file in a temp dir."""
 
@@ -63,24 +74,27 @@ class Valkey:
 
     def start(self):
         # The port was free when picked; another process (tests run in parallel on
-        # this machine) may take it before the server binds: then pick another.
+        # this machine) may take it before the server binds: then pick another. The
+        # server is ready when its log says so and its own pid holds the listening
+        # socket: a PING could be answered by somebody else's server on that port.
         for _ in range(5):
+            seen = self.log.stat().st_size if self.log.exists() else 0  # a restart: only this start's lines count
             self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60  # a guard against a hang; the event is the PONG
+            deadline = time.monotonic() + 60  # a guard against a hang; the event is the log line
             while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    if self.cli("PING").strip() == "PONG":
+                log = self.log.read_bytes()[seen:].decode(errors="replace") if self.log.exists() else ""
+                if "Ready to accept connections" in log:
+                    if _listens_on(self.proc.pid, self.port):
                         return self
-                except subprocess.CalledProcessError:
-                    pass
+                    break
                 time.sleep(0.05)
-            log = self.log.read_text() if self.log.exists() else "no log"
+            log = self.log.read_bytes()[seen:].decode(errors="replace") if self.log.exists() else "no log"
             if self.proc.poll() is None or "Address already in use" not in log:
                 break
             old, self.port = self.port, free_port()
             self.conf.write_text(self.conf.read_text().replace("port %d\n" % old, "port %d\n" % self.port, 1))
         self.stop()
-        raise RuntimeError("valkey-server did not start: %s" % log)
+        raise RuntimeError("valkey-server did not start on its own port %d: %s" % (self.port, log[-2000:]))
 
     def cli(self, *args: str) -> str:
         cmd = ["valkey-cli", "-h", "127.0.0.1", "-p", str(self.port)]

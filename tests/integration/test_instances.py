@@ -211,3 +211,37 @@ def test_a_pid_file_the_server_user_rewrote_gets_no_process_killed(ansible, lab_
     assert _alive(int(real))
     assert not host.path("/etc/valkey/valkey-cache.conf").exists()
     subprocess.run(host.exec_argv(["kill", real, victim]), check=True, timeout=60)
+
+
+ROTATE_BAD = [
+    (
+        "a user no instance has",
+        [{"name": "ghost", "new_password": "a-long-enough-new-password-1"}],
+        "valkey_acl_rotate: user ghost must be a user of one of the instances rotated here (cache, store) or the admin user "
+        "valkeyops-admin, and its new password must have at least 16 characters and not be a well-known default; nothing was changed",
+    ),
+    (
+        "a short new password",
+        [{"name": "shop", "new_password": "short-pw-9"}],
+        "valkey_acl_rotate: user shop must be a user of one of the instances rotated here (cache, store) or the admin user "
+        "valkeyops-admin, and its new password must have at least 16 characters and not be a well-known default; nothing was changed",
+    ),
+]
+
+
+@pytest.mark.parametrize("case,users,message", ROTATE_BAD, ids=[c[0] for c in ROTATE_BAD])
+def test_rotate_credentials_refuses_before_anything_changes(ansible, tmp_path, case, users, message):
+    """rotate_credentials.yml checks every listed user against the instances it rotates
+    (the instance's acl_users, else valkey_acl_users) before it connects to any: the
+    play stops at the check, with no server to reach and no password in the output."""
+    instances = [{"name": "cache", "port": 7001},
+                 {"name": "store", "port": 7002, "acl_users": [{"name": "shop", "passwords": ["x" * 20]}]}]
+    pb = _write(tmp_path, [{"import_playbook": "valkeyops.secure.rotate_credentials"}], "rotate.yml")
+    extra = {"valkey_hosts": "localhost", "valkey_server_instances": instances, "valkey_rotate_users": users,
+             "valkey_acl_users": [], "valkey_server_admin_password": ADMIN}
+    out = ansible.playbook(pb, "-e", json.dumps(extra), check=False)
+    assert out.returncode == 2, out.stdout[-3000:]
+    assert recap(out.stdout)["changed"] == 0
+    assert '"msg": %s' % json.dumps(message) in out.stdout, out.stdout[-3000:]
+    assert users[0]["new_password"] not in out.stdout + out.stderr
+    assert "Add the new passwords" not in out.stdout
