@@ -168,6 +168,7 @@ def valkey_replication_memberships(groups, host):
         for m in members:
             if m["host"] == host:
                 out.append({"group": group["name"], "instance": m["instance"], "initial_primary": m["initial_primary"],
+                            "host": host, "label": _label(m),
                             "sentinels": list(group.get("sentinels") or []),
                             "members": [{"host": x["host"], "instance": x["instance"], "initial_primary": x["initial_primary"]}
                                         for x in members]})
@@ -269,6 +270,11 @@ def valkey_replication_primary(states, member):
             "why": "the initial primary of a group that has not formed yet"}
 
 
+def valkey_replication_labels(groups, name):
+    """The members of group `name` as the group lists them: host, or host/instance."""
+    return [_label(m) for g in groups or [] if g.get("name") == name for m in _members(g)]
+
+
 def valkey_replication_state(info):
     """The fields of INFO replication the decision reads, from its text."""
     fields = {}
@@ -288,4 +294,5 @@ class FilterModule(object):
             "valkey_replication_resolve": valkey_replication_resolve,
             "valkey_replication_primary": valkey_replication_primary,
             "valkey_replication_state": valkey_replication_state,
+            "valkey_replication_labels": valkey_replication_labels,
         }
