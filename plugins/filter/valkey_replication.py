@@ -270,6 +270,30 @@ def valkey_replication_primary(states, member):
             "why": "the initial primary of a group that has not formed yet"}
 
 
+def valkey_replication_monitors(groups, host, primaries, auth_user="", auth_pass=""):
+    """The valkey_sentinel `monitors` of Sentinel host `host`: one per group it
+    watches, named after the group. `primaries` maps a group to its current
+    primary ({address, port}): used only to create a monitor (Sentinel follows
+    failovers itself); a group without one gets auth only (an existing
+    monitor's settings)."""
+    out = []
+    for g in groups or []:
+        if host not in (g.get("sentinels") or []):
+            continue
+        m = {"name": g["name"]}
+        primary = (primaries or {}).get(g["name"])
+        if primary:
+            m.update(primary_host=primary["address"], primary_port=int(primary["port"]),
+                     quorum=int(g.get("quorum", len(g["sentinels"]) // 2 + 1)))
+            for key in ("down_after_milliseconds", "failover_timeout", "parallel_syncs"):
+                if g.get(key) is not None:
+                    m[key] = int(g[key])
+        if auth_pass:
+            m.update(auth_user=auth_user, auth_pass=auth_pass)
+        out.append(m)
+    return out
+
+
 def valkey_replication_labels(groups, name):
     """The members of group `name` as the group lists them: host, or host/instance."""
     return [_label(m) for g in groups or [] if g.get("name") == name for m in _members(g)]
@@ -295,4 +319,5 @@ class FilterModule(object):
             "valkey_replication_primary": valkey_replication_primary,
             "valkey_replication_state": valkey_replication_state,
             "valkey_replication_labels": valkey_replication_labels,
+            "valkey_replication_monitors": valkey_replication_monitors,
         }
