@@ -175,11 +175,12 @@ def valkey_replication_memberships(groups, host):
     return out
 
 
-def valkey_replication_acl_entries(groups, host, instance, creds):
+def valkey_replication_acl_entries(groups, host, instance, creds, names_only=False):
     """The valkey_acl `users` entries a member instance needs: the replication
     user, and the Sentinel user when its group has Sentinels. `creds` holds
     replication_user, replication_passwords, sentinel_user, sentinel_passwords
-    (lists: a rotation has two)."""
+    (lists: a rotation has two). `names_only`: [{name}] (valkey_audit's
+    desired users)."""
     if not isinstance(creds, dict):
         raise AnsibleFilterError("valkey_replication_acl_entries: creds must be a dict")
     mine = [m for m in valkey_replication_memberships(groups, host) if m["instance"] == (instance or DEFAULT_INSTANCE)]
@@ -190,6 +191,8 @@ def valkey_replication_acl_entries(groups, host, instance, creds):
     if any(m["sentinels"] for m in mine):
         entries.append({"name": creds["sentinel_user"], "passwords": list(creds["sentinel_passwords"]),
                         "channels": ["allchannels"], "commands": list(SENTINEL_COMMANDS)})
+    if names_only:
+        return [{"name": e["name"]} for e in entries]
     return entries
 
 
