@@ -21,7 +21,9 @@ VENV := .venv
 VENV_OLDEST := .venv-oldest
 DIST := dist
 TARBALL := $(DIST)/valkeyops-secure-$(VERSION).tar.gz
-GO_SOURCES := $(shell find cmd internal modules -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+# Every file the binary is built from, embedded ones included (baseline.yml,
+# the report's template and style sheet).
+GO_SOURCES := $(shell find cmd internal modules -type f -not -name '*_test.go' -not -path '*/testdata/*' 2>/dev/null) go.mod go.sum
 GOFLAGS_BUILD := -trimpath -ldflags "-s -w -buildid= -X main.version=$(VERSION)"
 
 .PHONY: help
@@ -276,6 +278,8 @@ bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/bridge_overhead.py
 	$(VENV_BENCH)/bin/python bench/acl_users.py
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
+	$(VENV_BENCH)/bin/python bench/audit_report.py
+	$(VENV_BENCH)/bin/python bench/cluster_move.py
 
 # ---- stress (never part of make test) -------------------------------------------
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need from Debian: valkey-server/valkey-tools 8.0 from
-# bookworm-backports, openssh-server (ssh transport tests) and sudo (become tests).
+# bookworm-backports, openssh-server (ssh transport tests), sudo (become tests)
+# and chromium (the HTML report is rendered in a headless browser).
 #
 # The backports suite is added by copying the machine's existing Debian source
 # entry and changing only the suite name, so no registry host name lives in
@@ -16,6 +17,8 @@ command -v valkey-cli >/dev/null 2>&1 || need+=(valkey-tools)
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v sudo >/dev/null 2>&1 || need+=(sudo)
 command -v git >/dev/null 2>&1 || need+=(git)
+# The HTML audit report's test renders it in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi
@@ -68,3 +71,4 @@ fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq -t bookworm-backports valkey-server valkey-tools >/dev/null
 $SUDO apt-get install -y -qq openssh-server sudo git >/dev/null
+command -v chromium >/dev/null 2>&1 || $SUDO apt-get install -y -qq chromium >/dev/null

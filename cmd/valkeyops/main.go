@@ -19,10 +19,17 @@ import (
 	"github.com/valkeyops/secure/internal/cli"
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/settings"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
 	"github.com/valkeyops/secure/modules/audit"
+	"github.com/valkeyops/secure/modules/cluster"
 	"github.com/valkeyops/secure/modules/config"
+	"github.com/valkeyops/secure/modules/info"
+	"github.com/valkeyops/secure/modules/report"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
+	"github.com/valkeyops/secure/modules/tlssign"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -36,10 +43,17 @@ type module struct {
 }
 
 var modules = map[string]module{
-	"valkey_acl":    {acl.Main, acl.Options{}},
-	"valkey_config": {config.Main, settings.Options{}},
-	"valkey_audit":  {audit.Main, audit.Options{}},
-	"valkey_tls":    {valkeytls.Main, valkeytls.Options{}},
+	"valkey_acl":      {acl.Main, acl.Options{}},
+	"valkey_config":   {config.Main, settings.Options{}},
+	"valkey_audit":    {audit.Main, audit.Options{}},
+	"valkey_cluster":  {cluster.Main, cluster.Options{}},
+	"valkey_tls":      {valkeytls.Main, valkeytls.Options{}},
+	"valkey_sentinel": {sentinel.Main, sentinel.Options{}},
+	"valkey_info":     {info.Main, info.Options{}},
+	"valkey_report":   {report.Main, report.Options{}},
+	// The group CA flow: the node's key and CSR, the controller's signature.
+	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
+	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and
@@ -48,10 +62,13 @@ var modules = map[string]module{
 type specDocument struct {
 	Modules          map[string]*ansible.Spec `json:"modules"`
 	SecretDirectives []string                 `json:"secret_directives"`
+	// PerNodeDirectives are per node by nature (internal/topology): never
+	// compared across the nodes of a group or cluster.
+	PerNodeDirectives []topology.PerNode `json:"per_node_directives"`
 }
 
 func printSpec(w io.Writer) int {
-	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives()}
+	doc := specDocument{Modules: map[string]*ansible.Spec{}, SecretDirectives: ansible.SecretDirectives(), PerNodeDirectives: topology.PerNodeByNature}
 	for name, m := range modules {
 		doc.Modules[name] = ansible.SpecOf(m.options)
 	}
@@ -63,6 +80,7 @@ func printSpec(w io.Writer) int {
 }
 
 func main() {
+	cli.Version, report.Version = version, version
 	os.Exit(run(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -106,6 +124,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cli.Lint(args[2:], stdout, stderr)
 	case "drift":
 		return cli.Drift(args[2:], stdout, stderr)
+	case "report":
+		return cli.Report(args[2:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "valkeyops %s\n", version)
 		return 0
@@ -134,6 +154,7 @@ func usage(w io.Writer) {
                                       print the change journal of this host
   valkeyops lint valkey.conf [...]    check a config file against the policy (no server needed)
   valkeyops drift --targets F [...]   read-only fleet scan over SSH: drift and findings
+  valkeyops report --results F [...]  one HTML/JUnit/SARIF/JSON report from gathered valkey_audit results
   valkeyops spec                      print every module's options as JSON (for the action plugin)
   valkeyops version                   print the version
 modules: %s

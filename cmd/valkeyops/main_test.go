@@ -15,11 +15,17 @@ import (
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
+	"github.com/valkeyops/secure/internal/groupca"
 	"github.com/valkeyops/secure/internal/journal"
+	internalreport "github.com/valkeyops/secure/internal/report"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
+	"github.com/valkeyops/secure/internal/topology"
 	"github.com/valkeyops/secure/modules/acl"
+	"github.com/valkeyops/secure/modules/report"
+	"github.com/valkeyops/secure/modules/sentinel"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
+	"github.com/valkeyops/secure/modules/tlscsr"
 )
 
 // binary is the valkeyops binary built once for the package's tests.
@@ -215,12 +221,27 @@ func TestRunInProcess(t *testing.T) {
 // they part.
 func TestSpecDefaultsAreTheCodes(t *testing.T) {
 	for _, name := range moduleNames() {
+		if name == "valkey_report" {
+			continue // it reaches no server and keeps no journal: no such options
+		}
 		o := ansible.SpecOf(modules[name].options).Options
+		if name != "valkey_tls_sign" { // runs on the controller: no server, no journal
+			assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
+		}
+		if name == "valkey_tls_csr" || name == "valkey_tls_sign" { // the group CA flow reaches no server
+			assert.Nil(t, o["login_host"], name)
+			continue
+		}
 		assert.Equal(t, conn.DefaultHost, o["login_host"].Default, name)
-		assert.Equal(t, conn.DefaultPort, o["login_port"].Default, name)
+		port := conn.DefaultPort
+		if name == "valkey_sentinel" {
+			port = sentinel.DefaultPort // a Sentinel's port, not a data node's
+		}
+		assert.Equal(t, port, o["login_port"].Default, name)
 		assert.Equal(t, conn.DefaultConnectTimeout, o["connect_timeout"].Default, name)
-		assert.Equal(t, journal.DefaultPath, o["journal_path"].Default, name)
 	}
+	assert.Equal(t, tlscsr.DefaultMinDaysValid, ansible.SpecOf(modules["valkey_tls_csr"].options).Options["min_days_valid"].Default)
+	assert.Equal(t, groupca.DefaultDays, ansible.SpecOf(modules["valkey_tls_sign"].options).Options["days"].Default)
 	cfg := ansible.SpecOf(modules["valkey_config"].options).Options
 	assert.Equal(t, settings.DefaultPersist, cfg["persist"].Default)
 	assert.Equal(t, []string{settings.PersistRuntime, settings.PersistFile, settings.PersistBoth}, cfg["persist"].Choices)
@@ -234,6 +255,17 @@ func TestSpecDefaultsAreTheCodes(t *testing.T) {
 		assert.Equal(t, acl.UpdateAlways, o["update_password"].Default)
 		assert.Equal(t, []string{acl.UpdateAlways, acl.UpdateOnCreate}, o["update_password"].Choices)
 	}
+
+	sm := ansible.SpecOf(modules["valkey_sentinel"].options).Options["monitors"].Options
+	assert.Equal(t, sentinel.DefaultPrimaryPort, sm["primary_port"].Default)
+	assert.Equal(t, sentinel.StatePresent, sm["state"].Default)
+	assert.Equal(t, []string{sentinel.StatePresent, sentinel.StateAbsent}, sm["state"].Choices)
+
+	rp := ansible.SpecOf(modules["valkey_report"].options).Options
+	assert.Equal(t, report.DefaultTitle, rp["title"].Default)
+	assert.Equal(t, report.DefaultFormats, rp["formats"].Default)
+	assert.Equal(t, internalreport.Formats, rp["formats"].Choices)
+	assert.NotContains(t, rp, "login_host")
 
 	tl := ansible.SpecOf(modules["valkey_tls"].options).Options
 	assert.Equal(t, valkeytls.DefaultMinDaysValid, tl["min_days_valid"].Default)
@@ -252,8 +284,10 @@ func TestSpecCommand(t *testing.T) {
 	var doc struct {
 		Modules          map[string]*ansible.Spec `json:"modules"`
 		SecretDirectives []string                 `json:"secret_directives"`
+		PerNode          []topology.PerNode       `json:"per_node_directives"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &doc))
+	assert.Equal(t, topology.PerNodeByNature, doc.PerNode, "the per-node list the Python side reads is the Go one")
 	assert.Len(t, doc.Modules, len(modules))
 	assert.Equal(t, "path", doc.Modules["valkey_config"].Options["config_file"].Type)
 	assert.True(t, doc.Modules["valkey_tls"].Options["key"].NoLog)

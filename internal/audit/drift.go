@@ -8,6 +8,7 @@ import (
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // Desired is the desired state, in the shape valkey_config (settings) and
@@ -141,6 +142,9 @@ func ComputeDrift(g *Gathered, desired *Desired) (Drift, error) {
 				return dr, fmt.Errorf("desired.settings: %v", err)
 			}
 			covered[d.Name] = true
+			if topology.IsTopology(d.Name) {
+				continue // the initial primary: after a failover the group's choice stands (CheckTopology)
+			}
 			sd := SettingDrift{Desired: shown(d, want.Canonical), Runtime: Unknown, File: Unknown}
 			if rt, ok := runtimeValue(g, d, names); ok {
 				sd.Runtime = shown(d, rt.Canonical)
@@ -182,7 +186,7 @@ func ComputeDrift(g *Gathered, desired *Desired) (Drift, error) {
 		seen := map[string]bool{}
 		for _, o := range f.Config.Occurrences(allNames(f)...) {
 			d, ok := directives.Lookup(o.Name)
-			if !ok || covered[d.Name] || seen[d.Name] {
+			if !ok || covered[d.Name] || seen[d.Name] || topology.IsTopology(d.Name) {
 				continue
 			}
 			seen[d.Name] = true

@@ -11,11 +11,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/valkeyops/secure/internal/conn"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +29,8 @@ import (
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/safefs"
+	"github.com/valkeyops/secure/internal/topology"
+	"github.com/valkeyops/secure/internal/x509check"
 )
 
 // HostFS reads the target host's files: the local disk for the module and
@@ -92,6 +94,11 @@ type Source struct {
 	// NoIncludes: include lines are not followed (over SFTP the included
 	// files would be read from the wrong disk); a warning says so.
 	NoIncludes bool
+	// TLSHost is where the server's TLS port is reached to read the
+	// certificate it serves (the login host); empty: the first address it
+	// binds (a unix socket login). NoServedCert skips that handshake.
+	TLSHost      string
+	NoServedCert bool
 }
 
 // Gathered is the facts plus what the report needs besides them.
@@ -107,6 +114,8 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
+	// Replication is INFO replication (nil when it could not be read).
+	Replication *topology.Replication
 }
 
 // ServerInfo names the server.
@@ -169,7 +178,7 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 		g.FileUsers, ws = policy.UsersFromConfig(f.Config)
 		g.Warnings = append(g.Warnings, ws...)
 	}
-	requirepass := g.requirepassSet()
+	requirepass := g.requirepass()
 	switch {
 	case g.RuntimeUsers != nil:
 		f.Users, f.UsersFrom = g.RuntimeUsers, "ACL LIST"
@@ -181,21 +190,56 @@ func Gather(ctx context.Context, src Source) (*Gathered, error) {
 	if src.FS != nil {
 		g.inspectHost(src.FS, src.LocalServer)
 	}
+	if src.Client != nil && !src.NoServedCert {
+		g.readServed(ctx, src.TLSHost)
+	}
 	return g, nil
 }
 
-func (g *Gathered) requirepassSet() bool {
+// readServed reads the certificate the server serves on its TLS port (a
+// handshake; nothing is sent). Reached at host, else at the first address
+// the server binds ("*" and "::*" through loopback).
+func (g *Gathered) readServed(ctx context.Context, host string) {
+	port, err := strconv.Atoi(g.Facts.Runtime["tls-port"])
+	if err != nil || port <= 0 {
+		return
+	}
+	if host == "" {
+		host = "127.0.0.1"
+		if words := strings.Fields(g.Facts.Runtime["bind"]); len(words) > 0 {
+			if h := strings.TrimPrefix(words[0], "-"); h != "*" && h != "::*" {
+				host = h
+			}
+		}
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	certs, err := x509check.Served(ctx, host, port, servedTimeout)
+	if err != nil {
+		g.warnf("could not read the certificate served on %s: %v", addr, err)
+		return
+	}
+	g.Facts.Served = &policy.ServedCert{Address: addr, Cert: describeCerts(certs)}
+}
+
+// servedTimeout bounds the handshake that reads the served certificate.
+const servedTimeout = 5 * time.Second
+
+// requirepass is the default user's password when no ACL user says
+// otherwise: the server's, else the file's last requirepass line ("" when
+// none). It is a secret: only compared, never shown (Secrets holds it).
+func (g *Gathered) requirepass() string {
 	f := g.Facts
 	if f.Runtime != nil {
-		return f.Runtime["requirepass"] != ""
+		return f.Runtime["requirepass"]
 	}
 	if f.Config != nil {
 		if occ := f.Config.Occurrences("requirepass"); len(occ) > 0 {
-			a := occ[len(occ)-1].Args
-			return len(a) == 1 && a[0] != ""
+			if a := occ[len(occ)-1].Args; len(a) == 1 {
+				return a[0]
+			}
 		}
 	}
-	return false
+	return ""
 }
 
 func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
@@ -203,6 +247,8 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		c.B().Info().Section("server").Build(),
 		c.B().ConfigGet().Parameter("*").Build(),
 		c.B().AclList().Build(),
+		c.B().Info().Section("replication").Build(),
+		c.B().Info().Section("persistence").Build(),
 	)
 	infoText, err := resps[0].ToString()
 	if err != nil {
@@ -214,6 +260,9 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	}
 	f := g.Facts
 	f.Info = conn.ParseInfo(infoText)
+	if text, err := resps[4].ToString(); err == nil {
+		f.Persistence = conn.ParseInfo(text)
+	}
 	f.Runtime = make(map[string]string, len(values))
 	for k, v := range values {
 		k = strings.ToLower(k)
@@ -230,6 +279,10 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	default:
 		g.Server = &ServerInfo{Name: "redis", Version: f.Info["redis_version"]}
 	}
+	g.readReplication(&resps[3])
+	if f.Runtime["cluster-enabled"] == "yes" {
+		g.readCluster(ctx, c)
+	}
 	lines, err := resps[2].AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
@@ -245,6 +298,46 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
 	return nil
+}
+
+// readCluster reads the node's CLUSTER NODES and CLUSTER INFO for the
+// cluster rules (VK-040..VK-049). A reply the strict parser refuses (a
+// hostile or broken server) leaves the cluster unknown, with a warning.
+func (g *Gathered) readCluster(ctx context.Context, c valkey.Client) {
+	r := c.DoMulti(ctx, c.B().ClusterNodes().Build(), c.B().ClusterInfo().Build())
+	nodes, err1 := r[0].ToString()
+	info, err2 := r[1].ToString()
+	if err1 != nil || err2 != nil {
+		g.warnf("could not read CLUSTER NODES and CLUSTER INFO (the login user may lack the permission): the cluster rules are skipped")
+		return
+	}
+	v, err := topology.ParseClusterNodes(strings.TrimPrefix(nodes, "txt:"))
+	if err != nil {
+		g.warnf("the cluster rules are skipped: %v", err)
+		return
+	}
+	ci, err := topology.ParseClusterInfo(strings.TrimPrefix(info, "txt:"))
+	if err != nil {
+		g.warnf("the cluster rules are skipped: %v", err)
+		return
+	}
+	g.Facts.Cluster = &policy.ClusterFacts{State: ci.State, View: v}
+}
+
+// readReplication reads INFO replication for the topology section; a
+// reply that cannot be read or parsed is a warning (the rest of the audit
+// does not depend on it).
+func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
+	text, err := resp.ToString()
+	if err != nil {
+		g.warnf("could not read INFO replication: the topology is not reported")
+		return
+	}
+	// Over RESP3 INFO is a verbatim string, which valkey-go returns with its format prefix.
+	text, _ = strings.CutPrefix(text, "txt:")
+	if g.Replication, err = topology.ParseReplication(text); err != nil {
+		g.warnf("%v: the topology is not reported", err)
+	}
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {
@@ -303,6 +396,12 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 			paths[p] = true
 		}
 	}
+	f.Paths = g.dataAndModulePaths(fsys)
+	for _, list := range f.Paths {
+		for _, p := range list {
+			paths[p] = true
+		}
+	}
 	for p := range paths {
 		fi := fsys.Stat(p)
 		fi.Owner = users[fi.UID]
@@ -318,6 +417,14 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 		if pid, err := strconv.Atoi(f.Info["process_id"]); err == nil && pid > 0 {
 			f.Process = readProcess(fsys, pid, users)
 		}
+	}
+	if localServer {
+		f.Kernel = readKernel(fsys)
+		cfg := ""
+		if f.Config != nil {
+			cfg = f.Config.Path
+		}
+		f.Sandbox = readSandbox(fsys, cfg)
 	}
 }
 
@@ -397,13 +504,41 @@ func readCert(fsys HostFS, path string) *policy.CertInfo {
 	if err != nil {
 		return &policy.CertInfo{Err: describePathErr(err)}
 	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
+	certs, err := x509check.ParseCerts(data, path)
+	if err != nil || len(certs) == 0 {
 		return &policy.CertInfo{Err: "no PEM certificate in the file"}
 	}
-	c, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return &policy.CertInfo{Err: "the certificate does not parse"}
+	return describeCerts(certs)
+}
+
+// describeCerts is what the policy checks of a certificate chain, leaf first.
+func describeCerts(certs []*x509.Certificate) *policy.CertInfo {
+	leaf := certs[0]
+	info := &policy.CertInfo{NotAfter: leaf.NotAfter, Subject: leaf.Subject.String(), SelfSigned: selfSigned(leaf)}
+	info.KeyType, info.KeyBits = x509check.KeyDescription(leaf.PublicKey)
+	info.KeyWeakness = x509check.KeyWeakness(leaf.PublicKey)
+	for i, c := range certs {
+		if i > 0 && selfSigned(c) {
+			continue // a root's signature on itself is never checked by a client
+		}
+		if x509check.WeakSignature(c.SignatureAlgorithm) {
+			info.WeakSignatures = append(info.WeakSignatures, fmt.Sprintf("%s: %s", c.Subject, c.SignatureAlgorithm))
+		}
 	}
-	return &policy.CertInfo{NotAfter: c.NotAfter, Subject: c.Subject.String()}
+	return info
+}
+
+// selfSigned: issuer and subject are the same name and the certificate's own
+// key made its signature (a signature over MD5, which Go refuses to check, is
+// taken as self-made when no authority key id says otherwise).
+func selfSigned(c *x509.Certificate) bool {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature)
+	var insecure x509.InsecureAlgorithmError
+	if errors.As(err, &insecure) {
+		return len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
+	}
+	return err == nil
 }

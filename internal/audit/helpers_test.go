@@ -18,7 +18,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/testserver"
@@ -63,13 +62,7 @@ func freePort(t *testing.T) int {
 // gatherServer gathers the facts of a running test server, as the module does.
 func gatherServer(t *testing.T, srv *testserver.Server, user, password string) *Gathered {
 	t.Helper()
-	opts := &conn.Options{LoginPort: srv.Port, LoginUser: user, LoginPassword: ansible.Secret(password)}
-	c, err := conn.Open(opts)
-	require.NoError(t, err)
-	defer c.Close()
-	g, err := Gather(context.Background(), Source{Client: c, FS: LocalFS{}, LocalServer: true})
-	require.NoError(t, err)
-	return g
+	return regather(t, srv, user, password, LocalFS{})
 }
 
 // gatherFile gathers the facts lint sees: a config file (and aclfile) only.

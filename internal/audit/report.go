@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/policy"
@@ -29,15 +30,45 @@ type Report struct {
 	Findings []policy.Finding `json:"findings"`
 	Skipped  []Skipped        `json:"skipped_rules"`
 	Drift    Drift            `json:"drift"`
-	Summary  Summary          `json:"summary"`
+	// Topology is the server's place in its replication group (nil when
+	// INFO replication was not read): reported, never drift.
+	Topology *Topology `json:"topology,omitempty"`
+	Summary  Summary   `json:"summary"`
 	// Passed: no finding and no drift.
 	Passed bool `json:"passed"`
+
+	// PassedRules are the ids of the rules that held (the HTML report's
+	// matrix tells a passed rule from one that was not evaluated).
+	PassedRules []string `json:"passed_rules"`
+	// Certificates are the server's certificate files and their expiry.
+	Certificates []Certificate `json:"certificates"`
 }
 
 // Skipped is a rule that did not apply or lacked facts.
 type Skipped struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason"`
+}
+
+// OutOfBand is a drifted directive whose running value was not set by any
+// change recorded in the journal: it was changed outside Ansible.
+type OutOfBand struct {
+	Directive string `json:"directive"`
+	Runtime   string `json:"runtime"`
+	// LastRecorded is the value the last recorded change set (empty when the
+	// journal holds no change of this directive), with when and by whom.
+	LastRecorded string `json:"last_recorded,omitempty"`
+	RecordedAt   string `json:"recorded_at,omitempty"`
+	RecordedBy   string `json:"recorded_by,omitempty"`
+}
+
+// Certificate is one certificate file the server uses: its subject and
+// expiry, or why it could not be read.
+type Certificate struct {
+	Path     string `json:"path"`
+	Subject  string `json:"subject,omitempty"`
+	NotAfter string `json:"not_after,omitempty"` // RFC 3339, UTC
+	Error    string `json:"error,omitempty"`
 }
 
 // Summary counts.
@@ -56,7 +87,8 @@ type Summary struct {
 // BuildReport evaluates the policy and assembles the report.
 func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 	outs := pol.Evaluate(g.Facts)
-	r := &Report{Server: g.Server, ACLFile: g.ACLFile, Findings: policy.Findings(outs), Skipped: []Skipped{}, Drift: drift}
+	r := &Report{Server: g.Server, ACLFile: g.ACLFile, Findings: policy.Findings(outs), Skipped: []Skipped{},
+		PassedRules: []string{}, Certificates: certificates(g.Facts.Certs), Drift: drift}
 	if r.Findings == nil {
 		r.Findings = []policy.Finding{}
 	}
@@ -64,6 +96,9 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 		r.ConfigFile = g.Facts.Config.Path
 	}
 	r.Instance = journal.InstanceName(r.ConfigFile)
+	var topo []policy.Finding
+	r.Topology, topo = CheckTopology(g)
+	r.Findings = append(topo, r.Findings...)
 	for i := range r.Findings {
 		r.Findings[i].Instance = r.Instance
 	}
@@ -71,6 +106,7 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 		switch o.Status {
 		case policy.Pass:
 			r.Summary.RulesPassed++
+			r.PassedRules = append(r.PassedRules, o.Rule.ID)
 		case policy.Skip:
 			r.Summary.RulesSkipped++
 			r.Skipped = append(r.Skipped, Skipped{ID: o.Rule.ID, Reason: o.Message})
@@ -82,10 +118,23 @@ func BuildReport(pol *policy.Policy, g *Gathered, drift Drift) *Report {
 	return r
 }
 
+func certificates(certs map[string]*policy.CertInfo) []Certificate {
+	out := []Certificate{}
+	for _, p := range sortedKeys(certs) {
+		c := certs[p]
+		cert := Certificate{Path: p, Subject: c.Subject, Error: c.Err}
+		if !c.NotAfter.IsZero() {
+			cert.NotAfter = c.NotAfter.UTC().Format(time.RFC3339)
+		}
+		out = append(out, cert)
+	}
+	return out
+}
+
 // AddFindings puts findings made outside the policy (lint's CheckConfig)
 // first and updates the counts.
 func (r *Report) AddFindings(fs ...policy.Finding) {
-	r.Findings = append(fs, r.Findings...)
+	r.Findings = append(append([]policy.Finding{}, fs...), r.Findings...) // [] in JSON, never null
 	r.count()
 	r.Passed = r.Passed && len(fs) == 0
 }

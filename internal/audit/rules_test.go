@@ -22,6 +22,8 @@ const (
 	appPassword      = "app-Pw-77d2e0"
 	insecureRequire  = "requirepass-Pw-93ab51"
 	insecureAppUsers = "user app on nopass ~* &* +@all\n"
+	// A leftover disabled user and a user with a well-known password.
+	insecureLeftovers = "user old off >old-Pw-1c2d3e ~* +@all\nuser weak on >foobared ~app:* +get\n"
 )
 
 // secureServer is a real server that passes every rule a server can pass
@@ -36,7 +38,7 @@ func secureServer(t *testing.T) (*testserver.Server, *Gathered) {
 		"user default off resetchannels -@all\n"+
 			"user admin on >"+adminPassword+" ~* &* +@all\n"+
 			"user app on >"+appPassword+" ~app:* &app:* +@read +@write -@dangerous\n"), 0o640))
-	cert, key := writeCert(t, dir, 365*24*time.Hour, 0o600)
+	ca, cert, key := writeIssuedCert(t, dir)
 	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{
 		"protected-mode yes",
 		"enable-debug-command no",
@@ -52,11 +54,21 @@ func secureServer(t *testing.T) (*testserver.Server, *Gathered) {
 		"tls-port " + strconv.Itoa(freePort(t)),
 		"tls-cert-file " + cert,
 		"tls-key-file " + key,
-		"tls-ca-cert-file " + cert,
+		"tls-ca-cert-file " + ca,
 		"tls-auth-clients yes",
 		`tls-protocols "TLSv1.2 TLSv1.3"`,
 		"tls-replication yes",
+		`tls-ciphers "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:!aNULL:!RC4"`,
+		`tls-ciphersuites "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"`,
+		"timeout 300",
+		"tcp-keepalive 60",
+		"maxmemory-clients 10%",
+		"sanitize-dump-payload yes",
+		"loglevel notice",
 	}})
+	// A snapshot, private as the role's UMask makes it.
+	do(t, srv.Port, "admin", adminPassword, "SAVE")
+	require.NoError(t, os.Chmod(filepath.Join(dir, "dump.rdb"), 0o600))
 	return srv, gatherServer(t, srv, "admin", adminPassword)
 }
 
@@ -66,7 +78,7 @@ func insecureServer(t *testing.T) (*testserver.Server, *Gathered) {
 	t.Helper()
 	dir := t.TempDir()
 	acl := filepath.Join(dir, "users.acl")
-	require.NoError(t, os.WriteFile(acl, []byte(insecureAppUsers), 0o644))
+	require.NoError(t, os.WriteFile(acl, []byte(insecureAppUsers+insecureLeftovers), 0o644))
 	require.NoError(t, os.Chmod(acl, 0o644))
 	cert, key := writeCert(t, dir, 5*24*time.Hour, 0o644)
 	srv := testserver.StartWith(t, testserver.Options{Dir: dir, Extra: []string{
@@ -91,10 +103,27 @@ func insecureServer(t *testing.T) (*testserver.Server, *Gathered) {
 		"tls-auth-clients no",
 		`tls-protocols "TLSv1.1 TLSv1.2"`,
 		"tls-replication no",
+		`tls-ciphers "HIGH:RC4-SHA:DES-CBC3-SHA"`,
+		`tls-ciphersuites "TLS_AES_128_CCM_8_SHA256:TLS_AES_128_GCM_SHA256"`,
+		"tcp-keepalive 0",
+		"client-output-buffer-limit pubsub 0 0 0",
+		"client-query-buffer-limit 2gb",
+		"acl-pubsub-default allchannels",
+		"loglevel debug",
+		"acllog-max-len 0",
+		"sanitize-dump-payload no",
+		"tcp-backlog 8192",
+		"disable-thp no",
 	}})
 	srv.Password = insecureRequire
 	require.NoError(t, os.Chmod(srv.ConfPath, 0o644))
 	require.NoError(t, os.Chmod(dir, 0o777))
+	// What a careless rotation leaves: the server still serves the good
+	// certificate from memory, the file now holds a weak, self-signed one.
+	writeWeakCert(t, cert, 5*24*time.Hour)
+	// A snapshot readable by every local user (the server's umask).
+	do(t, srv.Port, "", insecureRequire, "SAVE")
+	require.NoError(t, os.Chmod(filepath.Join(dir, "dump.rdb"), 0o644))
 	return srv, gatherServer(t, srv, "", insecureRequire)
 }
 
@@ -147,8 +176,8 @@ logfile /var/log/valkey/valkey-server.log
 func TestEveryRuleHasAPassingAndAFailingCase(t *testing.T) {
 	testserver.Bin(t)
 	pol := baseline(t)
-	_, secure := secureServer(t)
-	_, insecure := insecureServer(t)
+	secureSrv, secure := secureServer(t)
+	insecureSrv, insecure := insecureServer(t)
 	nobody := nobodyServer(t)
 	fixed := baseline(t)
 	require.NoError(t, fixed.Add(policy.Source{Name: "fixed.yml", Data: []byte(`version: 1
@@ -171,9 +200,35 @@ rules:
 		"file: debian": func() map[string]policy.Outcome {
 			return statuses(pol, gatherFile(t, string(debian)))
 		},
+		// Cluster nodes (internal/audit/cluster_test.go).
+		"cluster: replica on another host":  func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "127.0.0.2")) },
+		"cluster: replica on the same host": func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "127.0.0.1")) },
+		"cluster: no replica":               func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, true, "")) },
+		"cluster: no slots":                 func() map[string]policy.Outcome { return statuses(pol, clusterPair(t, false, "")) },
 		"file: hardened": func() map[string]policy.Outcome {
 			return statuses(pol, gatherFile(t, hardenedConf, "user default off", "user admin on >x ~* +@all"))
 		},
+		// The host rules where the machine cannot be changed: its kernel
+		// settings and service manager as files of a test host.
+		"secure, systemd with the drop-in": func() map[string]policy.Outcome {
+			return statuses(pol, regather(t, secureSrv, "admin", adminPassword, systemdHost(t, true)))
+		},
+		"secure, systemd without the drop-in, overcommit 0": func() map[string]policy.Outcome {
+			h := systemdHost(t, false)
+			h.file(t, "/proc/sys/vm/overcommit_memory", "0\n")
+			return statuses(pol, regather(t, secureSrv, "admin", adminPassword, h))
+		},
+		"insecure, THP always": func() map[string]policy.Outcome {
+			h := newHost()
+			h.file(t, "/sys/kernel/mm/transparent_hugepage/enabled", "[always] madvise never\n")
+			return statuses(pol, regather(t, insecureSrv, "", insecureRequire, h))
+		},
+		"module root's": func() map[string]policy.Outcome { return statuses(pol, moduleHost(t, 0o755)) },
+		"module others can write": func() map[string]policy.Outcome {
+			return statuses(pol, moduleHost(t, 0o777))
+		},
+		"failed save":               func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
+		"written, two days unsaved": func() map[string]policy.Outcome { return statuses(pol, unsavedWrite(t)) },
 	}
 	cache := map[string]map[string]policy.Outcome{}
 	get := func(src string) map[string]policy.Outcome {
@@ -212,6 +267,36 @@ rules:
 		{"VK-027", "secure", "insecure"},
 		{"VK-028", "secure", "insecure"},
 		{"VK-029", "secure", "insecure"},
+		{"VK-050", "secure", "file: bind 0.0.0.0"},
+		{"VK-051", "secure", "insecure"},
+		{"VK-052", "secure", "insecure"},
+		{"VK-053", "secure", "insecure"},
+		{"VK-054", "secure", "insecure"},
+		{"VK-055", "secure", "insecure"},
+		{"VK-056", "secure", "secure, systemd without the drop-in, overcommit 0"},
+		{"VK-057", "insecure", "insecure, THP always"},
+		{"VK-058", "secure", "insecure"},
+		{"VK-059", "secure, systemd with the drop-in", "secure, systemd without the drop-in, overcommit 0"},
+		{"VK-060", "secure", "insecure"},
+		{"VK-061", "secure", "insecure"},
+		{"VK-062", "secure", "insecure"},
+		{"VK-063", "secure", "insecure"},
+		{"VK-064", "secure", "insecure"},
+		{"VK-065", "secure", "file: bind 0.0.0.0"},
+		{"VK-066", "secure", "insecure"},
+		{"VK-067", "secure", "insecure"},
+		{"VK-068", "secure", "insecure"},
+		{"VK-069", "secure", "insecure"},
+		{"VK-070", "secure", "insecure"},
+		{"VK-071", "secure", "insecure"},
+		{"VK-072", "module root's", "module others can write"},
+		{"VK-073", "secure", "failed save"},
+		{"VK-074", "secure", "written, two days unsaved"},
+		{"VK-075", "secure", "insecure"},
+		{"VK-040", "cluster: replica on another host", "cluster: no slots"},
+		{"VK-041", "cluster: replica on another host", "cluster: no slots"},
+		{"VK-042", "cluster: replica on another host", "cluster: no replica"},
+		{"VK-043", "cluster: replica on another host", "cluster: replica on the same host"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {
@@ -230,7 +315,7 @@ rules:
 	for _, r := range pol.Rules {
 		assert.True(t, covered[r.ID], "rule %s has no test case", r.ID)
 	}
-	assert.GreaterOrEqual(t, len(pol.Rules), 25)
+	assert.GreaterOrEqual(t, len(pol.Rules), 55)
 }
 
 // The facts gathered from a real server never keep a password hash, and the
@@ -252,7 +337,8 @@ func TestStockDebianConfigHasFindings(t *testing.T) {
 	for _, f := range rep.Findings {
 		ids = append(ids, f.ID)
 	}
-	assert.Equal(t, []string{"VK-003", "VK-005", "VK-006", "VK-007", "VK-020", "VK-021"}, ids)
+	// Debian's file: no aclfile, no payload sanitizing, no idle timeout, no client memory limit.
+	assert.Equal(t, []string{"VK-003", "VK-005", "VK-006", "VK-007", "VK-020", "VK-065", "VK-071", "VK-021", "VK-060", "VK-064"}, ids)
 	assert.False(t, rep.Passed)
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/audit"
 	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/report"
 )
 
 // DefaultParallel bounds the targets scanned at once.
@@ -166,32 +168,38 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("valkeyops drift", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	targetsPath := fs.String("targets", "", "the targets file (YAML)")
-	format := fs.String("format", "table", "output: table or json")
+	format := fs.String("format", "table", "output: table, json, junit, sarif or html")
 	parallel := fs.Int("parallel", DefaultParallel, "targets scanned at once")
+	previous := fs.String("previous", "", "html: show what changed since this earlier scan's --format json output")
 	var policies multiFlag
 	fs.Var(&policies, "policy", "a policy file adding or overriding rules (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: valkeyops drift --targets targets.yml [--format table|json] [--parallel N] [--policy P]...")
+		fmt.Fprintln(stderr, "usage: valkeyops drift --targets targets.yml [--format table|json|junit|sarif|html] [--previous scan.json] [--parallel N] [--policy P]...")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	pos, exit, ok := parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(pos) != 0 || *targetsPath == "" {
 		fs.Usage()
 		return ExitUsage
 	}
-	if *format != "table" && *format != "json" {
-		fmt.Fprintf(stderr, "valkeyops drift: --format %q is not one of table, json\n", *format)
+	if !slices.Contains(driftFormats, *format) {
+		fmt.Fprintf(stderr, "valkeyops drift: --format %q is not one of %s\n", *format, strings.Join(driftFormats, ", "))
 		return ExitUsage
 	}
 	if *parallel < 1 {
 		fmt.Fprintln(stderr, "valkeyops drift: --parallel must be at least 1")
 		return ExitUsage
+	}
+	var prev *report.Run
+	if *previous != "" {
+		var err error
+		if prev, err = readPrevious(*previous, ""); err != nil {
+			fmt.Fprintf(stderr, "valkeyops drift: %v\n", err)
+			return ExitUsage
+		}
 	}
 	targets, err := loadTargets(*targetsPath)
 	if err != nil {
@@ -212,13 +220,23 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	})
-	if *format == "json" {
+	switch *format {
+	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		_ = enc.Encode(results)
-	} else {
+	case "table":
 		writeTable(stdout, results)
+	default:
+		run := report.New("valkeyops drift "+*targetsPath, Version, time.Now(), report.Rules(pol), driftInstances(results))
+		if prev != nil {
+			run.Compare(prev)
+		}
+		if err := report.Write(stdout, *format, run); err != nil {
+			fmt.Fprintf(stderr, "valkeyops drift: failed to write the report: %v\n", err)
+			return ExitUsage
+		}
 	}
 	for _, r := range results {
 		if r.Status != "ok" && r.Status != "findings" {
@@ -226,6 +244,22 @@ func Drift(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return ExitOK
+}
+
+// driftFormats are drift's --format values.
+var driftFormats = []string{"table", "json", "junit", "sarif", "html"}
+
+// driftInstances are the scan's results as the report's instances.
+func driftInstances(results []TargetResult) []report.Instance {
+	out := make([]report.Instance, 0, len(results))
+	for _, r := range results {
+		in := report.Instance{Host: r.Name, Address: r.Address, Report: r.Report, Warnings: r.Warnings, Error: r.Error}
+		if r.Report != nil {
+			in.Instance = r.Report.Instance
+		}
+		out = append(out, in)
+	}
+	return out
 }
 
 func isTerminal(w io.Writer) bool {
@@ -310,6 +344,8 @@ func scanOne(ctx context.Context, t *Target, pol *policy.Policy) (res TargetResu
 		Client: vc, FS: sftpFS{sf}, ConfigFile: t.ConfigFile, ACLFile: t.ACLFile,
 		LocalServer: t.ValkeyHost == "127.0.0.1" || t.ValkeyHost == "localhost" || t.ValkeyHost == "::1",
 		NoIncludes:  true,
+		// The TLS port would be dialed from here, not through the tunnel.
+		NoServedCert: true,
 	})
 	if err != nil {
 		res.Status, res.Error = "error", scrub(err.Error(), password)

@@ -127,6 +127,8 @@ func TestDriftScanThreeTargetsOneDown(t *testing.T) {
 	// Target 0 drifts: maxmemory changed at runtime only, and a user added by hand.
 	adminCLI(t, servers[0], "CONFIG", "SET", "maxmemory", "200mb")
 	adminCLI(t, servers[0], "ACL", "SETUSER", "intruder", "on", ">x-Pw-9", "~*", "+@all")
+	// A user whose name is markup, made by whoever may run ACL SETUSER.
+	adminCLI(t, servers[0], "ACL", "SETUSER", evilUser, "on", ">"+aclSecret, "~*", "+@all")
 	// Target 2 is down.
 	_ = sshds[2].cmd.Process.Kill()
 	_ = sshds[2].cmd.Wait()
@@ -156,7 +158,7 @@ targets:
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 4, out)
 	assert.Regexp(t, `^TARGET\s+INSTANCE\s+STATUS\s+FINDINGS`, lines[0])
-	assert.Regexp(t, `^vk0\s+default\s+drift\s+\S+\s+maxmemory,user:intruder\s`, lines[1])
+	assert.Regexp(t, `^vk0\s+default\s+drift\s+\S+\s+maxmemory,user:<script>alert\(1\)</script>,user:intruder\s`, lines[1])
 	assert.Regexp(t, `^vk1\s+default\s+findings\s+\S+\s+-\s`, lines[2])
 	assert.Regexp(t, `^vk2\s+-\s+unreachable\s+-\s+-\s+ssh 127.0.0.1:\d+: .*connection refused`, lines[3])
 	assert.NotContains(t, out+errOut, driftPassword)
@@ -181,6 +183,30 @@ targets:
 	// The config file was read over SFTP: its path is the server's.
 	assert.Equal(t, servers[1].ConfPath, res[1].Report.ConfigFile)
 	assert.NotContains(t, out, driftPassword)
+
+	// Compared with the JSON scan above: the same state, so nothing changed.
+	scan := filepath.Join(dir, "scan.json")
+	require.NoError(t, os.WriteFile(scan, []byte(out), 0o600))
+	page, errOut, _ := drift("--targets", tf, "--format", "html", "--previous", scan)
+	assert.Contains(t, page, `<section id="since">`, errOut)
+	assert.Contains(t, page, `<p class="none">No change.</p>`)
+
+	// The same scan as one HTML page, JUnit and SARIF: the markup escaped,
+	// no password, the drift and the unreachable target shown.
+	for _, format := range []string{"html", "junit", "sarif"} {
+		out, errOut, code = drift("--targets", tf, "--format", format)
+		assert.Equal(t, ExitFindings, code, errOut)
+		for _, secret := range []string{driftPassword, aclSecret, "x-Pw-9"} {
+			assert.NotContains(t, out, secret, format)
+		}
+		assert.NotContains(t, out, evilUser, format)
+		if format == "html" {
+			assert.Contains(t, out, `<tr data-drift="user"><td>vk0/default</td><td>user</td><td>&lt;script&gt;alert(1)&lt;/script&gt;</td>`)
+			assert.Contains(t, out, `<tr data-drift="directive"><td>vk0/default</td><td>directive</td><td>maxmemory</td><td>104857600</td><td>209715200</td>`)
+			assert.Contains(t, out, `<dd data-count="errors">1</dd>`)
+			assert.Contains(t, out, `<tr data-instance="vk2" data-status="error">`)
+		}
+	}
 
 	// A host key that is not in known_hosts is refused, never trusted.
 	require.NoError(t, os.WriteFile(knownHosts, []byte(sshds[1].knownHostsLine()), 0o644))

@@ -6,17 +6,25 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/valkeyops/secure/internal/audit"
 	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
+	"github.com/valkeyops/secure/internal/report"
 )
+
+// Version is the binary's version, shown in reports (set by main).
+var Version = "dev"
+
+// lintFormats are lint's --format values.
+var lintFormats = []string{"text", "json", "junit", "sarif", "html"}
 
 // Exit codes of the subcommands.
 const (
@@ -47,6 +55,20 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseArgs parses a subcommand's flags (interspersed with its positional
+// arguments). ok false: the subcommand ends with exit (help asked: ExitOK;
+// a bad flag, which the flag package reported: ExitUsage).
+func parseArgs(fs *flag.FlagSet, args []string) (pos []string, exit int, ok bool) {
+	pos, err := parseInterspersed(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, ExitOK, false
+	case err != nil:
+		return nil, ExitUsage, false
+	}
+	return pos, 0, true
+}
+
 // Lint runs `valkeyops lint valkey.conf [flags]`.
 func Lint(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("valkeyops lint", flag.ContinueOnError)
@@ -55,20 +77,18 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 	var policies multiFlag
 	fs.Var(&policies, "policy", "a policy file adding or overriding rules (repeatable)")
 	noBaseline := fs.Bool("no-baseline", false, "do not use the shipped baseline")
-	format := fs.String("format", "text", "output: text, json or junit")
+	format := fs.String("format", "text", "output: text, json, junit, sarif or html")
 	failOn := fs.String("fail-on", "low", "exit 1 on findings at or above: low, medium, high, critical, never")
 	verbose := fs.Bool("verbose", false, "text output: list skipped rules too")
+	previous := fs.String("previous", "", "html: show what changed since this earlier run's --format json output")
 	valkeyVersion := fs.String("valkey-version", "", "the Valkey release the file is for, e.g. 8.0.1 (default: the installed valkey-server's)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit] [--fail-on SEV]")
+		fmt.Fprintln(stderr, "usage: valkeyops lint valkey.conf [--aclfile F] [--policy P]... [--valkey-version V] [--format text|json|junit|sarif|html] [--previous lint.json] [--fail-on SEV]")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return ExitOK
-		}
-		return ExitUsage
+	pos, exit, ok := parseArgs(fs, args)
+	if !ok {
+		return exit
 	}
 	if len(pos) != 1 {
 		fs.Usage()
@@ -78,11 +98,12 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "valkeyops lint: --fail-on %q is not one of never, %s\n", *failOn, strings.Join(policy.Severities, ", "))
 		return ExitUsage
 	}
-	if *format != "text" && *format != "json" && *format != "junit" {
-		fmt.Fprintf(stderr, "valkeyops lint: --format %q is not one of text, json, junit\n", *format)
+	if !slices.Contains(lintFormats, *format) {
+		fmt.Fprintf(stderr, "valkeyops lint: --format %q is not one of %s\n", *format, strings.Join(lintFormats, ", "))
 		return ExitUsage
 	}
 	var ver directives.Version
+	var err error
 	if *valkeyVersion != "" {
 		if ver, err = directives.ParseVersion(*valkeyVersion); err != nil {
 			fmt.Fprintf(stderr, "valkeyops lint: --valkey-version: %v\n", err)
@@ -112,9 +133,7 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 		ver = v
 	}
 	rep := audit.BuildReport(pol, g, audit.Drift{Settings: map[string]audit.SettingDrift{}, Users: map[string]audit.UserDrift{}})
-	lines := audit.CheckConfig(g.Facts.Config, ver, nil)
-	rep.AddFindings(lines...)
-	outs := pol.Evaluate(g.Facts)
+	rep.AddFindings(audit.CheckConfig(g.Facts.Config, ver, nil)...)
 	switch *format {
 	case "json":
 		enc := json.NewEncoder(stdout)
@@ -124,8 +143,21 @@ func Lint(args []string, stdout, stderr io.Writer) int {
 			*audit.Report
 			Warnings []string `json:"warnings"`
 		}{rep, nonNil(g.Warnings)})
-	case "junit":
-		writeJUnit(stdout, pos[0], lines, outs)
+	case "junit", "sarif", "html":
+		in := report.Instance{Host: pos[0], Instance: rep.Instance, Report: rep, Warnings: g.Warnings}
+		run := report.New("valkeyops lint "+pos[0], Version, time.Now(), report.Rules(pol), []report.Instance{in})
+		if *previous != "" {
+			prev, err := readPrevious(*previous, pos[0])
+			if err != nil {
+				fmt.Fprintf(stderr, "valkeyops lint: %v\n", err)
+				return ExitUsage
+			}
+			run.Compare(prev)
+		}
+		if err := report.Write(stdout, *format, run); err != nil {
+			fmt.Fprintf(stderr, "valkeyops lint: failed to write the report: %v\n", err)
+			return ExitUsage
+		}
 	default:
 		writeText(stdout, pos[0], rep, g.Warnings, *verbose)
 	}
@@ -156,57 +188,4 @@ func writeText(w io.Writer, name string, rep *audit.Report, warnings []string, v
 		}
 	}
 	fmt.Fprintf(w, "%s: %s\n", name, rep.Line())
-}
-
-type junitSuite struct {
-	XMLName  xml.Name    `xml:"testsuite"`
-	Name     string      `xml:"name,attr"`
-	Tests    int         `xml:"tests,attr"`
-	Failures int         `xml:"failures,attr"`
-	Skipped  int         `xml:"skipped,attr"`
-	Cases    []junitCase `xml:"testcase"`
-}
-
-type junitCase struct {
-	Name      string        `xml:"name,attr"`
-	ClassName string        `xml:"classname,attr"`
-	Failure   *junitFailure `xml:"failure,omitempty"`
-	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-}
-
-type junitFailure struct {
-	Message string `xml:"message,attr"`
-	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
-}
-
-type junitSkipped struct {
-	Message string `xml:"message,attr"`
-}
-
-func writeJUnit(w io.Writer, name string, lines []policy.Finding, outs []policy.Outcome) {
-	s := junitSuite{Name: "valkeyops lint " + name}
-	for _, f := range lines {
-		s.Failures++
-		s.Cases = append(s.Cases, junitCase{Name: f.ID + " " + f.Message, ClassName: name,
-			Failure: &junitFailure{Message: f.Message, Type: f.Severity, Text: "fix: " + f.Remediation}})
-	}
-	for _, o := range outs {
-		c := junitCase{Name: o.Rule.ID + " " + o.Rule.Title, ClassName: name}
-		switch o.Status {
-		case policy.Fail:
-			s.Failures++
-			c.Failure = &junitFailure{Message: o.Message, Type: o.Rule.Severity, Text: "fix: " + strings.TrimSpace(o.Rule.Remediation)}
-		case policy.Skip:
-			s.Skipped++
-			c.Skipped = &junitSkipped{Message: o.Message}
-		}
-		s.Cases = append(s.Cases, c)
-	}
-	s.Tests = len(s.Cases)
-	_, _ = io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	_ = enc.Encode(s)
-	_, _ = io.WriteString(w, "\n")
 }

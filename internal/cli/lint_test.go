@@ -33,7 +33,7 @@ func TestLintStockDebianConfig(t *testing.T) {
 	assert.Equal(t, ExitFindings, code)
 	assert.Contains(t, out, "CRITICAL VK-003 The default user needs a password or is disabled")
 	assert.Contains(t, out, "fix: ")
-	assert.Contains(t, out, "6 findings (1 critical, 2 high, 2 medium, 1 low)")
+	assert.Contains(t, out, "10 findings (1 critical, 2 high, 4 medium, 3 low)")
 
 	_, _, code = lint(debianConf, "--fail-on", "critical")
 	assert.Equal(t, ExitFindings, code)
@@ -55,7 +55,7 @@ func TestLintJSONAndJUnit(t *testing.T) {
 		Passed   bool
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &doc))
-	assert.Len(t, doc.Findings, 6)
+	assert.Len(t, doc.Findings, 10)
 	assert.Equal(t, "VK-003", doc.Findings[0].ID)
 	assert.Equal(t, 1, doc.Summary["critical"])
 	assert.False(t, doc.Passed)
@@ -72,7 +72,7 @@ func TestLintJSONAndJUnit(t *testing.T) {
 		} `xml:"testcase"`
 	}
 	require.NoError(t, xml.Unmarshal([]byte(out), &suite))
-	assert.Equal(t, 6, suite.Failures)
+	assert.Equal(t, 10, suite.Failures)
 	assert.GreaterOrEqual(t, suite.Tests, 25)
 }
 
@@ -87,7 +87,7 @@ func TestLintBadInputIsOneClearSentence(t *testing.T) {
 		"bad policy":   {[]string{debianConf, "--policy", bad}, "valkeyops lint: invalid policy " + bad + ":5: rule SITE-001: severity \"urgent\" is not one of low, medium, high, critical\n"},
 		"missing conf": {[]string{filepath.Join(dir, "nope.conf")}, "no such file or directory"},
 		"bad fail-on":  {[]string{debianConf, "--fail-on", "urgent"}, `--fail-on "urgent" is not one of never, low, medium, high, critical`},
-		"bad format":   {[]string{debianConf, "--format", "yaml"}, `--format "yaml" is not one of text, json, junit`},
+		"bad format":   {[]string{debianConf, "--format", "yaml"}, `--format "yaml" is not one of text, json, junit, sarif, html`},
 		"bad quotes":   {[]string{writeFile(t, dir, "q.conf", "bind \"127.0.0.1\n")}, "q.conf:1"},
 	} {
 		t.Run(name, func(t *testing.T) {

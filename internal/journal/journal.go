@@ -98,9 +98,10 @@ func (o JournalOptions) Validate() error {
 
 // Kinds of change.
 const (
-	KindDirective   = "directive"   // a configuration directive (valkey_config, valkey_tls)
-	KindUser        = "user"        // an ACL user (valkey_acl): name only, never a password or hash
-	KindCertificate = "certificate" // a certificate (valkey_tls): path and fingerprint, never key material
+	KindDirective   = "directive"    // a configuration directive (valkey_config, valkey_tls)
+	KindUser        = "user"         // an ACL user (valkey_acl): name only, never a password or hash
+	KindCertificate = "certificate"  // a certificate (valkey_tls): path and fingerprint, never key material
+	KindClusterNode = "cluster_node" // a cluster node (valkey_cluster): address, detail = what changed
 )
 
 // Change is one thing a change set changed.

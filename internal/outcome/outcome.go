@@ -199,6 +199,7 @@ func What(e journal.Entry) string {
 	var parts []string
 	for _, k := range []struct{ kind, prefix string }{
 		{journal.KindDirective, ""}, {journal.KindUser, "users "}, {journal.KindCertificate, "certificates "},
+		{journal.KindClusterNode, "cluster nodes "},
 	} {
 		var names []string
 		for _, c := range e.Changes {

@@ -36,7 +36,8 @@ func TestBaselineDefaultsAreValkey80s(t *testing.T) {
 	require.NoError(t, err)
 	// Special configs have no default in config.c's table; these are what
 	// CONFIG GET prints on a fresh server.
-	special := map[string]string{"bind": "* -::*", "save": "3600 1 300 100 60 10000"}
+	special := map[string]string{"bind": "* -::*", "save": "3600 1 300 100 60 10000",
+		"client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"}
 	for name, v := range p.Defaults {
 		d, ok := directives.Lookup(name)
 		require.True(t, ok, name)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/valkeyops/secure/internal/directives"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // Status of one rule on one set of facts.
@@ -35,6 +36,8 @@ type Finding struct {
 	Severity    string `json:"severity"`
 	Message     string `json:"message"`
 	Remediation string `json:"remediation"`
+	// Source is where the rule's advice comes from (a URL), when it says.
+	Source string `json:"source,omitempty"`
 	// Instance names the server on its host (set by the audit report).
 	Instance string `json:"instance,omitempty"`
 }
@@ -69,7 +72,7 @@ func Findings(outs []Outcome) []Finding {
 	for _, o := range outs {
 		if o.Status == Fail {
 			fs = append(fs, Finding{ID: o.Rule.ID, Title: o.Rule.Title, Severity: o.Rule.Severity,
-				Message: o.Message, Remediation: strings.TrimSpace(o.Rule.Remediation)})
+				Message: o.Message, Remediation: strings.TrimSpace(o.Rule.Remediation), Source: o.Rule.Reference})
 		}
 	}
 	sort.SliceStable(fs, func(i, j int) bool {
@@ -101,6 +104,12 @@ func (e *evaluator) eval(p *Predicate) (Status, string) {
 		return e.version(p.Version)
 	case p.Cert != nil:
 		return e.cert(p.Cert)
+	case p.Host != nil:
+		return e.host(p.Host)
+	case p.Persistence != nil:
+		return e.persistence(p.Persistence)
+	case p.Cluster != nil:
+		return e.cluster(p.Cluster)
 	case p.Any != nil:
 		var fails, skips []string
 		for _, q := range p.Any {
@@ -314,6 +323,27 @@ func (e *evaluator) directive(p *Predicate) (Status, string) {
 			return Pass, ""
 		}
 		return Fail, fmt.Sprintf("%s is %04o, which allows more than %04o", d.Name, m, maxm)
+	case p.LoopbackOnly != nil:
+		var beyond []string
+		for _, w := range strings.Fields(got) {
+			if !isLoopback(strings.TrimPrefix(w, "-")) {
+				beyond = append(beyond, w)
+			}
+		}
+		if len(beyond) == 0 {
+			return Pass, ""
+		}
+		return Fail, fmt.Sprintf("%s is %s: %s %s beyond loopback", d.Name, show(d, v), strings.Join(beyond, ", "), isWord(len(beyond)))
+	case p.ExcludesCiphers != nil:
+		if weak := weakCiphers(got, p.ExcludesCiphers); len(weak) > 0 {
+			return Fail, fmt.Sprintf("%s is %s, which enables %s", d.Name, show(d, v), strings.Join(weak, ", "))
+		}
+		return Pass, ""
+	case p.LimitsClasses != nil:
+		if open := unlimitedClasses(v.v.Args, p.LimitsClasses); len(open) > 0 {
+			return Fail, fmt.Sprintf("%s is %s: no limit for the %s %s", d.Name, show(d, v), strings.Join(open, ", "), plural(len(open), "class", "classes"))
+		}
+		return Pass, ""
 	}
 	return Skip, "no operator"
 }
@@ -353,6 +383,7 @@ var forbidText = map[string]string{
 	"all_commands":       "every command (+@all)",
 	"dangerous_commands": "dangerous commands (+@dangerous)",
 	"all_keys":           "every key (~*)",
+	"known_password":     "a well-known password (its hash is that of a password on every list)",
 }
 
 func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
@@ -371,11 +402,19 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 	}
 	var bad []User
 	for _, u := range users {
+		if a.Forbid == "disabled" {
+			if !u.Enabled {
+				bad = append(bad, u)
+			}
+			continue
+		}
 		if !u.Enabled {
 			continue
 		}
 		var has bool
 		switch a.Forbid {
+		case "known_password":
+			has = u.KnownPassword
 		case "nopass":
 			has = u.NoPass
 		case "all_commands":
@@ -391,6 +430,9 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 	}
 	if len(bad) == 0 {
 		return Pass, ""
+	}
+	if a.Forbid == "disabled" {
+		return Fail, fmt.Sprintf("disabled ACL %s %s (from %s)", plural(len(bad), "user", "users"), userNames(bad), e.f.UsersFrom)
 	}
 	msg := fmt.Sprintf("enabled ACL user %s %s %s (from %s)", userNames(bad), hasWord(len(bad)), forbidText[a.Forbid], e.f.UsersFrom)
 	if a.Forbid == "dangerous_commands" {
@@ -444,10 +486,38 @@ func (e *evaluator) file(fp *FilePredicate) (Status, string) {
 	if !e.f.Host {
 		return Skip, "needs the target host (file modes and owners are not checked by lint)"
 	}
-	path, why := e.path(fp.Path)
-	if path == "" {
-		return Skip, why
+	if fp.Path == "config" || !contains(filePaths, fp.Path) {
+		path, why := e.path(fp.Path)
+		if path == "" {
+			return Skip, why
+		}
+		return e.oneFile(fp, path)
 	}
+	paths := e.f.Paths[fp.Path]
+	if len(paths) == 0 {
+		return Skip, fmt.Sprintf("no %s file", fp.Path)
+	}
+	var fails, skips []string
+	for _, p := range paths {
+		switch st, msg := e.oneFile(fp, p); st {
+		case Fail:
+			fails = append(fails, msg)
+		case Skip:
+			skips = append(skips, msg)
+		}
+	}
+	switch {
+	case len(fails) > 3:
+		return Fail, fmt.Sprintf("%s and %d more", strings.Join(fails[:3], "; "), len(fails)-3)
+	case len(fails) > 0:
+		return Fail, strings.Join(fails, "; ")
+	case len(skips) == len(paths):
+		return Skip, strings.Join(skips, "; ")
+	}
+	return Pass, ""
+}
+
+func (e *evaluator) oneFile(fp *FilePredicate, path string) (Status, string) {
 	fi := e.f.Files[path]
 	switch {
 	case fi == nil:
@@ -487,6 +557,44 @@ func (e *evaluator) process(pp *ProcessPredicate) (Status, string) {
 	return Pass, ""
 }
 
+func (e *evaluator) cluster(cp *ClusterPredicate) (Status, string) {
+	c := e.f.Cluster
+	if c == nil {
+		return Skip, "not a cluster node (cluster-enabled is off, or the cluster state could not be read)"
+	}
+	h := c.View.Health(nil)
+	switch cp.Require {
+	case "healthy":
+		var problems []string
+		if c.State != "ok" {
+			problems = append(problems, "cluster_state:"+c.State)
+		}
+		if len(h.Failed) > 0 {
+			problems = append(problems, "failing nodes: "+strings.Join(h.Failed, ", "))
+		}
+		if len(problems) > 0 {
+			return Fail, strings.Join(problems, "; ")
+		}
+	case "slots_covered":
+		if len(h.Uncovered) > 0 {
+			return Fail, fmt.Sprintf("slots served by no node: %s", topology.Ranges(h.Uncovered))
+		}
+	case "replicated":
+		if len(h.WithoutReplica) > 0 {
+			return Fail, "primaries without a healthy replica: " + strings.Join(h.WithoutReplica, ", ")
+		}
+	case "replicas_off_host":
+		var pairs []string
+		for _, s := range h.SameHost {
+			pairs = append(pairs, fmt.Sprintf("%s replicates %s on %s", s.Replica, s.Primary, s.Host))
+		}
+		if len(pairs) > 0 {
+			return Fail, strings.Join(pairs, "; ")
+		}
+	}
+	return Pass, ""
+}
+
 func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
 	if e.f.Info == nil {
 		return Skip, "needs the running server"
@@ -522,28 +630,71 @@ func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
 	return Fail, fmt.Sprintf("Valkey %s is a release line with no fixed version in the policy (unsupported)%s", ver, cves)
 }
 
+// cert checks the certificate file the directive names and, for
+// tls-cert-file, the certificate the server serves (they differ until a
+// reload): a failure of either fails the rule, naming which.
 func (e *evaluator) cert(cp *CertPredicate) (Status, string) {
 	if !e.f.Host {
 		return Skip, "needs the target host (certificates are not checked by lint)"
 	}
+	type named struct {
+		label string
+		info  *CertInfo
+	}
+	var certs []named
 	path, why := e.path(cp.Directive)
-	if path == "" {
+	if path != "" {
+		c := e.f.Certs[path]
+		if c == nil {
+			return Skip, path + " was not inspected"
+		}
+		if c.Err != "" {
+			return Fail, fmt.Sprintf("cannot read the certificate %s: %s", path, c.Err)
+		}
+		certs = append(certs, named{path, c})
+	}
+	if s := e.f.Served; s != nil && cp.Directive == "tls-cert-file" {
+		certs = append(certs, named{"served on " + s.Address, s.Cert})
+	}
+	if len(certs) == 0 {
 		return Skip, why
 	}
-	c := e.f.Certs[path]
-	if c == nil {
-		return Skip, path + " was not inspected"
+	var fails []string
+	for _, c := range certs {
+		if msg := e.certProblem(cp, c.label, c.info); msg != "" {
+			fails = append(fails, msg)
+		}
 	}
-	if c.Err != "" {
-		return Fail, fmt.Sprintf("cannot read the certificate %s: %s", path, c.Err)
+	if len(fails) == 0 {
+		return Pass, ""
 	}
-	left := c.NotAfter.Sub(e.f.Now)
-	days := int(left.Hours() / 24)
-	if left <= 0 {
-		return Fail, fmt.Sprintf("the certificate %s expired on %s", path, c.NotAfter.UTC().Format("2006-01-02"))
+	return Fail, strings.Join(fails, "; ")
+}
+
+// certProblem says what is wrong with one certificate ("" when nothing is).
+func (e *evaluator) certProblem(cp *CertPredicate, label string, c *CertInfo) string {
+	switch {
+	case cp.StrongKey != nil:
+		if c.KeyWeakness != "" {
+			return fmt.Sprintf("the certificate %s has %s", label, c.KeyWeakness)
+		}
+	case cp.StrongSignature != nil:
+		if len(c.WeakSignatures) > 0 {
+			return fmt.Sprintf("the certificate %s is signed with a broken hash: %s", label, strings.Join(c.WeakSignatures, "; "))
+		}
+	case cp.NotSelfSigned != nil:
+		if c.SelfSigned {
+			return fmt.Sprintf("the certificate %s (%s) is self-signed: no CA stands behind it", label, c.Subject)
+		}
+	default:
+		left := c.NotAfter.Sub(e.f.Now)
+		days := int(left.Hours() / 24)
+		if left <= 0 {
+			return fmt.Sprintf("the certificate %s expired on %s", label, c.NotAfter.UTC().Format("2006-01-02"))
+		}
+		if days < cp.MinDaysLeft {
+			return fmt.Sprintf("the certificate %s expires on %s (in %d days; expected at least %d)", label, c.NotAfter.UTC().Format("2006-01-02"), days, cp.MinDaysLeft)
+		}
 	}
-	if days < cp.MinDaysLeft {
-		return Fail, fmt.Sprintf("the certificate %s expires on %s (in %d days; expected at least %d)", path, c.NotAfter.UTC().Format("2006-01-02"), days, cp.MinDaysLeft)
-	}
-	return Pass, ""
+	return ""
 }

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/aclrule"
 	"github.com/valkeyops/secure/internal/conffile"
+	"github.com/valkeyops/secure/internal/topology"
 )
 
 // Facts are what a policy is evaluated against. A nil part is unknown, and
@@ -33,12 +36,68 @@ type Facts struct {
 	Host bool
 	// Files are the host's files by path (config, aclfile, dir, keys...).
 	Files map[string]*FileInfo
+	// Paths lists the files behind the file predicate's special paths:
+	// "loadmodule" (each module's path), "data" (the RDB file and the AOF
+	// directory's files). Each is in Files.
+	Paths map[string][]string
 	// Process is the server process; nil when unknown.
 	Process *ProcessInfo
 	// Certs are the certificates named by directives, by path.
 	Certs map[string]*CertInfo
+	// Served is the certificate the server presents on its TLS port; nil
+	// when it was not read (no server, no TLS port, no handshake).
+	Served *ServedCert
 	// Now is the time certificate expiry is measured from.
 	Now time.Time
+	// Persistence is INFO persistence; nil without a server.
+	Persistence map[string]string
+	// Kernel is what the audit read of the host's kernel settings (nil when
+	// the host was not inspected).
+	Kernel *KernelInfo
+	// Sandbox is the service's hardening drop-in (nil when not inspected).
+	Sandbox *SandboxInfo
+	// Cluster is the node's view of its cluster; nil for a server without
+	// cluster-enabled, or when it could not be read.
+	Cluster *ClusterFacts
+}
+
+// ClusterFacts are what a cluster node says about its cluster.
+type ClusterFacts struct {
+	// State is cluster_state from CLUSTER INFO (ok or fail).
+	State string
+	// View is the node's CLUSTER NODES.
+	View *topology.ClusterView
+}
+
+// ServedCert is the certificate a server presented and where.
+type ServedCert struct {
+	Address string
+	Cert    *CertInfo
+}
+
+// KernelInfo holds the host settings Valkey depends on, each read from
+// /proc/sys or /sys; a setting that could not be read is absent from Values
+// and its reason is in Errors.
+type KernelInfo struct {
+	// Values by name: vm.overcommit_memory, net.core.somaxconn, and
+	// transparent_hugepage (the selected mode: always, madvise or never).
+	Values map[string]string
+	Errors map[string]string
+}
+
+// SandboxInfo says whether the service runs under systemd with the role's
+// hardening drop-in.
+type SandboxInfo struct {
+	// Systemd is false when the host does not run systemd: then the rule
+	// does not apply.
+	Systemd bool
+	// Unit is the service unit of the instance; DropIn the file looked for.
+	Unit   string
+	DropIn string
+	// Found: the drop-in is a regular file owned by root that others cannot
+	// write. Problem says why not.
+	Found   bool
+	Problem string
 }
 
 // FileInfo is what the policy checks about a file on the host.
@@ -60,11 +119,23 @@ type ProcessInfo struct {
 	User string
 }
 
-// CertInfo is a certificate file's expiry.
+// CertInfo is what the audit read of a certificate file: the first
+// certificate (the leaf) and, for the signature check, the certificates
+// after it (intermediates).
 type CertInfo struct {
 	NotAfter time.Time
 	Subject  string
 	Err      string
+	// KeyType and KeyBits describe the leaf's public key ("RSA", 2048);
+	// KeyWeakness says why it is too weak ("" when it is not).
+	KeyType     string
+	KeyBits     int
+	KeyWeakness string
+	// WeakSignatures lists the certificates of the file signed with SHA-1
+	// or MD5 ("CN=x: SHA1-RSA").
+	WeakSignatures []string
+	// SelfSigned: the leaf is signed by its own key (no CA stands behind it).
+	SelfSigned bool
 }
 
 // User is what the policy asks about an ACL user. The answers come from
@@ -75,6 +146,9 @@ type User struct {
 	Enabled     bool   `json:"enabled"`
 	NoPass      bool   `json:"nopass"`
 	HasPassword bool   `json:"-"`
+	// KnownPassword: one of the user's password hashes is the SHA-256 of a
+	// well-known password (KnownBadPasswords). The hashes are not kept.
+	KnownPassword bool `json:"-"`
 	// AllKeys: some selector reaches every key (~*, ~**, %R~*, %W~*).
 	AllKeys bool `json:"-"`
 	// AllCommands: some selector has +@all with nothing taken back.
@@ -86,7 +160,7 @@ type User struct {
 
 // FromModel answers the policy's questions about a user of the model.
 func FromModel(name string, u *aclrule.User) User {
-	f := User{Name: name, Enabled: u.Enabled, NoPass: u.NoPass, HasPassword: len(u.Hashes) > 0}
+	f := User{Name: name, Enabled: u.Enabled, NoPass: u.NoPass, HasPassword: len(u.Hashes) > 0, KnownPassword: hasKnownPassword(u.Hashes)}
 	seen := map[string]bool{}
 	for _, s := range u.AllSelectors() {
 		f.AllKeys = f.AllKeys || s.EveryKey()
@@ -164,20 +238,25 @@ func UsersFromACLFile(path string, data []byte) ([]User, []string) {
 }
 
 // ImplicitDefault is the default user of a server without ACL
-// configuration: on, all rights, and no password unless requirepass is set.
-func ImplicitDefault(requirepass bool) User {
+// configuration: on, all rights, and no password unless requirepass is set
+// (then its password is requirepass, so a well-known one shows).
+func ImplicitDefault(requirepass string) User {
 	u := aclrule.NewUser()
 	for _, r := range []string{"on", "nopass", "~*", "&*", "+@all"} {
 		_ = u.Apply(r) // valid rules
 	}
 	f := FromModel("default", u)
-	f.NoPass, f.HasPassword = !requirepass, requirepass
+	f.NoPass, f.HasPassword = requirepass == "", requirepass != ""
+	if requirepass != "" {
+		sum := sha256.Sum256([]byte(requirepass))
+		f.KnownPassword = hasKnownPassword([]string{hex.EncodeToString(sum[:])})
+	}
 	return f
 }
 
 // WithDefaultUser adds the implicit default user when users lacks one (a
 // server always has a default user).
-func WithDefaultUser(users []User, requirepass bool) []User {
+func WithDefaultUser(users []User, requirepass string) []User {
 	for _, u := range users {
 		if u.Name == "default" {
 			return users

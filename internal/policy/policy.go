@@ -49,6 +49,9 @@ type Rule struct {
 	Severity    string `yaml:"severity" json:"severity"`
 	Rationale   string `yaml:"rationale" json:"rationale,omitempty"`
 	Remediation string `yaml:"remediation" json:"remediation,omitempty"`
+	// Reference is where the advice comes from (yaml "source"): a Valkey
+	// doc or a public hardening guide, as a URL.
+	Reference string `yaml:"source" json:"source,omitempty"`
 	// Enabled false turns a rule off (an override may do just that).
 	Enabled *bool `yaml:"enabled" json:"-"`
 	// When, if given, must hold for the rule to apply; otherwise the rule
@@ -257,6 +260,9 @@ func overlay(dst, o *Rule) {
 	}
 	if o.Remediation != "" {
 		dst.Remediation = o.Remediation
+	}
+	if o.Reference != "" {
+		dst.Reference = o.Reference
 	}
 	if o.Enabled != nil {
 		dst.Enabled = o.Enabled

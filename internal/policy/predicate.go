@@ -27,14 +27,28 @@ type Predicate struct {
 	MaxMode   string `yaml:"max_mode"` // octal permission: no bit beyond these
 	Absent    *bool  `yaml:"absent"`   // true: no line in the config file
 	InFile    *bool  `yaml:"in_file"`  // true: the config file sets it
+	// LoopbackOnly true: every address of the value (bind) is a loopback
+	// address ("-" prefixes stripped; localhost counts).
+	LoopbackOnly *bool `yaml:"loopback_only"`
+	// ExcludesCiphers: no cipher the value enables (an OpenSSL cipher list:
+	// entries split at ":", ",", spaces; "!x", "-x" entries remove and are
+	// ignored) has one of these words as a part (parts split at "-", "_").
+	ExcludesCiphers []string `yaml:"excludes_ciphers"`
+	// LimitsClasses: client-output-buffer-limit has a hard or soft limit for
+	// each of these classes (replica, pubsub, normal).
+	LimitsClasses []string `yaml:"limits_classes"`
 
 	ACL     *ACLPredicate     `yaml:"acl"`
 	File    *FilePredicate    `yaml:"file"`
 	Process *ProcessPredicate `yaml:"process"`
 	Version *VersionPredicate `yaml:"version"`
 	Cert    *CertPredicate    `yaml:"cert"`
-	Any     []*Predicate      `yaml:"any"`
-	All     []*Predicate      `yaml:"all"`
+	Host    *HostPredicate    `yaml:"host"`
+	Cluster *ClusterPredicate `yaml:"cluster"`
+	// Persistence is about INFO persistence (backup evidence).
+	Persistence *PersistencePredicate `yaml:"persistence"`
+	Any         []*Predicate          `yaml:"any"`
+	All         []*Predicate          `yaml:"all"`
 
 	dir *directives.Directive
 }
@@ -51,10 +65,18 @@ type ACLPredicate struct {
 	Exists *bool `yaml:"exists"`
 }
 
+// filePaths are the names a file predicate's path may be besides a directive.
+var filePaths = []string{"config", "loadmodule", "data"}
+
+// bufferClasses are client-output-buffer-limit's classes (slave is replica).
+var bufferClasses = []string{"normal", "replica", "pubsub"}
+
 // FilePredicate is about a file on the host.
 type FilePredicate struct {
-	// Path is "config" (the config file) or a directive whose value is a
-	// path (aclfile, dir, tls-key-file, ...). Skipped when not set.
+	// Path is "config" (the config file), "loadmodule" (every module the
+	// config file loads), "data" (the RDB file and the files of the AOF
+	// directory that exist) or a directive whose value is a path (aclfile, dir,
+	// tls-key-file, ...). Skipped when not set.
 	Path    string   `yaml:"path"`
 	MaxMode string   `yaml:"max_mode"` // no permission bit beyond these
 	Owners  []string `yaml:"owners"`   // owner among these (default: the policy's owners)
@@ -74,14 +96,75 @@ type VersionPredicate struct {
 	CVEs []string `yaml:"cves"`
 }
 
-// CertPredicate is about a certificate file named by a directive.
+// CertPredicate is about a certificate file named by a directive. One test:
 type CertPredicate struct {
 	Directive   string `yaml:"directive"`
 	MinDaysLeft int    `yaml:"min_days_left"`
+	// StrongKey true: the leaf's key is RSA of at least 2048 bits, EC of at
+	// least 256 bits, or Ed25519 (x509check's rule at deploy time).
+	StrongKey *bool `yaml:"strong_key"`
+	// StrongSignature true: no certificate of the file is signed with SHA-1 or MD5.
+	StrongSignature *bool `yaml:"strong_signature"`
+	// NotSelfSigned true: the leaf is issued by a CA, not signed by its own key.
+	NotSelfSigned *bool `yaml:"not_self_signed"`
 }
 
+func (c *CertPredicate) tests() []string {
+	var t []string
+	for name, set := range map[string]bool{"min_days_left": c.MinDaysLeft != 0, "strong_key": c.StrongKey != nil,
+		"strong_signature": c.StrongSignature != nil, "not_self_signed": c.NotSelfSigned != nil} {
+		if set {
+			t = append(t, name)
+		}
+	}
+	return sortedCopy(t)
+}
+
+// HostPredicate is about the host's kernel and service manager. One test:
+type HostPredicate struct {
+	// Sysctl names a kernel setting (vm.overcommit_memory, net.core.somaxconn)
+	// compared with Equals, or with AtLeastDirective: at least the value of
+	// that directive (tcp-backlog).
+	Sysctl           string `yaml:"sysctl"`
+	Equals           string `yaml:"equals"`
+	AtLeastDirective string `yaml:"at_least_directive"`
+	// THP: the host's transparent huge page mode is one of these.
+	THP []string `yaml:"thp"`
+	// Sandbox true: under systemd, the instance's unit has the role's
+	// hardening drop-in (not applicable without systemd).
+	Sandbox *bool `yaml:"sandbox"`
+
+	atLeast *directives.Directive
+}
+
+// Sysctls are the kernel settings a host predicate may name (the audit reads these).
+var Sysctls = []string{"vm.overcommit_memory", "net.core.somaxconn"}
+
+// THPModes are the values of /sys/kernel/mm/transparent_hugepage/enabled.
+var THPModes = []string{"always", "madvise", "never"}
+
+// PersistencePredicate is about INFO persistence. One test:
+type PersistencePredicate struct {
+	// LastBGSaveOK true: the last RDB save and AOF rewrite/write succeeded.
+	LastBGSaveOK *bool `yaml:"last_bgsave_ok"`
+	// MaxAgeHours: when keys changed since the last save, that save is at
+	// most this old.
+	MaxAgeHours int `yaml:"max_age_hours"`
+}
+
+// ClusterPredicate is about the cluster, as the node sees it (CLUSTER
+// NODES, CLUSTER INFO); skipped on a server without cluster-enabled.
+type ClusterPredicate struct {
+	// Require: healthy (cluster_state:ok, no node failing), slots_covered,
+	// replicated (every slot-serving primary has a healthy replica),
+	// replicas_off_host (no replica on its primary's IP).
+	Require string `yaml:"require"`
+}
+
+var clusterRequire = []string{"healthy", "slots_covered", "replicated", "replicas_off_host"}
+
 var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin"}
-var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys"}
+var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys", "disabled", "known_password"}
 
 // yamlValue turns what go-yaml decoded into what directives.Desired reads.
 func yamlValue(v any) any {
@@ -125,7 +208,9 @@ func (p *Predicate) kinds() []string {
 		k = append(k, "directive")
 	}
 	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
-		"version": p.Version != nil, "cert": p.Cert != nil, "any": p.Any != nil, "all": p.All != nil} {
+		"version": p.Version != nil, "cert": p.Cert != nil, "host": p.Host != nil, "persistence": p.Persistence != nil,
+		"cluster": p.Cluster != nil,
+		"any":     p.Any != nil, "all": p.All != nil} {
 		if set {
 			k = append(k, name)
 		}
@@ -137,7 +222,8 @@ func (p *Predicate) ops() []string {
 	var ops []string
 	for name, set := range map[string]bool{"equals": p.Equals != nil, "not_equals": p.NotEquals != nil, "one_of": p.OneOf != nil,
 		"empty": p.Empty != nil, "min": p.Min != nil, "max": p.Max != nil, "excludes": p.Excludes != nil,
-		"max_mode": p.MaxMode != "", "absent": p.Absent != nil, "in_file": p.InFile != nil} {
+		"max_mode": p.MaxMode != "", "absent": p.Absent != nil, "in_file": p.InFile != nil,
+		"loopback_only": p.LoopbackOnly != nil, "excludes_ciphers": p.ExcludesCiphers != nil, "limits_classes": p.LimitsClasses != nil} {
 		if set {
 			ops = append(ops, name)
 		}
@@ -157,7 +243,7 @@ func (p *Predicate) validate(pol *Policy) error {
 	k := p.kinds()
 	if len(k) != 1 {
 		if len(k) == 0 {
-			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, any, all")
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, any, all")
 		}
 		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
 	}
@@ -170,7 +256,7 @@ func (p *Predicate) validate(pol *Policy) error {
 		p.dir = d
 		ops := p.ops()
 		if len(ops) != 1 {
-			return fmt.Errorf("directive %s: expected exactly one operator (equals, not_equals, one_of, empty, min, max, excludes, max_mode, absent, in_file), got %d", d.Name, len(ops))
+			return fmt.Errorf("directive %s: expected exactly one operator (equals, not_equals, one_of, empty, min, max, excludes, max_mode, absent, in_file, loopback_only, excludes_ciphers, limits_classes), got %d", d.Name, len(ops))
 		}
 		if fileOnly[d.Name] && ops[0] != "absent" && ops[0] != "in_file" {
 			return fmt.Errorf("directive %s exists only in files: use absent or in_file", d.Name)
@@ -193,6 +279,22 @@ func (p *Predicate) validate(pol *Policy) error {
 				return fmt.Errorf("directive %s: %v", d.Name, err)
 			}
 		}
+		if p.LoopbackOnly != nil && !*p.LoopbackOnly {
+			return fmt.Errorf("directive %s: loopback_only can only be true", d.Name)
+		}
+		if p.ExcludesCiphers != nil && len(p.ExcludesCiphers) == 0 {
+			return fmt.Errorf("directive %s: excludes_ciphers needs at least one word", d.Name)
+		}
+		if p.LimitsClasses != nil {
+			if d.Name != "client-output-buffer-limit" {
+				return fmt.Errorf("directive %s: limits_classes is for client-output-buffer-limit", d.Name)
+			}
+			for _, c := range p.LimitsClasses {
+				if !contains(bufferClasses, c) {
+					return fmt.Errorf("directive %s: class %q is not one of %s", d.Name, c, strings.Join(bufferClasses, ", "))
+				}
+			}
+		}
 	case "acl":
 		if !contains(aclUsers, p.ACL.Users) {
 			return fmt.Errorf("acl: users %q is not one of %s", p.ACL.Users, strings.Join(aclUsers, ", "))
@@ -204,7 +306,7 @@ func (p *Predicate) validate(pol *Policy) error {
 			return fmt.Errorf("acl: forbid %q is not one of %s", p.ACL.Forbid, strings.Join(aclForbid, ", "))
 		}
 	case "file":
-		if p.File.Path != "config" {
+		if !contains(filePaths, p.File.Path) {
 			if _, err := lookupDirective(p.File.Path); err != nil {
 				return fmt.Errorf("file: path must be config or a directive naming a path: %v", err)
 			}
@@ -234,8 +336,64 @@ func (p *Predicate) validate(pol *Policy) error {
 		if _, err := lookupDirective(p.Cert.Directive); err != nil {
 			return fmt.Errorf("cert: %v", err)
 		}
-		if p.Cert.MinDaysLeft <= 0 {
+		switch t := p.Cert.tests(); {
+		case len(t) != 1:
+			return fmt.Errorf("cert: give one of min_days_left, strong_key, strong_signature, not_self_signed")
+		case t[0] == "min_days_left" && p.Cert.MinDaysLeft < 0:
 			return fmt.Errorf("cert: min_days_left must be a positive number of days")
+		case (p.Cert.StrongKey != nil && !*p.Cert.StrongKey) || (p.Cert.StrongSignature != nil && !*p.Cert.StrongSignature) ||
+			(p.Cert.NotSelfSigned != nil && !*p.Cert.NotSelfSigned):
+			return fmt.Errorf("cert: %s can only be true", t[0])
+		}
+	case "host":
+		h := p.Host
+		n := 0
+		for _, set := range []bool{h.Sysctl != "", h.THP != nil, h.Sandbox != nil} {
+			if set {
+				n++
+			}
+		}
+		if n != 1 {
+			return fmt.Errorf("host: give one of sysctl, thp, sandbox")
+		}
+		switch {
+		case h.Sysctl != "":
+			if !contains(Sysctls, h.Sysctl) {
+				return fmt.Errorf("host: sysctl %q is not one the audit reads (%s)", h.Sysctl, strings.Join(Sysctls, ", "))
+			}
+			if (h.Equals == "") == (h.AtLeastDirective == "") {
+				return fmt.Errorf("host: sysctl %s needs equals or at_least_directive", h.Sysctl)
+			}
+			if h.AtLeastDirective != "" {
+				d, err := lookupDirective(h.AtLeastDirective)
+				if err != nil || d.Kind != directives.Int {
+					return fmt.Errorf("host: at_least_directive %q is not a number directive", h.AtLeastDirective)
+				}
+				h.atLeast = d
+			}
+		case h.THP != nil:
+			for _, m := range h.THP {
+				if !contains(THPModes, m) {
+					return fmt.Errorf("host: thp %q is not one of %s", m, strings.Join(THPModes, ", "))
+				}
+			}
+		case !*h.Sandbox:
+			return fmt.Errorf("host: sandbox can only be true")
+		}
+	case "persistence":
+		pp := p.Persistence
+		if (pp.LastBGSaveOK != nil) == (pp.MaxAgeHours != 0) {
+			return fmt.Errorf("persistence: give one of last_bgsave_ok, max_age_hours")
+		}
+		if pp.LastBGSaveOK != nil && !*pp.LastBGSaveOK {
+			return fmt.Errorf("persistence: last_bgsave_ok can only be true")
+		}
+		if pp.MaxAgeHours < 0 {
+			return fmt.Errorf("persistence: max_age_hours must be a positive number of hours")
+		}
+	case "cluster":
+		if !contains(clusterRequire, p.Cluster.Require) {
+			return fmt.Errorf("cluster: require %q is not one of %s", p.Cluster.Require, strings.Join(clusterRequire, ", "))
 		}
 	case "any", "all":
 		list := p.Any

@@ -48,6 +48,8 @@ type Options struct {
 	// test must be root, and Dir writable by that user): the server's own
 	// user then plays the attacker in trust tests.
 	Credential *syscall.Credential
+	// Sentinel runs the server in Sentinel mode (--sentinel); see sentinel.go.
+	Sentinel bool
 }
 
 // Server is a running valkey-server.
@@ -191,6 +193,9 @@ func start(t testing.TB, bin string, o Options) (*Server, error) {
 		}
 	}
 	s.cmd = exec.Command(bin, s.ConfPath)
+	if o.Sentinel {
+		s.cmd.Args = append(s.cmd.Args, "--sentinel")
+	}
 	s.cmd.Dir = o.Dir
 	s.cmd.SysProcAttr = diesWithTheTest()
 	s.cmd.SysProcAttr.Credential = o.Credential
@@ -401,27 +406,4 @@ func diesWithTheTest() *syscall.SysProcAttr {
 // the port was taken between freePort and the server's bind (another test,
 // another suite running beside this one), ours exits with "Address already
 // in use" while the other one answers.
-func listensOn(pid, port int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
-	if err != nil {
-		return false
-	}
-	want := fmt.Sprintf("0100007F:%04X", port)
-	inodes := map[string]bool{}
-	for _, line := range strings.Split(string(data), "\n")[1:] {
-		f := strings.Fields(line)
-		if len(f) > 9 && f[1] == want && f[3] == "0A" { // 0A: LISTEN
-			inodes["socket:["+f[9]+"]"] = true
-		}
-	}
-	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return false
-	}
-	for _, fd := range fds {
-		if target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && inodes[target] {
-			return true
-		}
-	}
-	return false
-}
+func listensOn(pid, port int) bool { return listensOnIP(pid, "127.0.0.1", port) }

@@ -39,16 +39,7 @@ func GenerateSelfSigned(names []string, now time.Time) (*Generated, error) {
 		return nil, fmt.Errorf("failed to generate the CA key: %w", err)
 	}
 	start := now.Add(-time.Minute)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "valkeyops self-signed CA", Organization: []string{"valkeyops.secure lab"}},
-		NotBefore:             start,
-		NotAfter:              start.Add(SelfSignedCADays * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
+	caTmpl := CATemplate("valkeyops self-signed CA", now, SelfSignedCADays)
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create the CA certificate: %w", err)
@@ -62,7 +53,7 @@ func GenerateSelfSigned(names []string, now time.Time) (*Generated, error) {
 		return nil, fmt.Errorf("failed to generate the server key: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: Serial(),
 		Subject:      pkix.Name{CommonName: names[0], Organization: []string{"valkeyops.secure lab"}},
 		NotBefore:    start,
 		NotAfter:     start.Add(SelfSignedServerDays * 24 * time.Hour),
@@ -93,7 +84,25 @@ func GenerateSelfSigned(names []string, now time.Time) (*Generated, error) {
 	}, nil
 }
 
-func serial() *big.Int {
+// CATemplate is a lab CA's certificate template: cn, valid from now (minus
+// a minute of clock skew) for days, signing certificates only (no
+// intermediate below it).
+func CATemplate(cn string, now time.Time, days int) *x509.Certificate {
+	start := now.Add(-time.Minute)
+	return &x509.Certificate{
+		SerialNumber:          Serial(),
+		Subject:               pkix.Name{CommonName: cn, Organization: []string{"valkeyops.secure lab"}},
+		NotBefore:             start,
+		NotAfter:              start.Add(time.Duration(days) * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+}
+
+// Serial is a random 127-bit certificate serial number (never 0).
+func Serial() *big.Int {
 	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	if err != nil {
 		return big.NewInt(time.Now().UnixNano())

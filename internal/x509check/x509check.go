@@ -403,3 +403,20 @@ func KeyDescription(pub any) (string, int) {
 	}
 	return fmt.Sprintf("%T", pub), 0
 }
+
+// WeakKey returns why a public key is too weak (or of a type not
+// accepted), or "" when it is strong enough.
+func WeakKey(pub any) string { return weakKey(pub) }
+
+// KeyLines are the base64 lines of a PEM key, registered as secrets so that
+// not even one line of a key could be printed.
+func KeyLines(pemData []byte) []string {
+	var out []string
+	for _, l := range strings.Split(string(pemData), "\n") {
+		l = strings.TrimSpace(l)
+		if len(l) >= 16 && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ":") {
+			out = append(out, l)
+		}
+	}
+	return out
+}

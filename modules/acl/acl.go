@@ -73,7 +73,8 @@ type run struct {
 	srv     *serverState
 	changes []*change
 	final   map[string]*aclrule.User
-	// persistCmd is "acl|save", "config|rewrite" or "" (nothing to save).
+	// persistCmd is "acl|save", "config|rewrite", "sentinel|flushconfig"
+	// or "" (nothing to save).
 	persistCmd string
 	// finisher is the user whose connection saves and restores when the
 	// login user loses the right to (its password in finisherPassword).
@@ -103,11 +104,11 @@ func (m *run) Plan(ctx context.Context, t *outcome.Task) error {
 	}
 	m.client, m.peer = client, p
 	if !t.Req.CheckMode && m.opts.Persist != PersistNone {
-		aclfile, configFile, err := readPaths(ctx, client)
+		aclfile, configFile, sentinel, err := readPaths(ctx, client)
 		if err != nil {
 			return err
 		}
-		if _, path := persistChoice(m.opts.Persist, aclfile, configFile); path != "" {
+		if _, path := persistChoice(m.opts.Persist, aclfile, configFile, sentinel); path != "" {
 			if err := t.Lock(path); err != nil {
 				return fmt.Errorf("failed to lock %s: %w", filepath.Dir(path), err)
 			}
@@ -531,7 +532,7 @@ func (m *run) keepPersisted() error {
 		return nil
 	}
 	path := m.fields.PersistedTo
-	if m.persistCmd == "config|rewrite" {
+	if m.persistCmd == "config|rewrite" || m.persistCmd == "sentinel|flushconfig" {
 		if _, err := m.peer.ConfigFile(path); err != nil {
 			return fmt.Errorf("refusing to save the users with CONFIG REWRITE: %v; use persist: none or aclfile", err)
 		}
@@ -564,7 +565,7 @@ func (m *run) persistTarget() error {
 			return errors.New("persist: config, but the server runs without a config file; use persist: none")
 		}
 	}
-	m.persistCmd, m.fields.PersistedTo = persistChoice(m.opts.Persist, s.aclfile, s.configFile)
+	m.persistCmd, m.fields.PersistedTo = persistChoice(m.opts.Persist, s.aclfile, s.configFile, s.sentinel)
 	if len(m.changes) == 0 {
 		m.fields.PersistedTo = ""
 	}
@@ -576,9 +577,13 @@ func (m *run) persistTarget() error {
 
 // persistChoice is how the users are saved ("acl|save", "config|rewrite"
 // or "") and the file that writes, for persist and the server's files.
-func persistChoice(persist, aclfile, configFile string) (cmd, path string) {
+// A Sentinel saves its users in its config file with its own rewrite,
+// "sentinel|flushconfig".
+func persistChoice(persist, aclfile, configFile string, sentinel bool) (cmd, path string) {
 	switch {
 	case persist == PersistNone:
+	case sentinel && configFile != "":
+		return "sentinel|flushconfig", configFile
 	case persist != PersistConfig && aclfile != "":
 		return "acl|save", aclfile
 	case configFile != "":

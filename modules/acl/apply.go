@@ -51,9 +51,13 @@ func (m *run) apply(ctx context.Context) error {
 	if m.persistCmd != "" {
 		var cmd valkey.Completed
 		what := "ACL SAVE"
-		if m.persistCmd == "acl|save" {
+		switch m.persistCmd {
+		case "acl|save":
 			cmd = finisher.B().AclSave().Build()
-		} else {
+		case "sentinel|flushconfig":
+			cmd = finisher.B().Arbitrary("SENTINEL", "FLUSHCONFIG").Build()
+			what = "SENTINEL FLUSHCONFIG"
+		default:
 			cmd = finisher.B().ConfigRewrite().Build()
 			what = "CONFIG REWRITE"
 		}

@@ -9,11 +9,12 @@ import (
 	"github.com/valkey-io/valkey-go"
 
 	"github.com/valkeyops/secure/internal/aclrule"
+	"github.com/valkeyops/secure/internal/conn"
 )
 
 // Commands whose categories the module needs: to tell whether a user can
 // manage ACLs (the lockout guard) and can finish the run (persist, restore).
-var watchedCommands = []string{"acl|setuser", "acl|deluser", "acl|list", "acl|save", "config|rewrite"}
+var watchedCommands = []string{"acl|setuser", "acl|deluser", "acl|list", "acl|save", "config|rewrite", "sentinel|flushconfig"}
 
 // serverState is everything read from the server at the start, in one
 // pipelined round trip.
@@ -25,6 +26,7 @@ type serverState struct {
 	cats       map[string][]string // categories of watchedCommands
 	aclfile    string              // absolute path, "" when none
 	configFile string              // "" when the server runs without one
+	sentinel   bool                // a Sentinel: users persisted by SENTINEL FLUSHCONFIG
 }
 
 // readState sends ACL WHOAMI, ACL LIST, ACL CAT, COMMAND LIST, COMMAND INFO
@@ -35,17 +37,21 @@ func readState(ctx context.Context, c valkey.Client) (*serverState, error) {
 		c.B().AclList().Build(),
 		c.B().AclCat().Build(),
 		c.B().CommandList().Build(),
-		c.B().CommandInfo().CommandName("acl", "config").Build(),
+		c.B().CommandInfo().CommandName("acl", "config", "sentinel").Build(),
 		c.B().ConfigGet().Parameter("aclfile", "dir").Build(),
 		c.B().Info().Section("server").Build(),
 	)
 	names := []string{"ACL WHOAMI", "ACL LIST", "ACL CAT", "COMMAND LIST", "COMMAND INFO", "CONFIG GET", "INFO server"}
+	sentinel := isSentinel(r[6])
 	for i := range r {
+		if i == 5 && sentinel {
+			continue // a Sentinel has no CONFIG command and no aclfile
+		}
 		if err := r[i].Error(); err != nil {
 			return nil, fmt.Errorf("failed to read the server's ACL state (%s): %v", names[i], err)
 		}
 	}
-	s := &serverState{users: map[string]*aclrule.User{}, cats: map[string][]string{}}
+	s := &serverState{users: map[string]*aclrule.User{}, cats: map[string][]string{}, sentinel: sentinel}
 	s.whoami, _ = r[0].ToString()
 	lines, err := r[1].AsStrSlice()
 	if err != nil {
@@ -79,23 +85,40 @@ func readState(ctx context.Context, c valkey.Client) (*serverState, error) {
 
 // readPaths reads where the server saves its users (CONFIG GET aclfile dir,
 // INFO server), to take that file's lock before the users are read.
-func readPaths(ctx context.Context, c valkey.Client) (aclfile, configFile string, err error) {
+func readPaths(ctx context.Context, c valkey.Client) (aclfile, configFile string, sentinel bool, err error) {
 	r := c.DoMulti(ctx,
 		c.B().ConfigGet().Parameter("aclfile", "dir").Build(),
 		c.B().Info().Section("server").Build(),
 	)
+	sentinel = isSentinel(r[1])
 	for i, what := range []string{"CONFIG GET", "INFO server"} {
+		if i == 0 && sentinel {
+			continue
+		}
 		if err := r[i].Error(); err != nil {
-			return "", "", fmt.Errorf("failed to read the server's ACL state (%s): %v", what, err)
+			return "", "", false, fmt.Errorf("failed to read the server's ACL state (%s): %v", what, err)
 		}
 	}
-	return parsePaths(r[0], r[1])
+	aclfile, configFile, err = parsePaths(r[0], r[1])
+	return aclfile, configFile, sentinel, err
+}
+
+// isSentinel reports whether an INFO server reply is a Sentinel's. A
+// Sentinel keeps its users in its own config file, which it rewrites
+// itself (SENTINEL FLUSHCONFIG); it has no CONFIG command and no aclfile.
+func isSentinel(infoReply valkey.ValkeyResult) bool {
+	info, _ := infoReply.ToString()
+	f := conn.ParseInfo(info)
+	return f["server_mode"] == "sentinel" || f["redis_mode"] == "sentinel"
 }
 
 // parsePaths reads the aclfile (absolute) and the config file from the
 // replies to CONFIG GET aclfile dir and INFO server.
 func parsePaths(cfgReply, infoReply valkey.ValkeyResult) (aclfile, configFile string, err error) {
 	cfg, err := cfgReply.AsStrMap()
+	if err != nil && isSentinel(infoReply) {
+		cfg, err = map[string]string{}, nil
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("failed to read CONFIG GET aclfile: %v", err)
 	}
@@ -144,6 +167,10 @@ func (s *serverState) readCategories(msg valkey.ValkeyResult) error {
 	}
 	walk(entries)
 	for _, c := range watchedCommands {
+		// A Sentinel has no CONFIG, a data node no SENTINEL FLUSHCONFIG.
+		if (c == "config|rewrite" && s.sentinel) || (c == "sentinel|flushconfig" && !s.sentinel) {
+			continue
+		}
 		if _, ok := s.cats[c]; !ok {
 			return fmt.Errorf("failed to read COMMAND INFO: the server does not describe %s", c)
 		}

@@ -100,7 +100,10 @@ func (o *Options) loadPolicy() (*policy.Policy, error) {
 	return pol, nil
 }
 
-func isLoopback(o *conn.Options) bool {
+// isLocal: the server runs on this host (a unix socket, loopback, or an
+// address of one of this host's interfaces), so its process, its files and
+// the host's kernel settings are the ones to inspect.
+func isLocal(o *conn.Options) bool {
 	if o.LoginUnixSocket != "" {
 		return true
 	}
@@ -109,7 +112,34 @@ func isLoopback(o *conn.Options) bool {
 		return true
 	}
 	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() {
+		return true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// tlsHost is where the TLS port is reached to read the served certificate:
+// the login host, or (over a unix socket) the server's first bind address.
+func tlsHost(o *conn.Options) string {
+	if o.LoginUnixSocket != "" {
+		return ""
+	}
+	if o.LoginHost == "" {
+		return "127.0.0.1"
+	}
+	return o.LoginHost
 }
 
 // NothingDone ends the message of every failure before the report.
@@ -205,7 +235,7 @@ func (m *auditRun) gather(opts *Options, pol *policy.Policy) (*audit.Report, []s
 	defer cancel()
 	g, err := audit.Gather(ctx, audit.Source{
 		Client: client, FS: audit.LocalFS{}, ConfigFile: opts.ConfigFile, ACLFile: opts.ACLFile,
-		LocalServer: isLoopback(&opts.Options),
+		LocalServer: isLocal(&opts.Options), TLSHost: tlsHost(&opts.Options),
 	})
 	if err != nil {
 		return nil, nil, err
@@ -244,17 +274,9 @@ type Fields struct {
 	OutOfBand []OutOfBand `json:"out_of_band"`
 }
 
-// OutOfBand is a drifted directive whose running value was not set by any
-// change recorded in the journal: it was changed outside Ansible.
-type OutOfBand struct {
-	Directive string `json:"directive"`
-	Runtime   string `json:"runtime"`
-	// LastRecorded is the value the last recorded change set (empty when the
-	// journal holds no change of this directive), with when and by whom.
-	LastRecorded string `json:"last_recorded,omitempty"`
-	RecordedAt   string `json:"recorded_at,omitempty"`
-	RecordedBy   string `json:"recorded_by,omitempty"`
-}
+// OutOfBand is a drifted directive no recorded change explains (the type
+// lives in internal/audit, where the HTML report reads it too).
+type OutOfBand = audit.OutOfBand
 
 // outOfBand checks every drifted directive's running value against the last
 // change the journal recorded for it. Secret directives are skipped: the

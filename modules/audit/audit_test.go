@@ -3,6 +3,7 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
+	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/settings"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -216,4 +218,21 @@ func TestUnreadableJournal(t *testing.T) {
 	require.Equal(t, 0, code, doc["msg"])
 	assert.Contains(t, doc["warnings"], fmt.Sprintf("out-of-band check skipped: failed to read the change journal %s: read %s: is a directory", path, path))
 	assert.Empty(t, doc["out_of_band"])
+}
+
+// A server reached at an address of one of this host's interfaces is this
+// host's: its process, files and the host's kernel settings are inspected.
+// Any other address is a remote server's, whose host the module cannot see.
+func TestIsLocal(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	require.NoError(t, err)
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			assert.True(t, isLocal(&conn.Options{LoginHost: n.IP.String()}), n.IP.String())
+		}
+	}
+	assert.True(t, isLocal(&conn.Options{LoginHost: "127.0.0.5"}))
+	assert.True(t, isLocal(&conn.Options{LoginUnixSocket: "/run/valkey/valkey.sock", LoginHost: "192.0.2.200"}))
+	assert.False(t, isLocal(&conn.Options{LoginHost: "198.51.100.7"}), "TEST-NET-2 is nobody's here")
+	assert.False(t, isLocal(&conn.Options{LoginHost: "valkey.example"}), "a name is not resolved to decide")
 }

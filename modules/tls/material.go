@@ -4,10 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os/user"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -65,7 +62,7 @@ func (m *material) close() {
 
 // resolveMaterial reads, takes or generates the three files. It changes nothing.
 func (o *Options) resolveMaterial(now time.Time) (*material, error) {
-	uid, gid, err := o.owner()
+	uid, gid, err := safefs.IDs(o.Owner, o.Group)
 	if err != nil {
 		return nil, err
 	}
@@ -160,30 +157,6 @@ func (o *Options) reuseGenerated(m *material, now time.Time) bool {
 	}
 	m.cert.data, m.key.data, m.ca.data = data[0], data[1], data[2]
 	return true
-}
-
-// owner resolves owner and group to ids (-1: not set).
-func (o *Options) owner() (uid, gid int, err error) {
-	uid, gid = -1, -1
-	if o.Owner != "" {
-		if n, perr := strconv.Atoi(o.Owner); perr == nil {
-			uid = n
-		} else if u, lerr := user.Lookup(o.Owner); lerr == nil {
-			uid, _ = strconv.Atoi(u.Uid)
-		} else {
-			return 0, 0, fmt.Errorf(`option "owner": no user %q on the target`, o.Owner)
-		}
-	}
-	if o.Group != "" {
-		if n, perr := strconv.Atoi(o.Group); perr == nil {
-			gid = n
-		} else if g, lerr := user.LookupGroup(o.Group); lerr == nil {
-			gid, _ = strconv.Atoi(g.Gid)
-		} else {
-			return 0, 0, fmt.Errorf(`option "group": no group %q on the target`, o.Group)
-		}
-	}
-	return uid, gid, nil
 }
 
 // plan compares a managed file with what is in dest_dir (through its
@@ -281,17 +254,4 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// keyLines are the base64 lines of a PEM key, registered as secrets so that
-// not even one line of a key could be printed.
-func keyLines(pemData []byte) []string {
-	var out []string
-	for _, l := range strings.Split(string(pemData), "\n") {
-		l = strings.TrimSpace(l)
-		if len(l) >= 16 && !strings.HasPrefix(l, "-----") && !strings.Contains(l, ":") {
-			out = append(out, l)
-		}
-	}
-	return out
 }

@@ -27,7 +27,7 @@ func (r *run) validateMaterial(t *outcome.Task) error {
 		return err
 	}
 	r.mat = mat
-	for _, l := range keyLines(mat.key.data) {
+	for _, l := range x509check.KeyLines(mat.key.data) {
 		r.req.AddSecret(l)
 	}
 	chk, err := x509check.Check(x509check.Input{

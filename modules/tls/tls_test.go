@@ -305,7 +305,7 @@ func TestRefusedMaterialChangesNothing(t *testing.T) {
 			assert.Equal(t, before, l.state(t), "a refused task changed something")
 			assert.Equal(t, good, served(t, l.tlsPort))
 			if k, ok := args["key"].(string); ok {
-				for _, line := range keyLines([]byte(k)) {
+				for _, line := range x509check.KeyLines([]byte(k)) {
 					assert.NotContains(t, out, line)
 				}
 			}
@@ -360,7 +360,7 @@ func TestEncryptedKeyWithPassphrase(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.NotContains(t, out, phrase)
-	for _, line := range keyLines(enc) {
+	for _, line := range x509check.KeyLines(enc) {
 		assert.NotContains(t, out, line)
 	}
 	assert.Equal(t, "********", doc["values"].(map[string]any)["tls-key-file-pass"])

@@ -5,20 +5,12 @@
 
 from __future__ import annotations
 
-from ansible_collections.valkeyops.secure.plugins.plugin_utils.binary_module import BinaryModuleAction
+from ansible_collections.valkeyops.secure.plugins.plugin_utils.binary_module import BinaryModuleAction, key_lines
 
 
 class ActionModule(BinaryModuleAction):
     MODULE = "valkey_tls"
 
     def derived_secrets(self, params, found):
-        # Every base64 line of the key too, so that not even a fragment of it
-        # could be shown (the Go side does the same).
-        lines = set()
-        key = params.get("key")
-        if isinstance(key, str):
-            for line in key.splitlines():
-                line = line.strip()
-                if len(line) >= 16 and not line.startswith("-----") and ":" not in line:
-                    lines.add(line)
-        return lines
+        # Every base64 line of the key too (the Go side does the same).
+        return key_lines(params.get("key"))

@@ -16,9 +16,11 @@ module: valkey_audit
 short_description: Check a Valkey server against the secure baseline and report drift
 version_added: 0.1.0
 description:
-  - Evaluates a security policy against the running server (C(CONFIG GET), C(ACL LIST), C(INFO server)),
-    its configuration file and aclfile, and the host (file modes and owners, the user the server runs as,
-    certificate expiry).
+  - Evaluates a security policy against the running server (C(CONFIG GET), C(ACL LIST), C(INFO server),
+    C(INFO persistence), the certificate it serves), its configuration file and aclfile, and the host (file
+    modes and owners, the user the server runs as, certificates, kernel settings from C(/proc/sys) and
+    C(/sys), the systemd sandbox drop-in) when the server is this host's (a unix socket, loopback, or an
+    address of one of its interfaces).
   - The policy is the secure baseline shipped with the collection (C(files/policy/baseline.yml), also
     built into the module) plus your own rules, which add rules or override baseline rules by id. A
     malformed policy fails the task with the file, the line and the rule id, before the server is touched.
@@ -193,6 +195,17 @@ instance:
   returned: when the file was read
   type: str
   sample: default
+topology:
+  description:
+    - The server's place in its replication group, from C(INFO replication) - reported, never drift. After a failover
+      the group's choice stands, so C(replicaof) is never compared with O(desired) (the inventory's initial primary) nor
+      with the file; a replica whose link is down is finding VK-030, a file a restart would act on differently is VK-031.
+    - C(role) (V(primary) or V(replica)), C(primary) (host:port) and C(link_status) (V(up) or V(down)) on a replica,
+      C(connected_replicas), and C(replicaof) with its C(runtime) and C(file) values (empty for no one).
+  returned: when INFO replication was read
+  type: dict
+  sample: {"role": "replica", "primary": "10.0.0.2:6379", "link_status": "up", "connected_replicas": 0,
+           "replicaof": {"runtime": "10.0.0.2 6379", "file": "10.0.0.2 6379"}}
 aclfile:
   description: The aclfile read.
   returned: when the server uses one
@@ -224,10 +237,27 @@ findings:
       description: How to fix it.
       type: str
       sample: Disable it ("user default off") and give each client its own user.
+    source:
+      description: Where the rule's advice comes from (a Valkey doc or a public hardening guide), when the rule names one.
+      type: str
+      sample: https://valkey.io/topics/encryption/
     instance:
       description: The instance the finding is about (as RV(instance)).
       type: str
       sample: cache
+passed_rules:
+  description: The ids of the rules that held.
+  returned: always
+  type: list
+  elements: str
+  sample: ["VK-001", "VK-002"]
+certificates:
+  description:
+    - The certificate files the server uses, with their subject and expiry (RFC 3339, UTC), or why one could not be read.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"path": "/etc/valkey/tls/valkey.crt", "subject": "CN=valkey1", "not_after": "2027-11-25T12:00:00Z"}]
 skipped_rules:
   description: Rules that did not apply or lacked the facts they need, with the reason.
   returned: always

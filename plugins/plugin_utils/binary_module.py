@@ -264,6 +264,18 @@ def go_quote(s):
     return '"%s"' % "".join(out)
 
 
+def key_lines(pem):
+    """The base64 lines of a PEM key, registered as secrets so that not even
+    a fragment of a key could be shown (x509check.KeyLines on the Go side)."""
+    lines = set()
+    if isinstance(pem, str):
+        for line in pem.splitlines():
+            line = line.strip()
+            if len(line) >= 16 and not line.startswith("-----") and ":" not in line:
+                lines.add(line)
+    return lines
+
+
 def _key(k):
     """A dictionary key as it reaches the Go side in JSON."""
     if isinstance(k, str):

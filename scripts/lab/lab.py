@@ -3,6 +3,7 @@
 mount and UTS namespace on its own loopback address.
 
     lab.py up lab1 lab2 lab3      start hosts (127.0.0.11, .12, .13), port 22
+    lab.py up --own-network lab19 a host with a network of its own (see below)
     lab.py down lab1 ... | --all  stop every process a host runs, remove its files
     lab.py status                 the hosts that are up
     lab.py inventory lab1 ...     an INI inventory for ansible-playbook
@@ -29,6 +30,13 @@ run with `exec`) lives in the host's mount namespace and nowhere else: `down` en
 exactly those, found by namespace, by pid; never by name. The namespace dies with its
 last process and takes its mounts with it. `down --all` also ends hosts that a killed
 test run left behind.
+
+A host started with --own-network also gets its own network namespace: its own loopback
+(127.0.0.1 there is the host's, not the machine's) and one veth pair, 10.200.N.2/24 inside
+(eth0) and 10.200.N.1 on the machine (vklabN), so a server there can listen on an address
+that is not loopback while its traffic stays on that pair. sshd listens on 10.200.N.2;
+ssh checks the host key under the host's usual address (HostKeyAlias). `down` removes the
+veth pair (the namespace goes with the host's last process).
 
 Per-host server binaries (the upgrade issue): bind a file over /usr/bin/valkey-server
 in the host's init script below, the same way /etc is bound.
@@ -87,6 +95,16 @@ if [ "$(readlink /proc/self/ns/mnt)" = "$(readlink /proc/1/ns/mnt)" ]; then
   echo "lab: not in a private mount namespace; refusing to mount anything" >&2; exit 1
 fi
 hostname "$2"
+# A network of its own ($3 = its address): the machine moves eth0 in, then says "go".
+if [ -n "${3:-}" ]; then
+  if [ "$(readlink /proc/self/ns/net)" = "$(readlink /proc/1/ns/net)" ]; then
+    echo "lab: not in a private network namespace; refusing to configure it" >&2; exit 1
+  fi
+  read -r go
+  ip link set lo up
+  ip addr add "$3/24" dev eth0
+  ip link set eth0 up
+fi
 # Machine paths a host shares read-only although they lie under its private dirs (a
 # controller's Python under /root, for tests that run ansible-playbook inside a host).
 if [ -f "$H/shared" ]; then
@@ -121,6 +139,29 @@ class Host:
         self.name = "lab%d" % index
         self.address = "127.0.0.%d" % (10 + index)
         self.dir = LAB_DIR / "hosts" / self.name
+
+    # A host with a network of its own (up --own-network): its address inside, the
+    # machine's end of the veth pair, and the pair's name on the machine.
+    @property
+    def net_address(self) -> str:
+        return "10.200.%d.2" % self.index
+
+    @property
+    def machine_address(self) -> str:
+        return "10.200.%d.1" % self.index
+
+    @property
+    def veth(self) -> str:
+        return "vklab%d" % self.index
+
+    @property
+    def own_network(self) -> bool:
+        return (self.dir / "network").exists()
+
+    @property
+    def ssh_address(self) -> str:
+        """Where its sshd listens: its own network's address, else its loopback one."""
+        return self.net_address if self.own_network else self.address
 
     @classmethod
     def named(cls, name: str) -> "Host":
@@ -167,17 +208,22 @@ class Host:
     def exec_argv(self, argv: list[str]) -> list[str]:
         if not self.is_up():
             raise LabError("%s is not up" % self.name)
-        return ["nsenter", "--target", str(self.pid), "--mount", "--uts", "--", *argv]
+        net = ["--net"] if self.own_network else []
+        return ["nsenter", "--target", str(self.pid), "--mount", "--uts", *net, "--", *argv]
 
     def instance(self, user: str = DEFAULT_USER) -> dict:
         """How molecule's delegated driver logs in (its instance_config.yml entry)."""
-        return {"instance": self.name, "address": self.address, "user": user, "port": SSH_PORT, "identity_file": str(client_key())}
+        return {"instance": self.name, "address": self.ssh_address, "user": user, "port": SSH_PORT, "identity_file": str(client_key())}
+
+    def ssh_options(self) -> list[str]:
+        alias = ["-o HostKeyAlias=%s" % self.address] if self.own_network else []
+        return ssh_options() + alias
 
     def inventory_line(self, user: str = DEFAULT_USER) -> str:
         return (
             "%s ansible_host=%s ansible_port=%d ansible_user=%s ansible_connection=ssh "
             "ansible_ssh_private_key_file=%s ansible_python_interpreter=/usr/bin/python3 "
-            "ansible_ssh_common_args='%s'" % (self.name, self.address, SSH_PORT, user, client_key(), " ".join(ssh_options()))
+            "ansible_ssh_common_args='%s'" % (self.name, self.ssh_address, SSH_PORT, user, client_key(), " ".join(self.ssh_options()))
         )
 
 
@@ -282,7 +328,7 @@ def _add_user(etc: Path, home_root: Path, user: str, pubkey: str):
 def _sshd_config(host: Host, users: list[str]) -> str:
     return "\n".join(
         [
-            "ListenAddress %s:%d" % (host.address, SSH_PORT),
+            "ListenAddress %s:%d" % (host.ssh_address, SSH_PORT),
             "HostKey %s" % (LAB_DIR / "keys" / host.address / "ssh_host_ed25519_key"),
             "PidFile none",
             "UsePAM no",
@@ -300,9 +346,10 @@ def _sshd_config(host: Host, users: list[str]) -> str:
     )
 
 
-def up(hosts: list[Host], users: list[str] | None = None, shared: tuple[str, ...] = ()):
+def up(hosts: list[Host], users: list[str] | None = None, shared: tuple[str, ...] = (), own_network: bool = False):
     """Start the hosts; `shared`: machine directories under a host's private dirs that
-    the host sees too, read-only."""
+    the host sees too, read-only; `own_network`: each host in a network namespace of its
+    own with a veth pair to the machine (see the module's docstring)."""
     if os.geteuid() != 0:
         raise LabError("the lab needs root (mount namespaces, sshd)")
     users = users or [DEFAULT_USER]
@@ -333,16 +380,22 @@ def up(hosts: list[Host], users: list[str] | None = None, shared: tuple[str, ...
             for p in shared:
                 host.path(p).mkdir(parents=True, exist_ok=True)
             (host.dir / "shared").write_text("".join(p + "\n" for p in shared))
+            if own_network:
+                (host.dir / "network").write_text(host.net_address + "\n")
             (host.dir / "sshd_config").write_text(_sshd_config(host, users))
             log = open(host.dir / "sshd.log", "w")
+            net = ["--net"] if own_network else []
             proc = subprocess.Popen(
-                ["unshare", "--mount", "--uts", "--propagation", "private", "--", "/bin/sh", "-c", INIT, "lab-init", str(host.dir), host.name],
-                stdin=subprocess.DEVNULL,
+                ["unshare", "--mount", "--uts", *net, "--propagation", "private", "--", "/bin/sh", "-c", INIT, "lab-init", str(host.dir), host.name,
+                 host.net_address if own_network else ""],
+                stdin=subprocess.PIPE if own_network else subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
             (host.dir / "pid").write_text("%d\n" % proc.pid)
+            if own_network:
+                _connect(host, proc)
             _wait_ready(host, proc)
     except BaseException:
         down(started)
@@ -368,6 +421,38 @@ def _claim(host: Host):
     (host.dir / "owner").write_text("%d\n" % os.getpid())
 
 
+def _netns(pid: int) -> str | None:
+    try:
+        return os.readlink("/proc/%d/ns/net" % pid)
+    except OSError:
+        return None
+
+
+def _connect(host: Host, proc: subprocess.Popen):
+    """Once the host's process is in its own network namespace, make the veth pair with
+    its inner end (eth0) there, address the machine's end, and let the host go on."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while _netns(proc.pid) in (None, _netns(os.getpid())):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise LabError("%s did not enter its network namespace: %s" % (host.name, (host.dir / "sshd.log").read_text()[-2000:]))
+        time.sleep(0.01)
+    _remove_veth(host)  # a pair a killed run left behind
+    for argv in (
+        ["ip", "link", "add", host.veth, "type", "veth", "peer", "name", "eth0", "netns", str(proc.pid)],
+        ["ip", "addr", "add", host.machine_address + "/24", "dev", host.veth],
+        ["ip", "link", "set", host.veth, "up"],
+    ):
+        subprocess.run(argv, check=True, capture_output=True, text=True, timeout=30)
+    proc.stdin.write(b"go\n")
+    proc.stdin.close()
+
+
+def _remove_veth(host: Host):
+    """The machine's end of a host's veth pair (deleting one end deletes both)."""
+    if subprocess.run(["ip", "link", "show", host.veth], capture_output=True, timeout=30).returncode == 0:
+        subprocess.run(["ip", "link", "del", host.veth], check=True, capture_output=True, timeout=30)
+
+
 def _wait_ready(host: Host, proc: subprocess.Popen):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
@@ -380,11 +465,11 @@ def _wait_ready(host: Host, proc: subprocess.Popen):
         if (host.dir / "ready").exists() and ns and ns != _ns(os.getpid()):
             (host.dir / "mntns").write_text(ns + "\n")
             # Our own sshd says it listens (a connect could reach another lab's sshd on the address).
-            if "Server listening on %s port %d." % (host.address, SSH_PORT) in (host.dir / "sshd.log").read_text():
+            if "Server listening on %s port %d." % (host.ssh_address, SSH_PORT) in (host.dir / "sshd.log").read_text():
                 return
         time.sleep(0.05)
     log = (host.dir / "sshd.log").read_text()[-2000:]
-    raise LabError("%s did not answer on %s:%d within %ds: %s" % (host.name, host.address, SSH_PORT, START_TIMEOUT, log))
+    raise LabError("%s did not answer on %s:%d within %ds: %s" % (host.name, host.ssh_address, SSH_PORT, START_TIMEOUT, log))
 
 
 def down(hosts: list[Host]):
@@ -411,6 +496,8 @@ def down(hosts: list[Host]):
                 break
         if pids:
             raise LabError("%s: processes %s did not end" % (host.name, pids))
+        if host.own_network:
+            _remove_veth(host)
         shutil.rmtree(host.dir)
 
 
@@ -452,6 +539,7 @@ def main(argv: list[str]) -> int:
     p = sub.add_parser("up")
     p.add_argument("hosts", nargs="+")
     p.add_argument("--user", action="append", help="login user(s) to create on each host (default %s)" % DEFAULT_USER)
+    p.add_argument("--own-network", action="store_true", help="each host in its own network namespace, 10.200.N.2 on a veth pair")
     p = sub.add_parser("down")
     p.add_argument("hosts", nargs="*")
     p.add_argument("--all", action="store_true")
@@ -467,9 +555,9 @@ def main(argv: list[str]) -> int:
     try:
         if args.cmd == "up":
             hosts = [Host.named(n) for n in args.hosts]
-            up(hosts, args.user)
+            up(hosts, args.user, own_network=args.own_network)
             for h in hosts:
-                print("%s up: %s:%d, pid %d" % (h.name, h.address, SSH_PORT, h.pid))
+                print("%s up: %s:%d, pid %d" % (h.name, h.ssh_address, SSH_PORT, h.pid))
         elif args.cmd == "down":
             hosts = [Host(h) for h in HOSTS if Host(h).dir.exists()] if args.all else [Host.named(n) for n in args.hosts]
             down(hosts)

@@ -161,7 +161,10 @@ def _changed_tasks(stdout: str) -> list[str]:
 def test_a_010_host_upgrades_without_a_restart_or_a_changed_setting(ansible, lab_host, tmp_path):
     """Issue 14's upgrade test: the single-instance layout of 0.1.0 (eee2739) is this
     version's default instance; the new role adds its new files (the sysctl.d file)
-    and changes nothing else: same process (run_id), valkey_config changed=false."""
+    and changes nothing else: same process (run_id), valkey_config changed=false.
+    The settings new in 0.2's initial config (maxmemory-clients, sanitize-dump-payload:
+    audit rules VK-064, VK-071) are not forced on an existing host: the audit reports
+    them and the operator adopts them with valkey_server_extra_settings."""
     if not OLD_TARBALL.exists():
         if "VALKEYOPS_OLD_TARBALL" in os.environ:  # make ansible-test builds it: a missing one is a failure
             pytest.fail("the 0.1.0 collection is missing at %s" % OLD_TARBALL)

@@ -20,7 +20,7 @@ import sys
 import pytest
 from conftest import free_port
 
-MODULES = ("valkey_acl", "valkey_audit", "valkey_config", "valkey_tls")
+MODULES = ("valkey_acl", "valkey_audit", "valkey_cluster", "valkey_config", "valkey_info", "valkey_report", "valkey_sentinel", "valkey_tls")
 
 # DOCUMENTATION cannot carry no_log (the docs schema has no such key): a
 # secret option says so in its description with this phrase.

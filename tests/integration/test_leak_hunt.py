@@ -189,3 +189,38 @@ def test_secrets_in_malformed_arguments_are_masked(ansible, valkey, write_playbo
     out = _hunt(ansible, pb, vars_file, list(s.values()))
     assert "unsupported option for valkey_acl: users[0].bogus" in out.stdout
     assert "expected a string; nothing was changed" in out.stdout
+
+
+def test_group_ca_keys(ansible, write_playbook, tmp_path):
+    """The group CA flow: the CA key (given as content, as from Vault) and the node's key
+    made by valkey_tls_csr, signed, checked, refused (a bad CSR, a CA key of another CA)."""
+    pki = PKI(tmp_path / "pki")
+    other = PKI(tmp_path / "other", "other")
+    vars_file = tmp_path / "controller-vars.json"
+    vars_file.write_text(json.dumps({"ca_pem": pki.ca.read_text(), "ca_key_pem": pki.ca_key.read_text(),
+                                     "other_key_pem": other.ca_key.read_text()}))
+    dest = tmp_path / "tls"
+    dest.mkdir(mode=0o750)
+    journal = tmp_path / "journal.jsonl"
+    sign = {"ca_cert": "{{ ca_pem }}", "ca_key": "{{ ca_key_pem }}", "csr": "{{ node.csr }}", "names": ["localhost", "127.0.0.1"]}
+    tasks = [
+        {"name": "csr, key made", "valkeyops.secure.valkey_tls_csr": {"dest_dir": str(dest), "ca": "{{ ca_pem }}",
+                                                                        "server_names": ["localhost", "127.0.0.1"], "journal_path": str(journal)},
+         "register": "node"},
+        {"name": "csr, check mode", "valkeyops.secure.valkey_tls_csr": {"dest_dir": str(dest), "ca": "{{ ca_pem }}", "rotate_key": True,
+                                                                          "server_names": ["localhost"], "journal_path": str(journal)},
+         "check_mode": True},
+        {"name": "sign, changed", "valkeyops.secure.valkey_tls_sign": sign},
+        {"name": "sign, check mode", "valkeyops.secure.valkey_tls_sign": sign, "check_mode": True},
+        {"name": "sign, failing (a bad CSR)", "valkeyops.secure.valkey_tls_sign": {**sign, "csr": "not a CSR"}, "ignore_errors": True},
+        {"name": "sign, failing (the key of another CA)", "valkeyops.secure.valkey_tls_sign": {**sign, "ca_key": "{{ other_key_pem }}"},
+         "ignore_errors": True},
+    ]
+    pb = write_playbook(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    hidden = [line for line in key_body_lines(pki.ca_key.read_text() + other.ca_key.read_text()) if len(line) >= 16]
+    out = _hunt(ansible, pb, vars_file, hidden)
+    assert recap(out.stdout)["failed"] == 0 and out.stdout.count("...ignoring") == 2, out.stdout[-3000:]
+    assert "does not match the CA certificate" in out.stdout
+    node_key = (dest / "server.key").read_text()
+    for line in key_body_lines(node_key):
+        assert len(line) < 16 or line not in out.stdout + out.stderr

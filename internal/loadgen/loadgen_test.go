@@ -1,0 +1,91 @@
+package loadgen
+
+import (
+	"context"
+	"math/rand"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/valkeyops/secure/internal/testserver"
+)
+
+// KeySlot agrees with the server's CLUSTER KEYSLOT (hash tags included).
+func TestKeySlotIsTheServers(t *testing.T) {
+	n := testserver.StartClusterNode(t, "127.0.0.1")
+	r := rand.New(rand.NewSource(1))
+	keys := []string{"foo", "{user1000}.following", "a{}b", "{}", "x{y", "{a}{b}"}
+	for i := 0; i < 50; i++ {
+		b := make([]byte, r.Intn(12)+1)
+		for j := range b {
+			b[j] = "ab{}xyZ09-"[r.Intn(10)]
+		}
+		keys = append(keys, string(b))
+	}
+	for _, k := range keys {
+		require.Equal(t, n.CLI("CLUSTER", "KEYSLOT", k), strconv.Itoa(KeySlot(k)), "key %q", k)
+	}
+	tags := SlotTags()
+	for s, tag := range tags {
+		require.Equal(t, s, KeySlot("{"+tag+"}"))
+	}
+}
+
+// A standalone run: writes acknowledged, nothing lost, no error.
+func TestStandaloneRun(t *testing.T) {
+	srv := testserver.Start(t)
+	g, err := New(Config{Addrs: []string{srv.Addr}, Ops: 20000, Workers: 4})
+	require.NoError(t, err)
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := g.Run(ctx)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, rep.AckedWrites, int64(20000))
+	require.Zero(t, rep.LostKeys)
+	require.Empty(t, rep.Errors)
+	require.Positive(t, rep.Latency.P50)
+}
+
+// A lost key is found: a key deleted behind the generator's back.
+func TestLostKeyIsCounted(t *testing.T) {
+	srv := testserver.Start(t)
+	g, err := New(Config{Addrs: []string{srv.Addr}, Ops: 16384 * 2, Workers: 2})
+	require.NoError(t, err)
+	defer g.Close()
+	rep, err := g.Run(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, rep.LostKeys)
+	srv.CLI("DEL", g.keys[7])
+	lost, err := g.verify()
+	require.NoError(t, err)
+	require.Equal(t, 1, lost)
+}
+
+// WAIT through the cluster client: every acknowledged write reached the
+// replica (WAIT on the key's node); against a shard whose replica is
+// gone, no write is acknowledged.
+func TestClusterWait(t *testing.T) {
+	p := testserver.StartClusterNode(t, "127.0.0.1")
+	r := testserver.StartClusterNode(t, "127.0.0.2")
+	testserver.FormCluster(t, p, true, r)
+	g, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Ops: 5000, Workers: 4, OpTimeout: 2 * time.Second})
+	require.NoError(t, err)
+	defer g.Close()
+	rep, err := g.Run(context.Background())
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, rep.AckedWrites, int64(5000))
+	require.Zero(t, rep.LostKeys)
+	require.Empty(t, rep.Errors)
+
+	r.Kill()
+	g2, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Duration: 3 * time.Second, Workers: 2, OpTimeout: 500 * time.Millisecond, Prefix: "w2"})
+	require.NoError(t, err)
+	defer g2.Close()
+	rep, err = g2.Run(context.Background())
+	require.NoError(t, err)
+	require.Zero(t, rep.AckedWrites, "a write was acknowledged without its replica")
+	require.Positive(t, rep.Errors[KindTimeout])
+}
