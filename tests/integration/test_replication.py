@@ -147,3 +147,26 @@ def test_the_users_a_member_gets_are_least_privilege():
     assert entries[1]["name"] == "s" and entries[1]["channels"] == ["allchannels"] and "keys" not in entries[1]
     assert vr.valkey_replication_acl_entries([_group(sentinels=[], quorum=None)], "lab5", "default", creds)[1:] == []
     assert vr.valkey_replication_acl_entries([_group()], "lab5", "store", creds) == []
+
+
+def test_the_group_user_names_agree_everywhere():
+    """The replication and Sentinel user names are read where the role's defaults are not
+    loaded (valkey_acl, valkey_audit, rotate_credentials.yml), with a fallback there: every
+    fallback must be the owning role's default."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    replication = yaml.safe_load((root / "roles/valkey_replication/defaults/main.yml").read_text())["valkey_replication_user"]
+    sentinel = yaml.safe_load((root / "roles/valkey_sentinel/defaults/main.yml").read_text())["valkey_sentinel_auth_user"]
+    files = ["roles/valkey_acl/tasks/converge.yml", "roles/valkey_audit/tasks/audit_instance.yml",
+             "playbooks/rotate_credentials.yml", "roles/valkey_replication/vars/main.yml"]
+    seen = 0
+    for f in files:
+        text = (root / f).read_text()
+        for var, want in (("valkey_replication_user", replication), ("valkey_sentinel_auth_user", sentinel)):
+            for got in re.findall(r"%s \| default\('([^']*)'\)" % var, text):
+                assert got == want, "%s: %s falls back to %r, the role's default is %r" % (f, var, got, want)
+                seen += 1
+    assert seen >= 6
