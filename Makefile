@@ -155,7 +155,11 @@ collections-link:
 
 # Molecule scenarios, each on its own lab hosts (scripts/lab/lab.py: sshd in a
 # private mount namespace on 127.0.0.11-19), never on this machine's own
-# Valkey. SCENARIO=name runs one; without it every scenario, one at a time.
+# Valkey. SCENARIO=name runs one; without it every scenario, in lanes that run
+# side by side (scripts/molecule_lanes.py: scenarios sharing a lab host run one
+# after the other in one lane; MOLECULE_JOBS lanes at a time; each scenario's
+# output in .cache/molecule-logs/, a failed one printed whole).
+MOLECULE_JOBS ?= 3
 VALKEYOPS_LAB_DIR ?= /tmp/valkeyops-lab
 export VALKEYOPS_LAB_DIR
 LAB := $(VENV)/bin/python scripts/lab/lab.py
@@ -164,7 +168,7 @@ molecule: system-deps venv build collections-link
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
 	  VALKEYOPS_MOLECULE_ADMIN_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
 	  VALKEYOPS_MOLECULE_APP_PASSWORD=$$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n') \
-	  $(VENV)/bin/molecule test $(if $(SCENARIO),--scenario-name $(SCENARIO),--all)
+	  $(if $(SCENARIO),$(VENV)/bin/molecule test --scenario-name $(SCENARIO),$(VENV)/bin/python scripts/molecule_lanes.py --jobs $(MOLECULE_JOBS))
 
 # Lab hosts for hands-on use: `make lab-up` starts LAB_HOSTS and writes an
 # inventory; ssh in with `ansible -i $(VALKEYOPS_LAB_DIR)/inventory.ini lab -m ping`,
