@@ -70,8 +70,8 @@ PATHS = ("config_file", "data_dir", "unixsocket", "aclfile")
 # to its peers and clients; see _cluster below.
 CLUSTER_KEYS = ("cluster", "cluster_port", "cluster_announce_ip", "cluster_announce_port", "cluster_announce_tls_port",
                 "cluster_announce_bus_port", "cluster_initial_role")
-KEYS = set(INHERITED) | set(PATHS) | set(CLUSTER_KEYS) | {"name", "state", "port", "tls_port", "extra_settings", "purge_data",
-                                                         "acl_users", "tls"}
+KEYS = set(INHERITED) | set(PATHS) | set(CLUSTER_KEYS) | {
+    "name", "state", "port", "tls_port", "extra_settings", "purge_data", "acl_users", "tls"}
 
 
 def _layout(name, role):

@@ -42,7 +42,9 @@ attributes:
     description: Reads the Sentinel and its file, plans, and reports the same C(changed) and diff as a real run without sending a change.
   diff_mode:
     support: full
-    description: Shows each monitor's settings and the Sentinel-wide settings before and after; C(auth-pass) and C(sentinel-pass) only as changed, never their values.
+    description:
+      - Shows each monitor's settings and the Sentinel-wide settings before and after.
+      - C(auth-pass) and C(sentinel-pass) only as changed, never their values.
   platform:
     support: full
     platforms: posix
