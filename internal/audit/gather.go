@@ -338,6 +338,7 @@ func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
 	if g.Replication, err = topology.ParseReplication(text); err != nil {
 		g.warnf("%v: the topology is not reported", err)
 	}
+	g.Facts.Replication = g.Replication
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {

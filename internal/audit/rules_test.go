@@ -227,6 +227,36 @@ rules:
 		"module others can write": func() map[string]policy.Outcome {
 			return statuses(pol, moduleHost(t, 0o777))
 		},
+		// Replication groups and cluster nodes (group_rules_test.go).
+		"replication: least-privilege user, min-replicas 1": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "resetchannels -@all +psync +replconf +ping", replLogin, nil)
+			return statuses(pol, r)
+		},
+		"replication: admin as replication user": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "~* &* +@all", replLogin, nil)
+			return statuses(pol, r)
+		},
+		"replication: replica without login": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "-@all +psync +replconf +ping", nil, nil)
+			return statuses(pol, r)
+		},
+		"replication: primary, min-replicas 1": func() map[string]policy.Outcome {
+			p, _ := replicationGroup(t, "-@all +psync +replconf +ping", replLogin, []string{"min-replicas-to-write 1"})
+			return statuses(pol, p)
+		},
+		"replication: primary, min-replicas 0": func() map[string]policy.Outcome {
+			p, _ := replicationGroup(t, "-@all +psync +replconf +ping", nil, nil)
+			return statuses(pol, p)
+		},
+		"cluster: TLS, tls-cluster yes": func() map[string]policy.Outcome { return statuses(pol, tlsClusterNode(t, "yes")) },
+		"cluster: TLS, tls-cluster no":  func() map[string]policy.Outcome { return statuses(pol, tlsClusterNode(t, "no")) },
+		"cluster: full coverage chosen": func() map[string]policy.Outcome {
+			return statuses(pol, clusterNode(t, "cluster-require-full-coverage no"))
+		},
+		"cluster: announces an address it binds": func() map[string]policy.Outcome { return statuses(pol, clusterNode(t)) },
+		"cluster: announces an address not bound": func() map[string]policy.Outcome {
+			return statuses(pol, clusterNode(t, "cluster-announce-ip 127.0.0.9"))
+		},
 		"failed save":               func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
 		"written, two days unsaved": func() map[string]policy.Outcome { return statuses(pol, unsavedWrite(t)) },
 	}
@@ -297,6 +327,12 @@ rules:
 		{"VK-041", "cluster: replica on another host", "cluster: no slots"},
 		{"VK-042", "cluster: replica on another host", "cluster: no replica"},
 		{"VK-043", "cluster: replica on another host", "cluster: replica on the same host"},
+		{"VK-044", "cluster: TLS, tls-cluster yes", "cluster: TLS, tls-cluster no"},
+		{"VK-045", "cluster: full coverage chosen", "cluster: announces an address it binds"},
+		{"VK-046", "cluster: announces an address it binds", "cluster: announces an address not bound"},
+		{"VK-076", "replication: least-privilege user, min-replicas 1", "replication: replica without login"},
+		{"VK-077", "replication: least-privilege user, min-replicas 1", "replication: admin as replication user"},
+		{"VK-078", "replication: primary, min-replicas 1", "replication: primary, min-replicas 0"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -110,6 +110,8 @@ func (e *evaluator) eval(p *Predicate) (Status, string) {
 		return e.persistence(p.Persistence)
 	case p.Cluster != nil:
 		return e.cluster(p.Cluster)
+	case p.Replication != nil:
+		return e.replication(p.Replication)
 	case p.Any != nil:
 		var fails, skips []string
 		for _, q := range p.Any {
@@ -370,12 +372,73 @@ func (e *evaluator) selectUsers(sel string) []User {
 			ok = u.Name != "default"
 		case "non_admin":
 			ok = !contains(e.p.Admins, u.Name)
+		case "primaryuser":
+			name, _ := e.primaryUser()
+			ok = name != "" && u.Name == name
 		}
 		if ok {
 			out = append(out, u)
 		}
 	}
 	return out
+}
+
+// primaryUser is the user a replica logs in to its primary with ("" and
+// why when it is not set or unknown).
+func (e *evaluator) primaryUser() (string, string) {
+	d, _ := lookupDirective("primaryuser")
+	v, why := e.lookup(d)
+	if v == nil {
+		return "", why
+	}
+	if v.v.Canonical == "" {
+		return "", "primaryuser is not set"
+	}
+	return v.v.Canonical, ""
+}
+
+// onlyCommands fails for the enabled selected users granted a command
+// rule beyond the list (a category, +@all, another command).
+func (e *evaluator) onlyCommands(a *ACLPredicate, users []User) (Status, string) {
+	var problems []string
+	for _, u := range users {
+		if !u.Enabled {
+			continue
+		}
+		var extra []string
+		for _, g := range u.Grants {
+			parent, _, _ := strings.Cut(g[1:], "|")
+			if strings.HasPrefix(g, "+@") || !contains(a.OnlyCommands, parent) {
+				extra = append(extra, g)
+			}
+		}
+		if len(extra) == 0 {
+			continue
+		}
+		who := fmt.Sprintf("ACL user %q", u.Name)
+		if a.Users == "primaryuser" {
+			who = "the replication user (primaryuser)"
+		}
+		problems = append(problems, fmt.Sprintf("%s is granted %s beyond %s", who, strings.Join(extra, " "), strings.Join(a.OnlyCommands, ", ")))
+	}
+	if len(problems) == 0 {
+		return Pass, ""
+	}
+	return Fail, strings.Join(problems, "; ") + fmt.Sprintf(" (from %s)", e.f.UsersFrom)
+}
+
+func (e *evaluator) replication(rp *ReplicationPredicate) (Status, string) {
+	r := e.f.Replication
+	if r == nil {
+		return Skip, "INFO replication is unknown (needs the running server)"
+	}
+	if r.Role != rp.Role {
+		return Fail, "the server is a " + r.Role
+	}
+	if r.ConnectedReplicas < rp.MinReplicas {
+		return Fail, fmt.Sprintf("the primary has %d connected %s", r.ConnectedReplicas, plural(r.ConnectedReplicas, "replica", "replicas"))
+	}
+	return Pass, ""
 }
 
 var forbidText = map[string]string{
@@ -391,6 +454,20 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 		return Skip, "the ACL users are unknown"
 	}
 	users := e.selectUsers(a.Users)
+	if a.Users == "primaryuser" {
+		name, why := e.primaryUser()
+		if name == "" {
+			return Skip, why
+		}
+		if len(users) == 0 {
+			// The name is a secret of the server's config (never shown).
+			return Fail, fmt.Sprintf("the user primaryuser names is not an ACL user of this server (from %s): "+
+				"a replica logs in with it, and a promoted node must hold it too", e.f.UsersFrom)
+		}
+	}
+	if a.OnlyCommands != nil {
+		return e.onlyCommands(a, users)
+	}
 	if a.Exists != nil {
 		if (len(users) > 0) == *a.Exists {
 			return Pass, ""
@@ -591,8 +668,36 @@ func (e *evaluator) cluster(cp *ClusterPredicate) (Status, string) {
 		if len(pairs) > 0 {
 			return Fail, strings.Join(pairs, "; ")
 		}
+	case "announce_bound":
+		return e.announceBound()
 	}
 	return Pass, ""
+}
+
+// announceBound: a cluster-announce-ip the node does not bind is an address
+// its peers and clients are sent to where it does not listen (or, worse,
+// where another server does).
+func (e *evaluator) announceBound() (Status, string) {
+	ann, _ := lookupDirective("cluster-announce-ip")
+	bind, _ := lookupDirective("bind")
+	a, why := e.lookup(ann)
+	if a == nil {
+		return Skip, why
+	}
+	if a.v.Canonical == "" {
+		return Pass, ""
+	}
+	b, why := e.lookup(bind)
+	if b == nil {
+		return Skip, why
+	}
+	for _, w := range strings.Fields(b.v.Canonical) {
+		w = strings.TrimPrefix(w, "-")
+		if w == a.v.Canonical || w == "*" || w == "::*" || w == "0.0.0.0" || w == "::" {
+			return Pass, ""
+		}
+	}
+	return Fail, fmt.Sprintf("cluster-announce-ip %s is not one of the addresses the node binds (%s)", a.v.Canonical, b.v.Canonical)
 }
 
 func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
