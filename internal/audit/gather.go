@@ -254,6 +254,9 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	if err != nil {
 		return fmt.Errorf("failed to read INFO server: %w", err)
 	}
+	if info := conn.ParseInfo(infoText); info["server_mode"] == "sentinel" {
+		return g.readSentinel(ctx, c, info, &resps[2])
+	}
 	values, err := resps[1].AsStrMap()
 	if err != nil {
 		return fmt.Errorf("failed to read the server's configuration (CONFIG GET *): %w", err)
@@ -283,11 +286,18 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	if f.Runtime["cluster-enabled"] == "yes" {
 		g.readCluster(ctx, c)
 	}
-	lines, err := resps[2].AsStrSlice()
+	g.readACLList(&resps[2])
+	return nil
+}
+
+// readACLList reads ACL LIST into RuntimeUsers (left nil, with a warning,
+// when the login user may not run it).
+func (g *Gathered) readACLList(resp *valkey.ValkeyResult) {
+	lines, err := resp.AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
 		g.warnf("could not read ACL LIST (the login user may lack the permission): the ACL rules are checked from the files only")
-		return nil
+		return
 	}
 	g.RuntimeUsers = []policy.User{}
 	for _, l := range lines {
@@ -297,6 +307,50 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 		}
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
 	}
+}
+
+// readSentinel reads a Sentinel: its own settings (SENTINEL CONFIG GET *;
+// sentinel-pass is kept only as set or empty), its monitors (SENTINEL
+// PRIMARIES, parsed strictly: a reply the parser refuses leaves the
+// monitors unknown, with a warning) and its ACL users. A Sentinel has no
+// CONFIG GET: the directive rules do not run on it (their targets).
+func (g *Gathered) readSentinel(ctx context.Context, c valkey.Client, info map[string]string, acl *valkey.ValkeyResult) error {
+	f := g.Facts
+	f.Info = info
+	g.Server = &ServerInfo{Name: "valkey-sentinel", Version: info["valkey_version"]}
+	s := &policy.SentinelFacts{Config: map[string]string{}}
+	r := c.DoMulti(ctx, c.B().Arbitrary("SENTINEL", "CONFIG", "GET", "*").Build(), c.B().Arbitrary("SENTINEL", "PRIMARIES").Build())
+	values, err := r[0].AsStrMap()
+	if err != nil {
+		return fmt.Errorf("failed to read the Sentinel's configuration (SENTINEL CONFIG GET *): %w", err)
+	}
+	for k, v := range values {
+		k = strings.ToLower(k)
+		if k == "sentinel-pass" && v != "" {
+			g.Secrets = append(g.Secrets, v)
+			v = "set"
+		}
+		s.Config[k] = v
+	}
+	if entries, err := r[1].ToArray(); err != nil {
+		g.warnf("could not read SENTINEL PRIMARIES (the login user may lack the permission): the monitor rules are skipped")
+	} else {
+		for _, e := range entries {
+			m, err := e.AsStrMap()
+			if err == nil {
+				var mon *topology.Monitor
+				if mon, err = topology.ParseMonitor(m); err == nil {
+					s.Monitors = append(s.Monitors, mon)
+					continue
+				}
+			}
+			g.warnf("the monitor rules are skipped: %v", err)
+			s.Monitors = nil
+			break
+		}
+	}
+	f.Sentinel = s
+	g.readACLList(acl)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -106,4 +107,81 @@ func TestClusterConfigRuleMessages(t *testing.T) {
 	for _, id := range []string{"VK-044", "VK-045", "VK-046"} {
 		require.Equal(t, policy.Skip, standalone[id].Status, id)
 	}
+}
+
+const (
+	sentinelAdminPassword = "sentinel-admin-Pw-3f9d"
+	sentinelPeerPassword  = "sentinel-peer-Pw-81aa"
+	sentinelAuthPassword  = "sentinel-auth-Pw-c4e2"
+)
+
+// hardenedSentinel is a real Sentinel that passes every Sentinel rule one
+// Sentinel can pass alone (VK-084 needs three): default user off, its own
+// admin, peer login, a monitor with its own user, scripts denied.
+func hardenedSentinel(t *testing.T) *Gathered {
+	t.Helper()
+	p := testserver.Start(t)
+	s := testserver.StartSentinel(t,
+		"user default off",
+		"user admin on >"+sentinelAdminPassword+" ~* &* +@all",
+		"sentinel sentinel-user peer",
+		"sentinel sentinel-pass "+sentinelPeerPassword,
+		"sentinel deny-scripts-reconfig yes",
+		"sentinel monitor m 127.0.0.1 "+strconv.Itoa(p.Port)+" 1",
+		"sentinel auth-user m sentinel",
+		"sentinel auth-pass m "+sentinelAuthPassword)
+	return gatherServer(t, s, "admin", sentinelAdminPassword)
+}
+
+// openSentinel is a real Sentinel left as its defaults and worse: no
+// password, scripts reconfigurable, no peer or monitor login.
+func openSentinel(t *testing.T) *Gathered {
+	t.Helper()
+	p := testserver.Start(t)
+	s := testserver.StartSentinel(t, "sentinel deny-scripts-reconfig no", "sentinel monitor m 127.0.0.1 "+strconv.Itoa(p.Port)+" 1")
+	return gatherServer(t, s, "", "")
+}
+
+// sentinelTrio is a primary watched by three real Sentinels with quorum 2:
+// the facts of the first once it saw the two others (its +sentinel
+// events), then again after SENTINEL SET m quorum 1 on it.
+func sentinelTrio(t *testing.T) (majority, minority *Gathered) {
+	t.Helper()
+	g := testserver.StartGroup(t, 0, 3)
+	events := g.Sentinels[0].Subscribe("+sentinel")
+	for _, s := range g.Sentinels {
+		for _, args := range [][]string{{"SENTINEL", "MONITOR", "m", "127.0.0.1", strconv.Itoa(g.Primary.Port), "2"},
+			{"SENTINEL", "SET", "m", "down-after-milliseconds", "5000"}} {
+			s.CLI(args...)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		events.Wait(t, "+sentinel", 30*time.Second)
+	}
+	majority = gatherServer(t, g.Sentinels[0], "", "")
+	g.Sentinels[0].CLI("SENTINEL", "SET", "m", "quorum", "1")
+	return majority, gatherServer(t, g.Sentinels[0], "", "")
+}
+
+// The Sentinel rules run on a Sentinel only, and a Sentinel runs no data
+// node rule; the messages name the monitor and never a password.
+func TestSentinelRuleMessages(t *testing.T) {
+	pol := baseline(t)
+	open := openSentinel(t)
+	out := statuses(pol, open)
+	require.Equal(t, "sentinel-user and sentinel-pass not set: this Sentinel logs in to the other Sentinels as their default user", out["VK-081"].Message)
+	require.Regexp(t, `^monitor m has no auth-user or auth-pass \(.*sentinel\.conf\)$`, out["VK-082"].Message)
+	require.Regexp(t, `sentinel\.conf: sentinel deny-scripts-reconfig no$`, out["VK-080"].Message)
+	require.Equal(t, "monitor m is watched by 1 Sentinel", out["VK-084"].Message)
+	for _, o := range out {
+		if !o.Rule.AppliesTo(policy.TargetSentinel) {
+			require.Equal(t, policy.Skip, o.Status, o.Rule.ID)
+			require.Equal(t, "not applicable: a rule for data nodes, and this is a Sentinel", o.Message)
+		}
+	}
+	hardened := hardenedSentinel(t)
+	require.Contains(t, hardened.Secrets, sentinelPeerPassword) // masked wherever it could be printed
+	require.Equal(t, "set", hardened.Facts.Sentinel.Config["sentinel-pass"])
+	data := statuses(pol, gatherServer(t, testserver.Start(t), "", ""))
+	require.Equal(t, "not applicable: a rule for Sentinels", data["VK-079"].Message)
 }

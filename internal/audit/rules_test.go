@@ -189,6 +189,7 @@ rules:
 	debian, err := os.ReadFile("../conffile/testdata/debian-valkey.conf")
 	require.NoError(t, err)
 
+	var trioMajority, trioMinority *Gathered
 	sources := map[string]func() map[string]policy.Outcome{
 		"secure":             func() map[string]policy.Outcome { return statuses(pol, secure) },
 		"insecure":           func() map[string]policy.Outcome { return statuses(pol, insecure) },
@@ -256,6 +257,16 @@ rules:
 		"cluster: announces an address it binds": func() map[string]policy.Outcome { return statuses(pol, clusterNode(t)) },
 		"cluster: announces an address not bound": func() map[string]policy.Outcome {
 			return statuses(pol, clusterNode(t, "cluster-announce-ip 127.0.0.9"))
+		},
+		"sentinel: hardened": func() map[string]policy.Outcome { return statuses(pol, hardenedSentinel(t)) },
+		"sentinel: open":     func() map[string]policy.Outcome { return statuses(pol, openSentinel(t)) },
+		"sentinels: three, quorum 2": func() map[string]policy.Outcome {
+			trioMajority, trioMinority = sentinelTrio(t)
+			return statuses(pol, trioMajority)
+		},
+		"sentinels: three, quorum 1 on one": func() map[string]policy.Outcome {
+			require.NotNil(t, trioMinority, "the quorum 2 case runs first")
+			return statuses(pol, trioMinority)
 		},
 		"failed save":               func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
 		"written, two days unsaved": func() map[string]policy.Outcome { return statuses(pol, unsavedWrite(t)) },
@@ -333,6 +344,12 @@ rules:
 		{"VK-076", "replication: least-privilege user, min-replicas 1", "replication: replica without login"},
 		{"VK-077", "replication: least-privilege user, min-replicas 1", "replication: admin as replication user"},
 		{"VK-078", "replication: primary, min-replicas 1", "replication: primary, min-replicas 0"},
+		{"VK-079", "sentinel: hardened", "sentinel: open"},
+		{"VK-080", "sentinel: hardened", "sentinel: open"},
+		{"VK-081", "sentinel: hardened", "sentinel: open"},
+		{"VK-082", "sentinel: hardened", "sentinel: open"},
+		{"VK-083", "sentinels: three, quorum 2", "sentinels: three, quorum 1 on one"},
+		{"VK-084", "sentinels: three, quorum 2", "sentinel: hardened"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -50,6 +50,14 @@ func (p *Policy) Evaluate(f *Facts) []Outcome {
 		if !r.IsEnabled() {
 			continue
 		}
+		if kind := f.Kind(); !r.AppliesTo(kind) {
+			why := "not applicable: a rule for data nodes, and this is a Sentinel"
+			if kind == TargetServer {
+				why = "not applicable: a rule for Sentinels"
+			}
+			out = append(out, Outcome{Rule: r, Status: Skip, Message: why})
+			continue
+		}
 		if r.When != nil {
 			st, msg := e.eval(r.When)
 			if st != Pass {
@@ -112,6 +120,8 @@ func (e *evaluator) eval(p *Predicate) (Status, string) {
 		return e.cluster(p.Cluster)
 	case p.Replication != nil:
 		return e.replication(p.Replication)
+	case p.Sentinel != nil:
+		return e.sentinel(p.Sentinel)
 	case p.Any != nil:
 		var fails, skips []string
 		for _, q := range p.Any {
@@ -802,4 +812,91 @@ func (e *evaluator) certProblem(cp *CertPredicate, label string, c *CertInfo) st
 		}
 	}
 	return ""
+}
+
+func (e *evaluator) sentinel(sp *SentinelPredicate) (Status, string) {
+	s := e.f.Sentinel
+	if s == nil {
+		return Skip, "not a Sentinel"
+	}
+	if sp.MinSentinels > 0 || sp.Require == "quorum_majority" {
+		if len(s.Monitors) == 0 {
+			return Skip, "the Sentinel monitors no primary"
+		}
+		var bad []string
+		for _, m := range s.Monitors {
+			n := m.NumOtherSentinels + 1
+			switch {
+			case sp.MinSentinels > 0 && n < sp.MinSentinels:
+				bad = append(bad, fmt.Sprintf("monitor %s is watched by %d %s", m.Name, n, plural(n, "Sentinel", "Sentinels")))
+			case sp.Require == "quorum_majority" && m.Quorum*2 <= n:
+				bad = append(bad, fmt.Sprintf("monitor %s has quorum %d of %d Sentinels", m.Name, m.Quorum, n))
+			}
+		}
+		if len(bad) > 0 {
+			return Fail, strings.Join(bad, "; ")
+		}
+		return Pass, ""
+	}
+	switch sp.Require {
+	case "peer_auth":
+		var missing []string
+		for _, k := range []string{"sentinel-user", "sentinel-pass"} {
+			if s.Config[k] == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return Fail, strings.Join(missing, " and ") + " not set: this Sentinel logs in to the other Sentinels as their default user"
+		}
+		return Pass, ""
+	}
+	if e.f.Config == nil {
+		return Skip, "the Sentinel's config file was not read"
+	}
+	lines := map[string]map[string]bool{} // sentinel option -> monitors (or "" for global)
+	for _, o := range e.f.Config.Occurrences("sentinel") {
+		if len(o.Args) < 2 {
+			continue
+		}
+		opt := strings.ToLower(o.Args[0])
+		if lines[opt] == nil {
+			lines[opt] = map[string]bool{}
+		}
+		lines[opt][o.Args[1]] = true
+	}
+	switch sp.Require {
+	case "deny_scripts_reconfig":
+		// The last line counts; without one Sentinel denies (the default).
+		deny := "yes"
+		for _, o := range e.f.Config.Occurrences("sentinel") {
+			if len(o.Args) == 2 && strings.EqualFold(o.Args[0], "deny-scripts-reconfig") {
+				deny = strings.ToLower(o.Args[1])
+			}
+		}
+		if deny != "yes" {
+			return Fail, e.f.Config.Path + ": sentinel deny-scripts-reconfig " + deny
+		}
+	case "monitor_auth":
+		var bad []string
+		for _, o := range e.f.Config.Occurrences("sentinel") {
+			if len(o.Args) < 2 || !strings.EqualFold(o.Args[0], "monitor") {
+				continue
+			}
+			name := o.Args[1]
+			var missing []string
+			for _, k := range []string{"auth-user", "auth-pass"} {
+				if !lines[k][name] {
+					missing = append(missing, k)
+				}
+			}
+			if len(missing) > 0 {
+				bad = append(bad, fmt.Sprintf("monitor %s has no %s", name, strings.Join(missing, " or ")))
+			}
+		}
+		if len(bad) > 0 {
+			return Fail, strings.Join(bad, "; ") + " (" + e.f.Config.Path + ")"
+		}
+	}
+	return Pass, ""
 }

@@ -62,6 +62,26 @@ type Facts struct {
 	// Replication is INFO replication; nil without a server, or when it
 	// could not be read.
 	Replication *topology.Replication
+	// Sentinel is set when the server is a Sentinel (INFO server_mode:
+	// sentinel): then only the rules whose targets include sentinel run.
+	Sentinel *SentinelFacts
+}
+
+// SentinelFacts are what a Sentinel says about itself and its monitors.
+type SentinelFacts struct {
+	// Config is SENTINEL CONFIG GET * with sentinel-pass as "set" or ""
+	// (the value is never kept).
+	Config map[string]string
+	// Monitors are SENTINEL PRIMARIES (quorum, other Sentinels).
+	Monitors []*topology.Monitor
+}
+
+// Kind is what the facts describe: "sentinel" or "server".
+func (f *Facts) Kind() string {
+	if f.Sentinel != nil {
+		return TargetSentinel
+	}
+	return TargetServer
 }
 
 // ClusterFacts are what a cluster node says about its cluster.

@@ -47,6 +47,8 @@ type Predicate struct {
 	Cluster *ClusterPredicate `yaml:"cluster"`
 	// Replication is about the server's role (INFO replication).
 	Replication *ReplicationPredicate `yaml:"replication"`
+	// Sentinel is about a Sentinel and its monitors.
+	Sentinel *SentinelPredicate `yaml:"sentinel"`
 	// Persistence is about INFO persistence (backup evidence).
 	Persistence *PersistencePredicate `yaml:"persistence"`
 	Any         []*Predicate          `yaml:"any"`
@@ -81,6 +83,19 @@ type ReplicationPredicate struct {
 }
 
 var replicationRoles = []string{"primary", "replica"}
+
+// SentinelPredicate is about a Sentinel (skipped on a data node). One test:
+// Require deny_scripts_reconfig (the config file does not turn it off),
+// peer_auth (sentinel-user and sentinel-pass set), monitor_auth (every
+// monitor has auth-user and auth-pass in the config file), quorum_majority
+// (every monitor's quorum is more than half of the Sentinels that watch it);
+// or MinSentinels: every monitor is watched by at least this many Sentinels.
+type SentinelPredicate struct {
+	Require      string `yaml:"require"`
+	MinSentinels int    `yaml:"min_sentinels"`
+}
+
+var sentinelRequire = []string{"deny_scripts_reconfig", "peer_auth", "monitor_auth", "quorum_majority"}
 
 // filePaths are the names a file predicate's path may be besides a directive.
 var filePaths = []string{"config", "loadmodule", "data"}
@@ -228,7 +243,7 @@ func (p *Predicate) kinds() []string {
 	}
 	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
 		"version": p.Version != nil, "cert": p.Cert != nil, "host": p.Host != nil, "persistence": p.Persistence != nil,
-		"cluster": p.Cluster != nil, "replication": p.Replication != nil,
+		"cluster": p.Cluster != nil, "replication": p.Replication != nil, "sentinel": p.Sentinel != nil,
 		"any": p.Any != nil, "all": p.All != nil} {
 		if set {
 			k = append(k, name)
@@ -262,7 +277,7 @@ func (p *Predicate) validate(pol *Policy) error {
 	k := p.kinds()
 	if len(k) != 1 {
 		if len(k) == 0 {
-			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, replication, any, all")
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, replication, sentinel, any, all")
 		}
 		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
 	}
@@ -421,6 +436,17 @@ func (p *Predicate) validate(pol *Policy) error {
 		}
 		if rp.MinReplicas < 0 || (rp.MinReplicas > 0 && rp.Role != "primary") {
 			return fmt.Errorf("replication: min_replicas is a positive number, for role primary")
+		}
+	case "sentinel":
+		sp := p.Sentinel
+		if (sp.Require == "") == (sp.MinSentinels == 0) {
+			return fmt.Errorf("sentinel: give one of require, min_sentinels")
+		}
+		if sp.Require != "" && !contains(sentinelRequire, sp.Require) {
+			return fmt.Errorf("sentinel: require %q is not one of %s", sp.Require, strings.Join(sentinelRequire, ", "))
+		}
+		if sp.MinSentinels < 0 {
+			return fmt.Errorf("sentinel: min_sentinels must be a positive number")
 		}
 	case "any", "all":
 		list := p.Any
