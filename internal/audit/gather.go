@@ -114,8 +114,18 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
-	// Replication is INFO replication (nil when it could not be read).
+	// Replication is INFO replication (nil when it could not be read);
+	// ReplID its master_replid, which a primary and its replicas share.
 	Replication *topology.Replication
+	ReplID      string
+	// CA is the tls-ca-cert-file certificate (nil without one, or when the
+	// host was not inspected): the cross-node rule compares its expiry.
+	CA *policy.CertInfo
+	// aclLines are the ACL LIST lines by user (password hashes included:
+	// only ever digested with the run's compare key, never printed).
+	aclLines map[string]string
+	// sentinelPass is a Sentinel's sentinel-pass (digested likewise).
+	sentinelPass string
 }
 
 // ServerInfo names the server.
@@ -300,12 +310,14 @@ func (g *Gathered) readACLList(resp *valkey.ValkeyResult) {
 		return
 	}
 	g.RuntimeUsers = []policy.User{}
+	g.aclLines = map[string]string{}
 	for _, l := range lines {
 		u, err := policy.UserFromACLList(l)
 		if err != nil {
 			g.warnf("could not read a line of ACL LIST (%v): user %q is taken to have every right", err, u.Name)
 		}
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
+		g.aclLines[u.Name] = l
 	}
 }
 
@@ -328,7 +340,7 @@ func (g *Gathered) readSentinel(ctx context.Context, c valkey.Client, info map[s
 		k = strings.ToLower(k)
 		if k == "sentinel-pass" && v != "" {
 			g.Secrets = append(g.Secrets, v)
-			v = "set"
+			g.sentinelPass, v = v, "set"
 		}
 		s.Config[k] = v
 	}
@@ -393,6 +405,7 @@ func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
 		g.warnf("%v: the topology is not reported", err)
 	}
 	g.Facts.Replication = g.Replication
+	g.ReplID = conn.ParseInfo(text)["master_replid"]
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {
@@ -467,6 +480,9 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 	}
 	if p := g.value("tls-cert-file"); p != "" {
 		f.Certs[p] = readCert(fsys, p)
+	}
+	if p := g.value("tls-ca-cert-file"); p != "" {
+		g.CA = readCert(fsys, p)
 	}
 	if localServer && f.Info != nil {
 		if pid, err := strconv.Atoi(f.Info["process_id"]); err == nil && pid > 0 {
