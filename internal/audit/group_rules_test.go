@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/directives"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -184,4 +185,12 @@ func TestSentinelRuleMessages(t *testing.T) {
 	require.Equal(t, "set", hardened.Facts.Sentinel.Config["sentinel-pass"])
 	data := statuses(pol, gatherServer(t, testserver.Start(t), "", ""))
 	require.Equal(t, "not applicable: a rule for Sentinels", data["VK-079"].Message)
+}
+
+// A Sentinel's config file (rewritten by Sentinel itself) passes the
+// config check valkey_audit runs on every file it reads (VK-000).
+func TestSentinelConfigPassesTheConfigCheck(t *testing.T) {
+	g := hardenedSentinel(t)
+	require.NotNil(t, g.Facts.Config)
+	require.Empty(t, CheckConfig(g.Facts.Config, directives.Version{}, g.Facts.Runtime))
 }
