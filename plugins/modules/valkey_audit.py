@@ -101,8 +101,8 @@ options:
       - With it the result carries RV(fleet), the node's group, settings, ACL users and CA expiry; secret values and users as
         HMAC-SHA256 digests under this key, so nobody can test a guessed password against them once the key is gone.
       - Give every host of one run the same random key and keep it nowhere (P(valkeyops.secure.valkey_audit#role) makes one per run).
+      - Never shown in any output.
     type: str
-    no_log: true
 attributes:
   check_mode:
     support: full
