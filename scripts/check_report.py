@@ -160,24 +160,19 @@ def main(argv=None) -> int:
     ap.add_argument("--fails-only-on", action="append", default=[],
                     help="'RULE HOST': RULE fails on one instance, of HOST, and passes on the other members of its group (VK-090)")
     args = ap.parse_args(argv)
-    cells = []
-    for c in args.cell:
-        parts = c.split()
-        if len(parts) != 3:
-            ap.error("--cell %r: expected INSTANCE RULE STATUS" % c)
-        cells.append(tuple(parts))
-    differences = []
-    for d in args.differs:
-        parts = d.split()
-        if len(parts) != 3:
-            ap.error("--differs %r: expected KIND NAME INSTANCE" % d)
-        differences.append((parts[0] + " " + parts[1], parts[2]))
-    only = []
-    for o in args.fails_only_on:
-        parts = o.split()
-        if len(parts) != 2:
-            ap.error("--fails-only-on %r: expected RULE HOST" % o)
-        only.append(tuple(parts))
+
+    def words(option: str, values: list[str], expected: str) -> list[tuple[str, ...]]:
+        out = []
+        for v in values:
+            parts = tuple(v.split())
+            if len(parts) != len(expected.split()):
+                ap.error("%s %r: expected %s" % (option, v, expected))
+            out.append(parts)
+        return out
+
+    cells = words("--cell", args.cell, "INSTANCE RULE STATUS")
+    differences = [(k + " " + n, h) for k, n, h in words("--differs", args.differs, "KIND NAME HOST")]
+    only = words("--fails-only-on", args.fails_only_on, "RULE HOST")
     secrets = [os.environ.get(name, "") for name in args.secret_env]
     problems = check(args.page, cells, secrets, args.role, differences, only)
     for p in problems:
