@@ -75,7 +75,9 @@ func crossNode(instances []Instance) []Group {
 		for _, m := range members {
 			g.Members = append(g.Members, m.Label())
 		}
-		g.Differences = differences(members)
+		if d := differences(members); d != nil {
+			g.Differences = d
+		}
 		groups = append(groups, g)
 		for _, m := range members {
 			var notes []string
