@@ -96,8 +96,10 @@ func FleetOf(g *Gathered, key string) *Fleet {
 
 // fleetPerNode are settings besides topology.PerNodeByNature that differ
 // between healthy nodes of a group for reasons of their own: a Sentinel's
-// announced address and port (each its own).
-var fleetPerNode = map[string]bool{"announce-ip": true, "announce-port": true}
+// announced address and port (each its own), and where several instances
+// share a host, each one's cluster bus port and aclfile path (the users in
+// it are compared as users).
+var fleetPerNode = map[string]bool{"announce-ip": true, "announce-port": true, "cluster-port": true, "aclfile": true}
 
 func fleetGroup(g *Gathered) string {
 	f := g.Facts
