@@ -97,9 +97,11 @@ func FleetOf(g *Gathered, key string) *Fleet {
 // fleetPerNode are settings besides topology.PerNodeByNature that differ
 // between healthy nodes of a group for reasons of their own: a Sentinel's
 // announced address and port (each its own), and where several instances
-// share a host, each one's cluster bus port and aclfile path (the users in
-// it are compared as users).
-var fleetPerNode = map[string]bool{"announce-ip": true, "announce-port": true, "cluster-port": true, "aclfile": true}
+// share a host, each one's cluster bus port and the paths of its aclfile and
+// CA (the users in it are compared as users, the CA as its subject and
+// expiry).
+var fleetPerNode = map[string]bool{"announce-ip": true, "announce-port": true, "cluster-port": true, "aclfile": true,
+	"tls-ca-cert-file": true, "tls-ca-cert-dir": true}
 
 func fleetGroup(g *Gathered) string {
 	f := g.Facts
