@@ -60,6 +60,25 @@ def run_lane(lane: list[str], logdir: Path) -> list[tuple[str, int, float]]:
     return results
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failures(log: str, width: int = 700) -> list[str]:
+    """The failed tasks of a molecule log: the task's name, then its fatal line, shortened."""
+    out, task, more = [], "", 0
+    for raw in log.splitlines():
+        line = ANSI.sub("", raw).strip(" \u2502")
+        if line.startswith("TASK ["):
+            task, more = line.rstrip("* "), 0
+        elif line.startswith(("fatal:", "failed:")) or "FAILED!" in line or line.startswith("ERROR"):
+            out += [task, "  " + line[:width]]
+            more = 12  # the message goes on over the lines molecule wrapped it into
+        elif more and line:
+            out.append("  " + line[:width])
+            more -= 1
+    return out
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=3)
@@ -80,6 +99,11 @@ def main(argv: list[str]) -> int:
     for name in failed:
         print("\n==== molecule %s failed; its output (%s):" % (name, logdir / (name + ".log")))
         sys.stdout.write((logdir / (name + ".log")).read_text(errors="replace"))
+    for name in failed:
+        # Last, where a CI page's tail shows it: each failed task with its message.
+        print("\n==== molecule %s: the failed tasks" % name)
+        for line in failures((logdir / (name + ".log")).read_text(errors="replace")):
+            print(line)
     skipped = sorted(set(hosts) - ran)
     if skipped:
         print("not run (an earlier scenario of their lane failed): " + " ".join(skipped))
