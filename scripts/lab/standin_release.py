@@ -123,7 +123,7 @@ def repack(package: str, old_deb_version: str, new_deb_version: str, replace: di
             (root / "DEBIAN" / "conffiles").write_text("".join(f + "\n" for f in kept))
         arch = dpkg_field(package, "Architecture")
         deb = out / ("%s_%s_%s.deb" % (package, new_deb_version.replace(":", "%3a"), arch))
-        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(deb)], check=True, capture_output=True)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(deb)], check=True, capture_output=True)
     return deb
 
 
