@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, Lab, labhosts, recap
+from conftest import ROOT, Ansible, Lab, labhosts, recap
 
 ADMIN = "upgrade-admin-password-4e1b7c90"
 OUR_HOSTS = (13, 14, 15)  # this file's lab hosts
@@ -72,23 +72,15 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def converged(lab, tmp_path_factory, request):
-    from conftest import Ansible, _install
-
-    venv = Path(request.config.getoption("--venv")).resolve()
+def converged(lab, installed, tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("converge")
     (tmp / "home").mkdir()
-    ansible = Ansible(venv, _install(venv, _tarball(request), tmp / "collections"), tmp / "home")
+    ansible = Ansible(Path(request.config.getoption("--venv")).resolve(), installed, tmp / "home")
     play = {"hosts": "valkey", "become": True, "gather_facts": False,
             "vars": {"valkey_server_install": False, "valkey_server_admin_password": ADMIN},
             "roles": ["valkeyops.secure.valkey_server"]}
     _run(ansible, tmp, [play], lab)
     return lab
-
-
-def _tarball(request) -> Path:
-    path = request.config.getoption("--tarball")
-    return Path(path).resolve() if path else sorted((ROOT / "dist").glob("valkeyops-secure-*.tar.gz"))[-1]
 
 
 def _run(ansible, tmp: Path, plays, lab, *args, check=True):
