@@ -76,7 +76,7 @@ def converged(lab, installed, tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("converge")
     (tmp / "home").mkdir()
     ansible = Ansible(Path(request.config.getoption("--venv")).resolve(), installed, tmp / "home")
-    play = {"hosts": "valkey", "become": True, "gather_facts": False,
+    play = {"hosts": "lab13:lab14", "become": True, "gather_facts": False,  # lab15 only meets bad input
             "vars": {"valkey_server_install": False, "valkey_server_admin_password": ADMIN},
             "roles": ["valkeyops.secure.valkey_server"]}
     _run(ansible, tmp, [play], lab)
@@ -215,6 +215,8 @@ def _bad_cases(standin):
          "valkey_server_upgrade_binary %s has sha256 %s, not the pinned %s; nothing was changed" % (standin["binary"], standin["sha256"], other)),
         ("a binary that does not exist", {**binary, "valkey_server_upgrade_binary": "/nonexistent/valkey-server"},
          "valkey_server_upgrade_binary /nonexistent/valkey-server is not a file on the controller; nothing was changed"),
+        ("a relative binary path", {**binary, "valkey_server_upgrade_binary": "valkey-server"},
+         "valkey_server_upgrade_binary must be an absolute path on the controller, not 'valkey-server'; nothing was changed"),
         ("a relative server path", {**binary, "valkey_server_binary": "valkey-server"},
          "valkey_server_binary must be an absolute path, not 'valkey-server'; nothing was changed"),
         # An attacker who may write the directory could swap the file before the rename.
@@ -227,20 +229,30 @@ def _bad_cases(standin):
     ]
 
 
-def test_bad_input_is_refused_before_anything_changes(ansible, converged, standin, tmp_path):
+BAD_CASES = ["unknown method", "a version that is not one", "binary method without a binary or its sha256", "a binary that is not the pinned one",
+             "a binary that does not exist", "a relative binary path", "a relative server path", "a server path in a directory others may write",
+             "a binary of another version than asked"]
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_input_is_refused_before_anything_changes(ansible, converged, standin, tmp_path, case):
     """Each bad input: one sentence, every host's binary and the machine's unchanged,
     no copy left, no secret in the output."""
     lab = converged
-    for case, extra, message in _bad_cases(standin):
-        before = _binaries(lab)
-        out = _upgrade(ansible, tmp_path, lab, "lab15", extra, check=False)
-        assert out.returncode != 0, case
-        assert recap(out.stdout, "lab15")["failed"] == 1, (case, out.stdout[-3000:])
-        msgs = [json.loads(line.split("FAILED! => ", 1)[1]).get("msg") for line in out.stdout.splitlines() if "FAILED! => {" in line]
-        assert message in msgs, (case, msgs, out.stdout[-3000:])
-        assert _binaries(lab) == before, case
-        assert not lab[2].path("/usr/local/sbin/.valkey-server.valkeyops-new").exists(), case
-        assert ADMIN not in out.stdout + out.stderr, case
+    extra, message = {c[0]: c[1:] for c in _bad_cases(standin)}[case]
+    before = _binaries(lab)
+    out = _upgrade(ansible, tmp_path, lab, "lab15", extra, check=False)
+    assert out.returncode != 0
+    assert recap(out.stdout, "lab15")["failed"] == 1, out.stdout[-3000:]
+    msgs = [json.loads(line.split("FAILED! => ", 1)[1]).get("msg") for line in out.stdout.splitlines() if "FAILED! => {" in line]
+    assert message in msgs, (msgs, out.stdout[-3000:])
+    assert _binaries(lab) == before
+    assert not lab[2].path("/usr/local/sbin/.valkey-server.valkeyops-new").exists()
+    assert ADMIN not in out.stdout + out.stderr
+
+
+def test_every_bad_case_is_run(standin):
+    assert sorted(BAD_CASES) == sorted(c[0] for c in _bad_cases(standin))
 
 
 # ---- the package method's policy-rc.d guard, against a root of the test's own ----
