@@ -51,8 +51,8 @@ def standin(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """lab13-15, each converged with valkey_server from its own binary (lab13 with two
-    instances), ended with every process after the module."""
+    """lab13-15, each starting the server from its own binary (lab13 with two instances;
+    `converged` runs them on lab13 and lab14), ended with every process after the module."""
     if os.geteuid() != 0:
         pytest.skip("lab hosts need root (mount namespaces, sshd)")
     hosts = [labhosts.Host(n) for n in OUR_HOSTS]
