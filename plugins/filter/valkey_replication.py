@@ -237,7 +237,7 @@ def _addr(x):
     return "%s:%d" % (x["address"], int(x["port"]))
 
 
-def valkey_replication_primary(states, member, views=None):
+def valkey_replication_primary(states, member, views=None, before_deploy=False):
     """The current primary of `member`'s group ({group, members}). With the
     group's Sentinels' views (`views`, see valkey_replication_sentinel_views),
     the primary the Sentinels name, cross-checked with the members' INFO
@@ -246,7 +246,9 @@ def valkey_replication_primary(states, member, views=None):
     connected_slaves); without, the members' own word. Never the inventory's
     initial primary once the group has formed: a primary with replicas, or
     the live primary the replicas follow, is the one Sentinel or an operator
-    chose.
+    chose. `before_deploy`: only the members that run already were read
+    (site.yml's pre_tasks), so an initial primary not read may just not run
+    yet.
 
     Returns {"primary": {address, port, label} or None, "why": sentence,
     "problem": sentence or ""}."""
@@ -276,6 +278,8 @@ def valkey_replication_primary(states, member, views=None):
         return {"primary": None, "problem": "", "why": "the replicas follow a primary outside this play; nothing to bootstrap"}
     initial = [m for m in member["members"] if m["initial_primary"]][0]
     s = [x for x in mine if x["host"] == initial["host"] and x["instance"] == initial["instance"]]
+    if not s and before_deploy:
+        return {"primary": None, "why": "a group that has not formed yet and whose initial primary does not run yet", "problem": ""}
     if not s:
         return {"primary": None, "why": "", "problem": "replication group %s has not formed yet and its initial primary %s is not in "
                 "this play; run the play on it too; nothing was changed" % (member["group"], _label(initial))}
@@ -301,8 +305,8 @@ def _sentinels_primary(group, mine, by_addr, views):
     (address, port), who = list(said.items())[0]
     named = by_addr.get((address, port))
     label = _label(named) if named else "%s:%d" % (address, port)
-    whom = "its Sentinel%s (%s) say the primary is %s" % ("" if len(who) == 1 else "s", ", ".join(sorted(who)),
-                                                          label if not named else "%s (%s:%d)" % (label, address, port))
+    whom = "its %s (%s) %s the primary is %s" % ("Sentinel" if len(who) == 1 else "Sentinels", ", ".join(sorted(who)),
+                                                 "says" if len(who) == 1 else "say", label if not named else "%s (%s:%d)" % (label, address, port))
     if named is not None and named.get("role") != "master":
         return {"primary": None, "why": "", "problem": "%s: %s, but %s says it is a replica of %s:%s; nothing was changed"
                 % (where, whom, label, to_text(named.get("master_host")), to_text(named.get("master_port")))}
@@ -346,7 +350,7 @@ def valkey_replication_sentinel_views(info, host, groups):
     return out
 
 
-def valkey_replication_decisions(groups, host, states, views=None):
+def valkey_replication_decisions(groups, host, states, views=None, before_deploy=False):
     """{group: decision (valkey_replication_primary)} for every group `host`
     takes part in, as a member or as a Sentinel: each host of a group
     reaches the same decision from the same reads, so all stop together."""
@@ -355,7 +359,7 @@ def valkey_replication_decisions(groups, host, states, views=None):
         members = _members(g)
         if host not in (g.get("sentinels") or []) and host not in [m["host"] for m in members]:
             continue
-        out[g["name"]] = valkey_replication_primary(states, {"group": g["name"], "members": members}, views)
+        out[g["name"]] = valkey_replication_primary(states, {"group": g["name"], "members": members}, views, before_deploy)
     return out
 
 

@@ -64,6 +64,7 @@ def _group_vars(ca: Path) -> dict:
         "valkey_acl_users": [],
         "valkey_tls_enabled": True,
         "valkey_tls_generate_self_signed": False,
+        "valkey_tls_server_names": ["{{ ansible_host }}", "{{ inventory_hostname }}"],
         "valkey_tls_cert": "{{ lookup('ansible.builtin.file', '%s/' ~ inventory_hostname ~ '.crt') }}" % ca,
         "valkey_tls_key": "{{ lookup('ansible.builtin.file', '%s/' ~ inventory_hostname ~ '.key') }}" % ca,
         "valkey_tls_ca": "{{ lookup('ansible.builtin.file', '%s/ca.crt') }}" % ca,
@@ -267,7 +268,7 @@ def test_removing_a_replica_resets_each_sentinel_in_turn(group):
     remove = {"valkey_replication_groups": [_group("lab8")], "valkey_remove_group": "main", "valkey_remove_member": "lab9"}
     out = group.play("remove_replica", remove)
     # One reset per Sentinel, each its own changed task naming what it reset, one host at a time.
-    header = "valkeyops.secure.valkey_replication : SENTINEL RESET main on this Sentinel (it forgets lab9, %s)]" % lab9_addr
+    header = "valkeyops.secure.valkey_replication : Reset this Sentinel's view: SENTINEL RESET main, forgetting lab9 (%s)]" % lab9_addr
     blocks = [b for b in out.stdout.split("TASK [") if b.startswith(header)]
     assert len(blocks) == 3, out.stdout[-6000:]
     assert sorted(line for b in blocks for line in b.splitlines() if line.startswith("changed: [")) == [
