@@ -325,3 +325,29 @@ def test_a_member_claiming_the_primary_stops_site_before_anything_changes(group)
     finally:
         cli(lab8, "ACL", "SETUSER", "sentinel", "+slaveof")
     assert info(lab8, "role") == "slave" and info(lab8, "master_host") == group["lab7"].address
+
+
+def test_a_replica_removed_with_stop_is_stopped_and_forgotten(group):
+    lab8, lab9 = group["lab8"], group["lab9"]
+    lab9_addr = "%s:%d" % (lab9.address, TLS_PORT)
+    # lab9 (a primary of its own since its removal, unknown to the Sentinels) joins again ...
+    group.site("lab8", "lab9")
+    assert info(lab9, "role") == "slave" and info(lab9, "master_link_status") == "up"
+    assert "valkeyops-replication" in cli(lab9, "ACL", "USERS").splitlines()
+    events = [Events(h, "+slave") for h in group.lab]
+    try:
+        for e in events:
+            e.wait_for(lambda line: line.startswith("slave %s " % lab9_addr), 60)
+    finally:
+        for e in events:
+            e.close()
+    # ... and leaves again, stopped this time.
+    out = group.play("remove_replica", {"valkey_replication_groups": [_group("lab8")], "valkey_remove_group": "main",
+                                        "valkey_remove_member": "lab9", "valkey_remove_how": "stop"})
+    assert recap(out.stdout, "lab9")["changed"] > 0
+    stopped = subprocess.run(lab9.exec_argv(["test", "-S", DATA_SOCKET]), timeout=30)
+    assert stopped.returncode != 0, "lab9's instance still has its socket"
+    for h in group.lab:
+        assert sentinel_replicas(h) == ["%s:%d" % (lab8.address, TLS_PORT)]
+        assert cli(h, "SENTINEL", "CKQUORUM", "main", sentinel=True).startswith("OK 3 usable Sentinels"), h.name
+    assert info(group["lab7"], "connected_slaves") == "1"
