@@ -90,6 +90,14 @@ func (r *run) applyPlan(ctx context.Context) error {
 		}
 	}
 	if len(p.leaving) > 0 {
+		// Every staying node must know the moved slots' new owners first: a
+		// node that forgets a node it still believes serves a slot drops that
+		// slot, reports cluster_state:fail and answers CLUSTERDOWN until
+		// gossip teaches it the owner again (seen as seconds of CLUSTERDOWN
+		// under traffic in the lab's shrink).
+		if err := r.waitAgree(ctx, "agree on the moved slots' owners before forgetting the leaving nodes", true); err != nil {
+			return err
+		}
 		if err := r.forget(ctx); err != nil {
 			return err
 		}
