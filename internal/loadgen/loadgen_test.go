@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,53 @@ func TestClusterWait(t *testing.T) {
 	rep, err = g2.Run(context.Background())
 	require.NoError(t, err)
 	require.Zero(t, rep.AckedWrites, "a write was acknowledged without its replica")
-	require.Positive(t, rep.Errors[KindTimeout])
+	require.Positive(t, rep.Errors[KindUnreplicated])
+	require.NotEmpty(t, rep.Outages)
+	require.Equal(t, KindUnreplicated, rep.Outages[0].Kind)
+}
+
+// A coordinated failover (CLUSTER FAILOVER on the replica) under WAIT 1
+// traffic: the writes that land on the old primary are redirected (MOVED)
+// and followed to the new one, never counted as errors; no acknowledged
+// write is lost.
+func TestClusterWaitFollowsAFailover(t *testing.T) {
+	p := testserver.StartClusterNode(t, "127.0.0.1")
+	r := testserver.StartClusterNode(t, "127.0.0.2")
+	testserver.FormCluster(t, p, true, r)
+	g, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Workers: 4, OpTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan *Report, 1)
+	go func() {
+		rep, err := g.Run(ctx)
+		require.NoError(t, err)
+		done <- rep
+	}()
+	waitUntil(t, "1000 acknowledged writes", func() bool { return g.Acked() >= 1000 })
+	require.Equal(t, "OK", r.CLI("CLUSTER", "FAILOVER"))
+	waitUntil(t, "the replica to be the primary", func() bool { return strings.HasPrefix(r.CLI("ROLE"), "master") })
+	moved := g.Acked()
+	waitUntil(t, "1000 more acknowledged writes", func() bool { return g.Acked() >= moved+1000 })
+	cancel()
+	rep := <-done
+	require.Zero(t, rep.LostKeys)
+	require.Zero(t, rep.StaleReads)
+	require.NotContains(t, rep.Errors, KindMoved)
+	require.NotContains(t, rep.Errors, KindAsk)
+	require.Positive(t, rep.Redirections[KindMoved], "no write was redirected: the failover happened under no traffic")
+	t.Logf("longest window without a write: %.1f ms; errors %v", rep.LongestOutage, rep.Errors)
+}
+
+// waitUntil polls cond (bounded: 30 s) for a state the servers offer no event for.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for delay := time.Millisecond; !cond(); delay = min(2*delay, 100*time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(delay)
+	}
 }
