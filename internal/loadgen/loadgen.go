@@ -28,6 +28,13 @@ type Config struct {
 	Addrs []string
 	// Cluster uses valkey-go's cluster client (MOVED/ASK followed).
 	Cluster bool
+	// Sentinel, when set, is the master set name: Addrs are Sentinels and
+	// the client follows the primary they name (+switch-master, and a
+	// reconciliation every second).
+	Sentinel string
+	// SentinelUser and SentinelPassword log in to the Sentinels (the
+	// password never printed); TLS applies to them too.
+	SentinelUser, SentinelPassword string
 	// User and Password log in (Password never printed).
 	User, Password string
 	// TLS, when set, is the client TLS configuration.
@@ -193,7 +200,11 @@ func New(cfg Config) (*Gen, error) {
 	}
 	opt := valkey.ClientOption{
 		InitAddress: cfg.Addrs, Username: cfg.User, Password: cfg.Password, TLSConfig: cfg.TLS,
-		DisableCache: true, ForceSingleClient: !cfg.Cluster, ConnWriteTimeout: cfg.OpTimeout,
+		DisableCache: true, ForceSingleClient: !cfg.Cluster && cfg.Sentinel == "", ConnWriteTimeout: cfg.OpTimeout,
+	}
+	if cfg.Sentinel != "" {
+		opt.Sentinel = valkey.SentinelOption{MasterSet: cfg.Sentinel, Username: cfg.SentinelUser, Password: cfg.SentinelPassword,
+			TLSConfig: cfg.TLS, TopologyRefreshInterval: time.Second}
 	}
 	c, err := valkey.NewClient(opt)
 	if err != nil {
@@ -254,6 +265,8 @@ func (g *Gen) Run(ctx context.Context) (*Report, error) {
 		Reads: g.reads.Load(), StaleReads: g.stale.Load(), Errors: map[string]int64{}}
 	if g.cfg.Cluster {
 		rep.Mode = "cluster"
+	} else if g.cfg.Sentinel != "" {
+		rep.Mode = "sentinel"
 	}
 	rep.OpsPerSecond = float64(rep.AckedWrites+rep.Reads) / elapsed.Seconds()
 	lost, err := g.verify()

@@ -138,3 +138,37 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(delay)
 	}
 }
+
+// With -sentinel the client asks the Sentinels for the primary and follows
+// it through a failover: writes acknowledged by a replica (WAIT 1) before
+// and after SENTINEL FAILOVER, none lost.
+func TestSentinelFollowsFailover(t *testing.T) {
+	grp := testserver.StartGroup(t, 1, 1)
+	s := grp.Sentinels[0]
+	s.CLI("SENTINEL", "MONITOR", "main", "127.0.0.1", strconv.Itoa(grp.Primary.Port), "1")
+	s.CLI("SENTINEL", "SET", "main", "down-after-milliseconds", "1000")
+	grp.Primary.WriteAndWait(1)
+	g, err := New(Config{Addrs: []string{s.Addr}, Sentinel: "main", Wait: 1, Workers: 2, Rate: 2000, Duration: time.Minute})
+	require.NoError(t, err)
+	defer g.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan *Report, 1)
+	go func() {
+		rep, err := g.Run(ctx)
+		require.NoError(t, err)
+		done <- rep
+	}()
+	sub := s.Subscribe("+switch-master")
+	require.Eventually(t, func() bool { return g.Acked() >= 100 }, 30*time.Second, 10*time.Millisecond)
+	// Sentinel knows the replica from the primary's INFO: wait for it.
+	require.Eventually(t, func() bool { return strings.Contains(s.CLI("SENTINEL", "REPLICAS", "main"), "slave") }, 30*time.Second, 100*time.Millisecond)
+	s.CLI("SENTINEL", "FAILOVER", "main")
+	sub.Wait(t, "+switch-master", 30*time.Second)
+	before := g.Acked()
+	require.Eventually(t, func() bool { return g.Acked() > before+100 }, 30*time.Second, 50*time.Millisecond)
+	cancel()
+	rep := <-done
+	require.Equal(t, "sentinel", rep.Mode)
+	require.Zero(t, rep.LostKeys)
+}
