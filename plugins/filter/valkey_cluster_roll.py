@@ -14,29 +14,31 @@ import re
 DOCUMENTATION = r"""
 name: valkey_cluster_roll
 author: valkeyops.secure contributors (@valkeyops)
-version_added: 0.2.0
+version_added: 0.3.0
 short_description: Gate a rolling restart of a Valkey Cluster on what its nodes say
 description:
   - C(valkey_cluster_nodes) parses a C(CLUSTER NODES) reply strictly (bounded; every line of the exact shape the
     server prints) into C(nodes) (by id - C(address), C(flags), C(primary_id), C(config_epoch), C(link_state)) and
     C(malformed) (the numbers of the lines that are not of that shape).
-  - C(valkey_cluster_gate_problems) lists what one node of the plan says is wrong, as C({gate, saw}) dicts - its
-    C(valkey_info) result (C(loading), C(cluster-state), C(cluster-slots), C(replica-link), C(replica-sync), C(version))
-    and its C(CLUSTER NODES) (C(cluster-nodes) - every cluster node of the plan known, not failing, its bus link up,
-    and the reader is the node the plan says). Empty when the node sees a healthy cluster.
+  - C(valkey_cluster_reading) splits what one C(valkey-cli) run of C(INFO replication persistence), C(CLUSTER INFO) and
+    C(CLUSTER NODES) printed (a command task's result) into C(info) (the fields) and C(nodes) (the C(CLUSTER NODES) text),
+    or C(error) when the node did not answer.
+  - C(valkey_cluster_gate_problems) lists what one node of the plan says is wrong, as C({gate, saw}) dicts - C(loaded),
+    C(cluster-state), C(cluster-slots), C(replica-link), C(replica-sync), and C(cluster-nodes) (every cluster node of the
+    plan known, not failing, its bus link up, and the reader is the node the plan says). Empty when the node sees a healthy
+    cluster.
   - C(valkey_cluster_move_problems) lists what one node's C(CLUSTER NODES) still says against a finished failover
     (the promoted replica a primary, the old primary its replica).
-  - C(valkey_cluster_gate_message) turns the first problem into the sentence that stops the roll.
 positional: _input
 options:
   _input:
-    description: A C(valkey_info) or C(ansible.builtin.command) result, or the reply text.
+    description: A C(ansible.builtin.command) result of C(valkey-cli), or the C(CLUSTER NODES) text.
     type: raw
     required: true
 """
 
 EXAMPLES = r"""
-problems: "{{ info_result | valkeyops.secure.valkey_cluster_gate_problems(nodes_result, item, valkey_rolling_plan) }}"
+problems: "{{ read | valkeyops.secure.valkey_cluster_gate_problems(item, valkey_rolling_plan) }}"
 """
 
 RETURN = r"""
@@ -87,69 +89,76 @@ def _cluster_plan(plan):
     return [n for n in plan or [] if n.get("topology") == "cluster"]
 
 
-def _read_failure(result, reader, what):
-    """A problem when a task result says the read failed, else None."""
-    if result.get("failed") or result.get("rc", 0) != 0:
-        said = result.get("msg") or (result.get("stderr") or "").strip().splitlines()[:1] or ["no answer"]
-        said = said if isinstance(said, str) else said[0]
-        return {"gate": "reachable", "saw": "%s: %s failed: %s" % (reader["label"], what, said)}
-    return None
+NODE_ID = re.compile(r"[0-9a-f]{40} ")
 
 
-def valkey_cluster_gate_problems(info_result, nodes_result, reader, plan, expect_version=None, rolled=None):
-    """Problems one node (reader, a plan node) sees. Either result may be None (not read in this step)."""
-    label = reader["label"]
+def valkey_cluster_reading(result):
+    """What one valkey-cli run said (a command task's result): the INFO and
+    CLUSTER INFO fields before the first CLUSTER NODES line, and the CLUSTER
+    NODES text from there on. {"error": sentence or "", "info": {...}, "nodes": text}."""
+    out = result.get("stdout") or ""
+    if result.get("rc", 0) != 0 or len(out) > MAX_REPLY_BYTES:
+        said = ((result.get("stderr") or "").strip().splitlines() or ["no answer"])[0]
+        return {"error": said, "info": {}, "nodes": ""}
+    lines = out.replace("\r", "").split("\n")
+    first = next((i for i, line in enumerate(lines) if NODE_ID.match(line)), len(lines))
+    info = {}
+    for line in lines[:first]:
+        key, sep, value = line.strip().partition(":")
+        if sep and not key.startswith("#"):
+            info[key] = value
+    return {"error": "", "info": info, "nodes": "\n".join(lines[first:])}
+
+
+def valkey_cluster_gate_problems(result, reader, plan):
+    """Problems one cluster node of the plan (reader) sees, from one valkey-cli
+    run of INFO replication persistence, CLUSTER INFO and CLUSTER NODES.
+    reader none: the result's own loop item."""
+    reader = reader or result.get("item") or {}
+    label = reader.get("label", "(unknown)")
+    reading = valkey_cluster_reading(result)
+    if reading["error"]:
+        return [{"gate": "answers", "saw": "%s did not answer: %s" % (label, reading["error"])}]
+    info = reading["info"]
     problems = []
-    if info_result is not None:
-        failure = _read_failure(info_result, reader, "valkey_info")
-        if failure:
-            return [failure]
-        info = info_result.get("info") or {}
-        persistence = info.get("persistence") or {}
-        cluster = info.get("cluster") or {}
-        replication = info.get("replication") or {}
-        if persistence.get("loading", True):
-            problems.append({"gate": "loading", "saw": "%s is loading its data (loading:1)" % label})
-        if cluster.get("state") != "ok":
-            problems.append({"gate": "cluster-state", "saw": "%s says cluster_state:%s" % (label, cluster.get("state", "(none)"))})
-        if cluster.get("slots_ok") != SLOTS:
-            problems.append({"gate": "cluster-slots", "saw": "%s says cluster_slots_ok:%s, not %d" % (label, cluster.get("slots_ok"), SLOTS)})
-        if replication.get("role") == "replica":
-            if replication.get("link_status") != "up":
-                problems.append({"gate": "replica-link", "saw": "%s: master_link_status is %s" % (label, replication.get("link_status"))})
-            elif replication.get("sync_in_progress"):
-                problems.append({"gate": "replica-sync", "saw": "%s is still receiving a full copy (master_sync_in_progress:1)" % label})
-        if expect_version and label == rolled and info.get("version") != expect_version:
-            problems.append({"gate": "version", "saw": "%s runs %s, not %s" % (label, info.get("version"), expect_version)})
-    if nodes_result is not None:
-        failure = _read_failure(nodes_result, reader, "CLUSTER NODES")
-        if failure:
-            return problems + [failure]
-        view = valkey_cluster_nodes(nodes_result.get("stdout", ""))
-        for number in view["malformed"]:
-            problems.append({"gate": "cluster-nodes", "saw": "%s sent a CLUSTER NODES line that is not of the expected shape (line %d)" % (label, number)})
-        myself = [n for n in view["nodes"].values() if "myself" in n["flags"]]
-        if len(myself) != 1 or myself[0]["id"] != reader.get("node_id"):
-            problems.append({"gate": "cluster-nodes", "saw": "%s is not node %s (the plan's)" % (label, reader.get("node_id"))})
-        for node in _cluster_plan(plan):
-            seen = view["nodes"].get(node.get("node_id"))
-            if seen is None:
-                problems.append({"gate": "cluster-nodes", "saw": "%s does not know %s (%s)" % (label, node["label"], node.get("node_id"))})
-                continue
-            bad = [f for f in seen["flags"] if f in UNHEALTHY_FLAGS]
-            if bad:
-                problems.append({"gate": "cluster-nodes", "saw": "%s sees %s as %s" % (label, node["label"], ",".join(seen["flags"]))})
-            elif seen["link_state"] != "connected":
-                problems.append({"gate": "cluster-nodes", "saw": "%s's bus link to %s is %s" % (label, node["label"], seen["link_state"])})
+    if info.get("loading") != "0":
+        problems.append({"gate": "loaded", "saw": "%s says loading:%s" % (label, info.get("loading", "(missing)"))})
+    if info.get("cluster_state") != "ok":
+        problems.append({"gate": "cluster-state", "saw": "%s says cluster_state:%s" % (label, info.get("cluster_state", "(missing)"))})
+    if info.get("cluster_slots_ok") != str(SLOTS):
+        problems.append({"gate": "cluster-slots", "saw": "%s says cluster_slots_ok:%s, not %d" % (label, info.get("cluster_slots_ok", "(missing)"), SLOTS)})
+    if info.get("role") == "slave":
+        if info.get("master_link_status") != "up":
+            problems.append({"gate": "replica-link", "saw": "%s says master_link_status:%s" % (label, info.get("master_link_status", "(missing)"))})
+        elif info.get("master_sync_in_progress") != "0":
+            problems.append({"gate": "replica-sync", "saw": "%s says master_sync_in_progress:%s" % (label, info.get("master_sync_in_progress", "(missing)"))})
+    elif info.get("role") != "master":
+        problems.append({"gate": "answers", "saw": "%s says role:%s" % (label, info.get("role", "(missing)"))})
+    view = valkey_cluster_nodes(reading["nodes"])
+    for number in view["malformed"]:
+        problems.append({"gate": "cluster-nodes", "saw": "%s sent a CLUSTER NODES line that is not of the expected shape (line %d)" % (label, number)})
+    myself = [n for n in view["nodes"].values() if "myself" in n["flags"]]
+    if len(myself) != 1 or myself[0]["id"] != reader.get("node_id"):
+        problems.append({"gate": "cluster-nodes", "saw": "%s is not node %s (the plan's)" % (label, reader.get("node_id"))})
+    for node in _cluster_plan(plan):
+        seen = view["nodes"].get(node.get("node_id"))
+        if seen is None:
+            problems.append({"gate": "cluster-nodes", "saw": "%s does not know %s (%s)" % (label, node["label"], node.get("node_id"))})
+        elif any(f in UNHEALTHY_FLAGS for f in seen["flags"]):
+            problems.append({"gate": "cluster-nodes", "saw": "%s sees %s as %s" % (label, node["label"], ",".join(seen["flags"]))})
+        elif seen["link_state"] != "connected":
+            problems.append({"gate": "cluster-nodes", "saw": "%s's bus link to %s is %s" % (label, node["label"], seen["link_state"])})
     return problems
 
 
-def valkey_cluster_move_problems(nodes_result, reader, primary, replica):
-    """What reader's CLUSTER NODES still says against a failover of primary (a plan node) to replica."""
-    failure = _read_failure(nodes_result, reader, "CLUSTER NODES")
-    if failure:
-        return [failure]
-    view = valkey_cluster_nodes(nodes_result.get("stdout", ""))
+def valkey_cluster_move_problems(result, reader, primary, replica):
+    """What reader's CLUSTER NODES (one valkey-cli run) still says against a
+    failover of primary (a plan node) to replica. reader none: the result's own loop item."""
+    reader = reader or result.get("item") or {"label": "(unknown)"}
+    reading = valkey_cluster_reading(result)
+    if reading["error"]:
+        return [{"gate": "cluster-failover", "saw": "%s did not answer: %s" % (reader["label"], reading["error"])}]
+    view = valkey_cluster_nodes(reading["nodes"])
     new, old = view["nodes"].get(replica["node_id"]), view["nodes"].get(primary["node_id"])
     problems = []
     if new is None or "master" not in new["flags"] or any(f in UNHEALTHY_FLAGS for f in new["flags"]):
@@ -161,22 +170,11 @@ def valkey_cluster_move_problems(nodes_result, reader, primary, replica):
     return problems
 
 
-def valkey_cluster_gate_message(problems, node, phase, plan, timeout, reason="restart", only=None):
-    """The sentence that stops the roll: the node, the first problem's gate, what was seen, the nodes not rolled."""
-    labels = [n["label"] for n in plan or [] if not only or n["label"] in only]
-    start = labels.index(node["label"]) + (0 if phase == "before" else 1) if node["label"] in labels else 0
-    first = (problems or [{"gate": "unknown", "saw": "no problem recorded"}])[0]
-    waited = "" if timeout is None else " after %s s" % timeout
-    return "rolling %s stopped %s %s: gate %s: %s%s; not rolled: %s; nothing else was changed" % (
-        reason or "restart", "before" if phase == "before" else "after", node["label"], first["gate"], first["saw"],
-        waited, ", ".join(labels[start:]) or "none")
-
-
 class FilterModule(object):
     def filters(self):
         return {
             "valkey_cluster_nodes": valkey_cluster_nodes,
             "valkey_cluster_gate_problems": valkey_cluster_gate_problems,
             "valkey_cluster_move_problems": valkey_cluster_move_problems,
-            "valkey_cluster_gate_message": valkey_cluster_gate_message,
+            "valkey_cluster_reading": valkey_cluster_reading,
         }
