@@ -106,19 +106,14 @@ func TestClusterWaitFollowsAFailover(t *testing.T) {
 	defer g.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	done := make(chan *Report, 1)
-	go func() {
-		rep, err := g.Run(ctx)
-		require.NoError(t, err)
-		done <- rep
-	}()
-	waitUntil(t, "1000 acknowledged writes", func() bool { return g.Acked() >= 1000 })
+	done := runAsync(ctx, g)
+	require.Eventually(t, func() bool { return g.Acked() >= 1000 }, 30*time.Second, 10*time.Millisecond)
 	require.Equal(t, "OK", r.CLI("CLUSTER", "FAILOVER"))
-	waitUntil(t, "the replica to be the primary", func() bool { return strings.HasPrefix(r.CLI("ROLE"), "master") })
+	require.Eventually(t, func() bool { return strings.HasPrefix(r.CLI("ROLE"), "master") }, 30*time.Second, 10*time.Millisecond)
 	moved := g.Acked()
-	waitUntil(t, "1000 more acknowledged writes", func() bool { return g.Acked() >= moved+1000 })
+	require.Eventually(t, func() bool { return g.Acked() >= moved+1000 }, 30*time.Second, 10*time.Millisecond)
 	cancel()
-	rep := <-done
+	rep := (<-done).report(t)
 	require.Zero(t, rep.LostKeys)
 	require.Zero(t, rep.StaleReads)
 	require.NotContains(t, rep.Errors, KindMoved)
@@ -127,16 +122,26 @@ func TestClusterWaitFollowsAFailover(t *testing.T) {
 	t.Logf("longest window without a write: %.1f ms; errors %v", rep.LongestOutage, rep.Errors)
 }
 
-// waitUntil polls cond (bounded: 30 s) for a state the servers offer no event for.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+// run is what a Run in the background ended with.
+type run struct {
+	rep *Report
+	err error
+}
+
+func (r run) report(t *testing.T) *Report {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for delay := time.Millisecond; !cond(); delay = min(2*delay, 100*time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(delay)
-	}
+	require.NoError(t, r.err)
+	return r.rep
+}
+
+// runAsync runs g until ctx ends; the result arrives on the channel.
+func runAsync(ctx context.Context, g *Gen) <-chan run {
+	done := make(chan run, 1)
+	go func() {
+		rep, err := g.Run(ctx)
+		done <- run{rep, err}
+	}()
+	return done
 }
 
 // With -sentinel the client asks the Sentinels for the primary and follows
@@ -153,12 +158,7 @@ func TestSentinelFollowsFailover(t *testing.T) {
 	defer g.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan *Report, 1)
-	go func() {
-		rep, err := g.Run(ctx)
-		require.NoError(t, err)
-		done <- rep
-	}()
+	done := runAsync(ctx, g)
 	sub := s.Subscribe("+switch-master")
 	require.Eventually(t, func() bool { return g.Acked() >= 100 }, 30*time.Second, 10*time.Millisecond)
 	// Sentinel knows the replica from the primary's INFO: wait for it.
@@ -168,7 +168,7 @@ func TestSentinelFollowsFailover(t *testing.T) {
 	before := g.Acked()
 	require.Eventually(t, func() bool { return g.Acked() > before+100 }, 30*time.Second, 50*time.Millisecond)
 	cancel()
-	rep := <-done
+	rep := (<-done).report(t)
 	require.Equal(t, "sentinel", rep.Mode)
 	require.Zero(t, rep.LostKeys)
 }

@@ -1,0 +1,88 @@
+"""A rolling restart of a 6-node Valkey Cluster (3 primaries, 3 replicas on
+lab10-12, TLS on the client port and the bus: the molecule `cluster`
+scenario's nodes) under two capped bench/loadgen clients, one acknowledging
+each write only after WAIT 1, one without WAIT. Reports the roll's time,
+acknowledged writes lost, and the longest window in which a client could not
+write: per primary moved (the client without WAIT: a replica's restart does
+not stop its writes) and per replica restarted (the WAIT 1 client: a shard's
+only replica is down). Writes its section of docs/benchmarks.md. Not part of
+`make test`; it uses lab10-12, so never while the cluster scenario runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+from pathlib import Path
+
+from per_task import ROOT, write_section
+
+MOLECULE = [str(ROOT / ".venv" / "bin" / "molecule")]
+
+
+def ephemeral_dir():
+    """Molecule's scenario directory for this checkout (its inventory links back here)."""
+    for d in sorted(Path.home().glob(".ansible/tmp/molecule.*.cluster"), key=lambda p: p.stat().st_mtime, reverse=True):
+        link = d / "inventory" / "group_vars"
+        if link.is_symlink() and Path(os.path.realpath(link)).is_relative_to(ROOT):
+            return d
+    raise SystemExit("no molecule `cluster` scenario directory for %s" % ROOT)
+
+
+def main():
+    env = dict(os.environ, VALKEYOPS_MOLECULE_ADMIN_PASSWORD=secrets.token_hex(16), VALKEYOPS_MOLECULE_APP_PASSWORD=secrets.token_hex(16),
+               PATH="%s:%s" % (ROOT / ".venv" / "bin", os.environ["PATH"]))
+    with tempfile.TemporaryDirectory(prefix="valkeyops-cluster-roll-") as work:
+        subprocess.run(["go", "build", "-o", work + "/loadgen", "./bench/loadgen"], cwd=ROOT, check=True)
+        try:
+            subprocess.run(MOLECULE + ["converge", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=True)
+            eph = ephemeral_dir()
+            env.update(MOLECULE_EPHEMERAL_DIRECTORY=str(eph), MOLECULE_PROJECT_DIRECTORY=str(ROOT), ANSIBLE_CONFIG=str(eph / "ansible.cfg"),
+                       ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+                       ANSIBLE_PIPELINING="true")
+            out = Path(work) / "result.json"
+            subprocess.run(["ansible-playbook", "-i", str(eph / "inventory" / "ansible_inventory.yml"), "bench/cluster_roll.yml",
+                            "-e", "bench_work=%s bench_out=%s" % (work, out)], cwd=ROOT, env=env, check=True)
+            r = json.loads(out.read_text())
+        finally:
+            subprocess.run(MOLECULE + ["destroy", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=False)
+    w1, w0 = r["wait1"], r["wait0"]
+
+    def row(name, c):
+        lat = c["latency_ms"]
+        cells = [name, c["acked_writes"], c["lost_keys"], c["stale_reads"], ", ".join("%s %d" % kv for kv in sorted(c["errors"].items())) or "none",
+                 c["redirections"]["MOVED"], "%.0f" % c["longest_unavailable_ms"], "%.2f" % lat["p50"], "%.2f" % lat["p99"], "%.0f" % lat["max"]]
+        return "| " + " | ".join(str(x) for x in cells) + " |"
+
+    windows = [o for o in w1["outages"] if o["kind"] == "unreplicated"]
+    body = f"""
+`playbooks/rolling_restart.yml` through a 6-node cluster (3 primaries, 3 replicas, two nodes on each of
+lab10-12, TLS on the client port and the bus; Valkey 8.0.1) while two clients (bench/loadgen, valkey-go's
+cluster client, 4 workers each, capped at 1000 write+read pairs/s, every write read back) write in every
+slot: one counts a write acknowledged only after `WAIT 1`, one without WAIT. Each node: gates, BGSAVE
+waited for, a primary's slots handed to its replica with `CLUSTER FAILOVER`, restart, gates. Written by
+`bench/cluster_roll.py` on this 2-core machine shared with the other lanes.
+
+Roll time, 6 nodes: **{r['roll_seconds']:.0f} s** (3 primaries moved).
+
+| client | acked writes | acked writes lost | stale reads | errors | MOVED followed | longest window ms | p50 ms | p99 ms | max ms |
+|---|---:|---:|---:|---|---:|---:|---:|---:|---:|
+{row("WAIT 1", w1)}
+{row("no WAIT", w0)}
+
+The longest window in which the client without WAIT could not write is the longest pause a primary move
+caused (a replica's restart does not stop those writes): {w0['longest_unavailable_ms']:.0f} ms
+(windows under 50 ms are not listed; {len(w0['outages'])} listed). The WAIT 1 client's long windows are
+the replica restarts, not the moves: each shard has one replica, so while it restarts no write to that
+shard can be acknowledged by a replica (`unreplicated`: the client is told, nothing is lost), and each
+worker writes to every shard in turn: {len(windows)} such windows, the longest
+{max([o['ms'] for o in windows] or [0]):.0f} ms. Two replicas per shard would keep WAIT 1 writes going.
+"""
+    write_section("Rolling restart of a 6-node cluster", body)
+
+
+if __name__ == "__main__":
+    main()
