@@ -37,8 +37,14 @@ def main():
                PATH="%s:%s" % (ROOT / ".venv" / "bin", os.environ["PATH"]))
     with tempfile.TemporaryDirectory(prefix="valkeyops-cluster-roll-") as work:
         subprocess.run(["go", "build", "-o", work + "/loadgen", "./bench/loadgen"], cwd=ROOT, check=True)
+        # VALKEYOPS_BENCH_REUSE=1: the scenario's cluster is up already (`molecule test --destroy never`, the same
+        # passwords in the environment); it is neither converged again nor destroyed.
+        reuse = os.environ.get("VALKEYOPS_BENCH_REUSE") == "1"
         try:
-            subprocess.run(MOLECULE + ["converge", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=True)
+            if reuse:
+                env.update((k, os.environ[k]) for k in ("VALKEYOPS_MOLECULE_ADMIN_PASSWORD", "VALKEYOPS_MOLECULE_APP_PASSWORD"))
+            else:
+                subprocess.run(MOLECULE + ["converge", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=True)
             eph = ephemeral_dir()
             env.update(MOLECULE_EPHEMERAL_DIRECTORY=str(eph), MOLECULE_PROJECT_DIRECTORY=str(ROOT), ANSIBLE_CONFIG=str(eph / "ansible.cfg"),
                        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".cache" / "collections"), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
@@ -48,7 +54,8 @@ def main():
                             "-e", "bench_work=%s bench_out=%s" % (work, out)], cwd=ROOT, env=env, check=True)
             r = json.loads(out.read_text())
         finally:
-            subprocess.run(MOLECULE + ["destroy", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=False)
+            if not reuse:
+                subprocess.run(MOLECULE + ["destroy", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=False)
     w1, w0 = r["wait1"], r["wait0"]
 
     def row(name, c):
