@@ -37,6 +37,8 @@ _value:
   type: raw
 """
 
+import json
+
 from ansible.module_utils.common.text.converters import to_text
 
 DEFAULT_INSTANCE = "default"
@@ -208,7 +210,6 @@ def valkey_rolling_caught_up(info):
 
 def _sentinel_replies(text):
     """valkey-cli --json prints one JSON document a line."""
-    import json
     out = []
     for line in to_text(text).splitlines():
         line = line.strip()
