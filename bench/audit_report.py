@@ -37,6 +37,9 @@ BATCH = 25  # servers started at once
 BINARY = ROOT / "files" / "bin" / "valkeyops_linux_amd64"
 CERT_DAYS = (12, 45, 200, 400, 800)
 PASSWORD = "bench-admin-Pw-1f7c2d"
+# The run's key for the cross-node comparison, as the valkey_audit role passes
+# one (standalone servers have no group: the comparison finds nothing to do).
+COMPARE_KEY = "bench-run-key-6a0f93"
 # The site's policy: its admin, and one accepted risk (the bench runs the
 # servers as root).
 POLICY = "version: 1\nadmins: [admin]\nrules:\n  - {id: VK-024, severity: low}\n"
@@ -109,7 +112,7 @@ def cli(d: Path, *args: str):
 def audit(i: int, d: Path, journal: Path) -> dict:
     args = {
         "login_unix_socket": str(d / "valkey.sock"), "login_user": "admin", "login_password": PASSWORD,
-        "policy": POLICY, "journal_path": str(journal), "journal_required": False,
+        "policy": POLICY, "journal_path": str(journal), "journal_required": False, "compare_key": COMPARE_KEY,
         "desired": {"settings": {"maxmemory": "64mb", "timeout": 300},
                     "users": [{"name": "admin"}, {"name": "default", "enabled": False}] + [{"name": f"app{j}"} for j in range(5)]},
     }

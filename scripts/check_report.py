@@ -52,6 +52,10 @@ class Page(HTMLParser):
         self.cells: dict[tuple[str, str], str] = {}
         self.tags: set[str] = set()
         self.drift_text: list[str] = []
+        # Rows of the topology section (instance -> role) and of the
+        # across-nodes section ('KIND NAME' -> the nodes that differ).
+        self.roles: dict[str, str] = {}
+        self.differences: dict[str, list[str]] = {}
         self._count = None
         self._row = None
         self._in_drift = False
@@ -68,6 +72,10 @@ class Page(HTMLParser):
             self.cells[(self._row, a["data-rule"])] = a["data-status"]
         if tag == "tr" and "data-drift" in a:
             self._in_drift = True
+        if tag == "tr" and "data-topology" in a:
+            self.roles[a["data-topology"]] = a.get("data-role", "")
+        if tag == "tr" and "data-difference" in a:
+            self.differences[a["data-difference"]] = (a.get("data-odd") or "").split()
 
     def handle_endtag(self, tag):
         if tag == "tr":
@@ -85,7 +93,8 @@ def stem(page: Path) -> str:
     return str(page)[: -len(".html")] if str(page).endswith(".html") else str(page)
 
 
-def check(page: Path, cells: list[tuple[str, str, str]], secrets: list[str]) -> list[str]:
+def check(page: Path, cells: list[tuple[str, str, str]], secrets: list[str],
+          roles: list[str] = (), differences: list[tuple[str, str]] = (), only: list[tuple[str, str]] = ()) -> list[str]:
     """Every failed check, one sentence each (empty: the report is good)."""
     problems = []
     run = json.loads(Path(stem(page) + ".json").read_text())
@@ -103,6 +112,15 @@ def check(page: Path, cells: list[tuple[str, str, str]], secrets: list[str]) -> 
         got = shown.cells.get((instance, rule))
         if got != want:
             problems.append("cell %s %s is %s, expected %s" % (instance, rule, got, want))
+    for want in roles:
+        if want not in shown.roles.values():
+            problems.append("topology: no instance is a %s (it shows %s)" % (want, sorted(set(shown.roles.values()))))
+    for what, host in differences:
+        odd = shown.differences.get(what, [])
+        if not any(o.startswith(host + "/") for o in odd):
+            problems.append("across nodes: %s does not name an instance of %s as differing (it names %s)" % (what, host, odd))
+    for rule, host in only:
+        problems += only_fails(run, shown, rule, host)
     for suffix in SUFFIXES:
         path = Path(stem(page) + suffix)
         if not path.exists():
@@ -114,24 +132,53 @@ def check(page: Path, cells: list[tuple[str, str, str]], secrets: list[str]) -> 
     return problems
 
 
+def only_fails(run: dict, shown: Page, rule: str, host: str) -> list[str]:
+    """rule fails on an instance of host and on no other instance, in the page
+    and in the JSON; every other member of that instance's group passes it."""
+    failing = sorted(inst for (inst, r), st in shown.cells.items() if r == rule and st == "fail")
+    if len(failing) != 1 or not failing[0].startswith(host + "/"):
+        return ["%s fails on %s, expected one instance of %s" % (rule, failing or "no instance", host)]
+    in_json = sorted("%s/%s" % (i["host"], i["instance"]) for i in run["instances"]
+                     if any(f["id"] == rule for f in (i.get("report") or {}).get("findings", [])))
+    problems = [] if in_json == failing else ["the JSON has %s failing on %s, the page on %s" % (rule, in_json, failing)]
+    for group in run.get("groups", []):
+        if failing[0] in group["members"]:
+            for member in group["members"]:
+                if member != failing[0] and shown.cells.get((member, rule)) != "pass":
+                    problems.append("%s is %s on %s, expected pass" % (rule, shown.cells.get((member, rule)), member))
+    return problems
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("page", type=Path, help="the report's HTML page (the JSON report beside it)")
     ap.add_argument("--cell", action="append", default=[], help="'INSTANCE RULE STATUS' (status: pass, fail, accepted, not-applicable, unknown)")
     ap.add_argument("--secret-env", action="append", default=[], help="an environment variable holding a secret that must not appear")
+    ap.add_argument("--role", action="append", default=[], help="ROLE: the topology section shows an instance with it (primary, replica, sentinel)")
+    ap.add_argument("--differs", action="append", default=[],
+                    help="'KIND NAME HOST': the across-nodes section names an instance of HOST as differing on it (kind: directive, user, ca)")
+    ap.add_argument("--fails-only-on", action="append", default=[],
+                    help="'RULE HOST': RULE fails on one instance, of HOST, and passes on the other members of its group (VK-090)")
     args = ap.parse_args(argv)
-    cells = []
-    for c in args.cell:
-        parts = c.split()
-        if len(parts) != 3:
-            ap.error("--cell %r: expected INSTANCE RULE STATUS" % c)
-        cells.append(tuple(parts))
+
+    def words(option: str, values: list[str], expected: str) -> list[tuple[str, ...]]:
+        out = []
+        for v in values:
+            parts = tuple(v.split())
+            if len(parts) != len(expected.split()):
+                ap.error("%s %r: expected %s" % (option, v, expected))
+            out.append(parts)
+        return out
+
+    cells = words("--cell", args.cell, "INSTANCE RULE STATUS")
+    differences = [(k + " " + n, h) for k, n, h in words("--differs", args.differs, "KIND NAME HOST")]
+    only = words("--fails-only-on", args.fails_only_on, "RULE HOST")
     secrets = [os.environ.get(name, "") for name in args.secret_env]
-    problems = check(args.page, cells, secrets)
+    problems = check(args.page, cells, secrets, args.role, differences, only)
     for p in problems:
         print(p)
     if not problems:
-        print("%s: renders without a console message; counts, cells and secrets checked" % args.page)
+        print("%s: renders without a console message; counts, cells, topology, differences and secrets checked" % args.page)
     return 1 if problems else 0
 
 

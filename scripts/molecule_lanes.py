@@ -43,8 +43,16 @@ def lanes(hosts: dict[str, set[str]]) -> list[list[str]]:
             merged_names += g[1]
             groups.remove(g)
         groups.append((merged_hosts, merged_names + [name]))
-    # Longest lanes first (most scenarios), so that the short ones fill in after.
-    return sorted((names for _, names in groups), key=lambda names: (-len(names), names))
+    # The heaviest lanes first, so that the light ones fill in after.
+    return sorted((names for _, names in groups), key=lambda names: (-sum(weight(n, hosts[n]) for n in names), names))
+
+
+def weight(name: str, used: set[str]) -> int:
+    """A scenario's expected length: its test_sequence's steps times its hosts
+    (a converge on three hosts takes longer than on one)."""
+    text = (ROOT / "molecule" / name / "molecule.yml").read_text()
+    sequence = text.split("test_sequence:", 1)[1] if "test_sequence:" in text else ""
+    return max(1, len(re.findall(r"^\s+-\s+\S", sequence, re.M))) * max(1, len(used))
 
 
 def run_lane(lane: list[str], logdir: Path) -> list[tuple[str, int, float]]:
@@ -58,6 +66,25 @@ def run_lane(lane: list[str], logdir: Path) -> list[tuple[str, int, float]]:
         if rc != 0:
             break  # the lane's hosts may be left up; the next scenario's create would find them taken
     return results
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def failures(log: str, width: int = 700) -> list[str]:
+    """The failed tasks of a molecule log: the task's name, then its fatal line, shortened."""
+    out, task, more = [], "", 0
+    for raw in log.splitlines():
+        line = ANSI.sub("", raw).strip(" \u2502")
+        if line.startswith("TASK ["):
+            task, more = line.rstrip("* "), 0
+        elif line.startswith(("fatal:", "failed:")) or "FAILED!" in line or line.startswith("ERROR"):
+            out += [task, "  " + line[:width]]
+            more = 12  # the message goes on over the lines molecule wrapped it into
+        elif more and line:
+            out.append("  " + line[:width])
+            more -= 1
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -80,6 +107,11 @@ def main(argv: list[str]) -> int:
     for name in failed:
         print("\n==== molecule %s failed; its output (%s):" % (name, logdir / (name + ".log")))
         sys.stdout.write((logdir / (name + ".log")).read_text(errors="replace"))
+    for name in failed:
+        # Last, where a CI page's tail shows it: each failed task with its message.
+        print("\n==== molecule %s: the failed tasks" % name)
+        for line in failures((logdir / (name + ".log")).read_text(errors="replace")):
+            print(line)
     skipped = sorted(set(hosts) - ran)
     if skipped:
         print("not run (an earlier scenario of their lane failed): " + " ".join(skipped))

@@ -1,10 +1,12 @@
 package audit
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/conn"
 	"github.com/valkeyops/secure/internal/policy"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -39,4 +41,22 @@ func TestClusterRuleMessages(t *testing.T) {
 		require.Equal(t, policy.Skip, standalone[id].Status, id)
 		require.Contains(t, standalone[id].Message, "not a cluster node")
 	}
+}
+
+// A cluster replica's replication is the cluster's (CLUSTER REPLICATE, in
+// nodes.conf): its config file's missing replicaof line is no VK-031 (the
+// lab's cluster scenario reported it on every replica).
+func TestClusterReplicaHasNoReplicaOfFinding(t *testing.T) {
+	p := testserver.StartClusterNode(t, "127.0.0.1")
+	r := testserver.StartClusterNode(t, "127.0.0.2")
+	testserver.FormCluster(t, p, true, r)
+	c, err := conn.Open(&conn.Options{LoginHost: r.IP, LoginPort: r.Port})
+	require.NoError(t, err)
+	defer c.Close()
+	g, err := Gather(context.Background(), Source{Client: c})
+	require.NoError(t, err)
+	topo, findings := CheckTopology(g)
+	require.Equal(t, "replica", topo.Role)
+	require.NotEmpty(t, topo.ReplicaOf.Runtime, "the cluster replica reports its primary as replicaof")
+	require.Empty(t, findings)
 }

@@ -114,8 +114,18 @@ type Gathered struct {
 	FileUsers    []policy.User
 	RuntimeUsers []policy.User
 	ACLFile      string
-	// Replication is INFO replication (nil when it could not be read).
+	// Replication is INFO replication (nil when it could not be read);
+	// ReplID its master_replid, which a primary and its replicas share.
 	Replication *topology.Replication
+	ReplID      string
+	// CA is the tls-ca-cert-file certificate (nil without one, or when the
+	// host was not inspected): the cross-node rule compares its expiry.
+	CA *policy.CertInfo
+	// aclLines are the ACL LIST lines by user (password hashes included:
+	// only ever digested with the run's compare key, never printed).
+	aclLines map[string]string
+	// sentinelPass is a Sentinel's sentinel-pass (digested likewise).
+	sentinelPass string
 }
 
 // ServerInfo names the server.
@@ -254,6 +264,9 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	if err != nil {
 		return fmt.Errorf("failed to read INFO server: %w", err)
 	}
+	if info := conn.ParseInfo(infoText); info["server_mode"] == "sentinel" {
+		return g.readSentinel(ctx, c, info, &resps[2])
+	}
 	values, err := resps[1].AsStrMap()
 	if err != nil {
 		return fmt.Errorf("failed to read the server's configuration (CONFIG GET *): %w", err)
@@ -283,20 +296,73 @@ func (g *Gathered) readServer(ctx context.Context, c valkey.Client) error {
 	if f.Runtime["cluster-enabled"] == "yes" {
 		g.readCluster(ctx, c)
 	}
-	lines, err := resps[2].AsStrSlice()
+	g.readACLList(&resps[2])
+	return nil
+}
+
+// readACLList reads ACL LIST into RuntimeUsers (left nil, with a warning,
+// when the login user may not run it).
+func (g *Gathered) readACLList(resp *valkey.ValkeyResult) {
+	lines, err := resp.AsStrSlice()
 	if err != nil {
 		// Never quote the reply: it is an error, but be careful anyway.
 		g.warnf("could not read ACL LIST (the login user may lack the permission): the ACL rules are checked from the files only")
-		return nil
+		return
 	}
 	g.RuntimeUsers = []policy.User{}
+	g.aclLines = map[string]string{}
 	for _, l := range lines {
 		u, err := policy.UserFromACLList(l)
 		if err != nil {
 			g.warnf("could not read a line of ACL LIST (%v): user %q is taken to have every right", err, u.Name)
 		}
 		g.RuntimeUsers = append(g.RuntimeUsers, u)
+		g.aclLines[u.Name] = l
 	}
+}
+
+// readSentinel reads a Sentinel: its own settings (SENTINEL CONFIG GET *;
+// sentinel-pass is kept only as set or empty), its monitors (SENTINEL
+// PRIMARIES, parsed strictly: a reply the parser refuses leaves the
+// monitors unknown, with a warning) and its ACL users. A Sentinel has no
+// CONFIG GET: the directive rules do not run on it (their targets).
+func (g *Gathered) readSentinel(ctx context.Context, c valkey.Client, info map[string]string, acl *valkey.ValkeyResult) error {
+	f := g.Facts
+	f.Info = info
+	g.Server = &ServerInfo{Name: "valkey-sentinel", Version: info["valkey_version"]}
+	s := &policy.SentinelFacts{Config: map[string]string{}}
+	r := c.DoMulti(ctx, c.B().Arbitrary("SENTINEL", "CONFIG", "GET", "*").Build(), c.B().Arbitrary("SENTINEL", "PRIMARIES").Build())
+	values, err := r[0].AsStrMap()
+	if err != nil {
+		return fmt.Errorf("failed to read the Sentinel's configuration (SENTINEL CONFIG GET *): %w", err)
+	}
+	for k, v := range values {
+		k = strings.ToLower(k)
+		if k == "sentinel-pass" && v != "" {
+			g.Secrets = append(g.Secrets, v)
+			g.sentinelPass, v = v, "set"
+		}
+		s.Config[k] = v
+	}
+	if entries, err := r[1].ToArray(); err != nil {
+		g.warnf("could not read SENTINEL PRIMARIES (the login user may lack the permission): the monitor rules are skipped")
+	} else {
+		for _, e := range entries {
+			m, err := e.AsStrMap()
+			if err == nil {
+				var mon *topology.Monitor
+				if mon, err = topology.ParseMonitor(m); err == nil {
+					s.Monitors = append(s.Monitors, mon)
+					continue
+				}
+			}
+			g.warnf("the monitor rules are skipped: %v", err)
+			s.Monitors = nil
+			break
+		}
+	}
+	f.Sentinel = s
+	g.readACLList(acl)
 	return nil
 }
 
@@ -338,6 +404,8 @@ func (g *Gathered) readReplication(resp *valkey.ValkeyResult) {
 	if g.Replication, err = topology.ParseReplication(text); err != nil {
 		g.warnf("%v: the topology is not reported", err)
 	}
+	g.Facts.Replication = g.Replication
+	g.ReplID = conn.ParseInfo(text)["master_replid"]
 }
 
 func (g *Gathered) readConfig(fsys HostFS, path string, noIncludes bool) {
@@ -412,6 +480,9 @@ func (g *Gathered) inspectHost(fsys HostFS, localServer bool) {
 	}
 	if p := g.value("tls-cert-file"); p != "" {
 		f.Certs[p] = readCert(fsys, p)
+	}
+	if p := g.value("tls-ca-cert-file"); p != "" {
+		g.CA = readCert(fsys, p)
 	}
 	if localServer && f.Info != nil {
 		if pid, err := strconv.Atoi(f.Info["process_id"]); err == nil && pid > 0 {

@@ -42,6 +42,9 @@ type Report struct {
 	PassedRules []string `json:"passed_rules"`
 	// Certificates are the server's certificate files and their expiry.
 	Certificates []Certificate `json:"certificates"`
+	// Fleet is what the run's report compares with the other nodes of the
+	// node's group (nil without a compare key or a group).
+	Fleet *Fleet `json:"fleet,omitempty"`
 }
 
 // Skipped is a rule that did not apply or lacked facts.

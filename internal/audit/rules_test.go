@@ -189,6 +189,7 @@ rules:
 	debian, err := os.ReadFile("../conffile/testdata/debian-valkey.conf")
 	require.NoError(t, err)
 
+	var trioMajority, trioMinority *Gathered
 	sources := map[string]func() map[string]policy.Outcome{
 		"secure":             func() map[string]policy.Outcome { return statuses(pol, secure) },
 		"insecure":           func() map[string]policy.Outcome { return statuses(pol, insecure) },
@@ -226,6 +227,46 @@ rules:
 		"module root's": func() map[string]policy.Outcome { return statuses(pol, moduleHost(t, 0o755)) },
 		"module others can write": func() map[string]policy.Outcome {
 			return statuses(pol, moduleHost(t, 0o777))
+		},
+		// Replication groups and cluster nodes (group_rules_test.go).
+		"replication: least-privilege user, min-replicas 1": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "resetchannels -@all +psync +replconf +ping", replLogin, nil)
+			return statuses(pol, r)
+		},
+		"replication: admin as replication user": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "~* &* +@all", replLogin, nil)
+			return statuses(pol, r)
+		},
+		"replication: replica without login": func() map[string]policy.Outcome {
+			_, r := replicationGroup(t, "-@all +psync +replconf +ping", nil, nil)
+			return statuses(pol, r)
+		},
+		"replication: primary, min-replicas 1": func() map[string]policy.Outcome {
+			p, _ := replicationGroup(t, "-@all +psync +replconf +ping", replLogin, []string{"min-replicas-to-write 1"})
+			return statuses(pol, p)
+		},
+		"replication: primary, min-replicas 0": func() map[string]policy.Outcome {
+			p, _ := replicationGroup(t, "-@all +psync +replconf +ping", nil, nil)
+			return statuses(pol, p)
+		},
+		"cluster: TLS, tls-cluster yes": func() map[string]policy.Outcome { return statuses(pol, tlsClusterNode(t, "yes")) },
+		"cluster: TLS, tls-cluster no":  func() map[string]policy.Outcome { return statuses(pol, tlsClusterNode(t, "no")) },
+		"cluster: full coverage chosen": func() map[string]policy.Outcome {
+			return statuses(pol, clusterNode(t, "cluster-require-full-coverage no"))
+		},
+		"cluster: announces an address it binds": func() map[string]policy.Outcome { return statuses(pol, clusterNode(t)) },
+		"cluster: announces an address not bound": func() map[string]policy.Outcome {
+			return statuses(pol, clusterNode(t, "cluster-announce-ip 127.0.0.9"))
+		},
+		"sentinel: hardened": func() map[string]policy.Outcome { return statuses(pol, hardenedSentinel(t)) },
+		"sentinel: open":     func() map[string]policy.Outcome { return statuses(pol, openSentinel(t)) },
+		"sentinels: three, quorum 2": func() map[string]policy.Outcome {
+			trioMajority, trioMinority = sentinelTrio(t)
+			return statuses(pol, trioMajority)
+		},
+		"sentinels: three, quorum 1 on one": func() map[string]policy.Outcome {
+			require.NotNil(t, trioMinority, "the quorum 2 case runs first")
+			return statuses(pol, trioMinority)
 		},
 		"failed save":               func() map[string]policy.Outcome { return statuses(pol, failedSave(t)) },
 		"written, two days unsaved": func() map[string]policy.Outcome { return statuses(pol, unsavedWrite(t)) },
@@ -297,6 +338,18 @@ rules:
 		{"VK-041", "cluster: replica on another host", "cluster: no slots"},
 		{"VK-042", "cluster: replica on another host", "cluster: no replica"},
 		{"VK-043", "cluster: replica on another host", "cluster: replica on the same host"},
+		{"VK-044", "cluster: TLS, tls-cluster yes", "cluster: TLS, tls-cluster no"},
+		{"VK-045", "cluster: full coverage chosen", "cluster: announces an address it binds"},
+		{"VK-046", "cluster: announces an address it binds", "cluster: announces an address not bound"},
+		{"VK-076", "replication: least-privilege user, min-replicas 1", "replication: replica without login"},
+		{"VK-077", "replication: least-privilege user, min-replicas 1", "replication: admin as replication user"},
+		{"VK-078", "replication: primary, min-replicas 1", "replication: primary, min-replicas 0"},
+		{"VK-079", "sentinel: hardened", "sentinel: open"},
+		{"VK-080", "sentinel: hardened", "sentinel: open"},
+		{"VK-081", "sentinel: hardened", "sentinel: open"},
+		{"VK-082", "sentinel: hardened", "sentinel: open"},
+		{"VK-083", "sentinels: three, quorum 2", "sentinels: three, quorum 1 on one"},
+		{"VK-084", "sentinels: three, quorum 2", "sentinel: hardened"},
 	}
 	covered := map[string]bool{}
 	for _, c := range cases {

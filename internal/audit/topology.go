@@ -82,7 +82,9 @@ func CheckTopology(g *Gathered) (*Topology, []policy.Finding) {
 			known++
 		}
 	}
-	if known == 2 && runtime != file {
+	// A cluster node's replication is the cluster's (CLUSTER REPLICATE,
+	// kept in nodes.conf), never a replicaof line: nothing to compare.
+	if known == 2 && runtime != file && g.Facts.Runtime["cluster-enabled"] != "yes" {
 		now, next := "is a primary", "a primary"
 		if runtime != "" {
 			now = "replicates from " + runtime

@@ -50,6 +50,14 @@ func (p *Policy) Evaluate(f *Facts) []Outcome {
 		if !r.IsEnabled() {
 			continue
 		}
+		if kind := f.Kind(); !r.AppliesTo(kind) {
+			why := "not applicable: a rule for data nodes, and this is a Sentinel"
+			if kind == TargetServer {
+				why = "not applicable: a rule for Sentinels"
+			}
+			out = append(out, Outcome{Rule: r, Status: Skip, Message: why})
+			continue
+		}
 		if r.When != nil {
 			st, msg := e.eval(r.When)
 			if st != Pass {
@@ -110,6 +118,10 @@ func (e *evaluator) eval(p *Predicate) (Status, string) {
 		return e.persistence(p.Persistence)
 	case p.Cluster != nil:
 		return e.cluster(p.Cluster)
+	case p.Replication != nil:
+		return e.replication(p.Replication)
+	case p.Sentinel != nil:
+		return e.sentinel(p.Sentinel)
 	case p.Any != nil:
 		var fails, skips []string
 		for _, q := range p.Any {
@@ -370,12 +382,73 @@ func (e *evaluator) selectUsers(sel string) []User {
 			ok = u.Name != "default"
 		case "non_admin":
 			ok = !contains(e.p.Admins, u.Name)
+		case "primaryuser":
+			name, _ := e.primaryUser()
+			ok = name != "" && u.Name == name
 		}
 		if ok {
 			out = append(out, u)
 		}
 	}
 	return out
+}
+
+// primaryUser is the user a replica logs in to its primary with ("" and
+// why when it is not set or unknown).
+func (e *evaluator) primaryUser() (string, string) {
+	d, _ := lookupDirective("primaryuser")
+	v, why := e.lookup(d)
+	if v == nil {
+		return "", why
+	}
+	if v.v.Canonical == "" {
+		return "", "primaryuser is not set"
+	}
+	return v.v.Canonical, ""
+}
+
+// onlyCommands fails for the enabled selected users granted a command
+// rule beyond the list (a category, +@all, another command).
+func (e *evaluator) onlyCommands(a *ACLPredicate, users []User) (Status, string) {
+	var problems []string
+	for _, u := range users {
+		if !u.Enabled {
+			continue
+		}
+		var extra []string
+		for _, g := range u.Grants {
+			parent, _, _ := strings.Cut(g[1:], "|")
+			if strings.HasPrefix(g, "+@") || !contains(a.OnlyCommands, parent) {
+				extra = append(extra, g)
+			}
+		}
+		if len(extra) == 0 {
+			continue
+		}
+		who := fmt.Sprintf("ACL user %q", u.Name)
+		if a.Users == "primaryuser" {
+			who = "the replication user (primaryuser)"
+		}
+		problems = append(problems, fmt.Sprintf("%s is granted %s beyond %s", who, strings.Join(extra, " "), strings.Join(a.OnlyCommands, ", ")))
+	}
+	if len(problems) == 0 {
+		return Pass, ""
+	}
+	return Fail, strings.Join(problems, "; ") + fmt.Sprintf(" (from %s)", e.f.UsersFrom)
+}
+
+func (e *evaluator) replication(rp *ReplicationPredicate) (Status, string) {
+	r := e.f.Replication
+	if r == nil {
+		return Skip, "INFO replication is unknown (needs the running server)"
+	}
+	if r.Role != rp.Role {
+		return Fail, "the server is a " + r.Role
+	}
+	if r.ConnectedReplicas < rp.MinReplicas {
+		return Fail, fmt.Sprintf("the primary has %d connected %s", r.ConnectedReplicas, plural(r.ConnectedReplicas, "replica", "replicas"))
+	}
+	return Pass, ""
 }
 
 var forbidText = map[string]string{
@@ -391,6 +464,20 @@ func (e *evaluator) acl(a *ACLPredicate) (Status, string) {
 		return Skip, "the ACL users are unknown"
 	}
 	users := e.selectUsers(a.Users)
+	if a.Users == "primaryuser" {
+		name, why := e.primaryUser()
+		if name == "" {
+			return Skip, why
+		}
+		if len(users) == 0 {
+			// The name is a secret of the server's config (never shown).
+			return Fail, fmt.Sprintf("the user primaryuser names is not an ACL user of this server (from %s): "+
+				"a replica logs in with it, and a promoted node must hold it too", e.f.UsersFrom)
+		}
+	}
+	if a.OnlyCommands != nil {
+		return e.onlyCommands(a, users)
+	}
 	if a.Exists != nil {
 		if (len(users) > 0) == *a.Exists {
 			return Pass, ""
@@ -591,8 +678,36 @@ func (e *evaluator) cluster(cp *ClusterPredicate) (Status, string) {
 		if len(pairs) > 0 {
 			return Fail, strings.Join(pairs, "; ")
 		}
+	case "announce_bound":
+		return e.announceBound()
 	}
 	return Pass, ""
+}
+
+// announceBound: a cluster-announce-ip the node does not bind is an address
+// its peers and clients are sent to where it does not listen (or, worse,
+// where another server does).
+func (e *evaluator) announceBound() (Status, string) {
+	ann, _ := lookupDirective("cluster-announce-ip")
+	bind, _ := lookupDirective("bind")
+	a, why := e.lookup(ann)
+	if a == nil {
+		return Skip, why
+	}
+	if a.v.Canonical == "" {
+		return Pass, ""
+	}
+	b, why := e.lookup(bind)
+	if b == nil {
+		return Skip, why
+	}
+	for _, w := range strings.Fields(b.v.Canonical) {
+		w = strings.TrimPrefix(w, "-")
+		if w == a.v.Canonical || w == "*" || w == "::*" || w == "0.0.0.0" || w == "::" {
+			return Pass, ""
+		}
+	}
+	return Fail, fmt.Sprintf("cluster-announce-ip %s is not one of the addresses the node binds (%s)", a.v.Canonical, b.v.Canonical)
 }
 
 func (e *evaluator) version(vp *VersionPredicate) (Status, string) {
@@ -697,4 +812,91 @@ func (e *evaluator) certProblem(cp *CertPredicate, label string, c *CertInfo) st
 		}
 	}
 	return ""
+}
+
+func (e *evaluator) sentinel(sp *SentinelPredicate) (Status, string) {
+	s := e.f.Sentinel
+	if s == nil {
+		return Skip, "not a Sentinel"
+	}
+	if sp.MinSentinels > 0 || sp.Require == "quorum_majority" {
+		if len(s.Monitors) == 0 {
+			return Skip, "the Sentinel monitors no primary"
+		}
+		var bad []string
+		for _, m := range s.Monitors {
+			n := m.NumOtherSentinels + 1
+			switch {
+			case sp.MinSentinels > 0 && n < sp.MinSentinels:
+				bad = append(bad, fmt.Sprintf("monitor %s is watched by %d %s", m.Name, n, plural(n, "Sentinel", "Sentinels")))
+			case sp.Require == "quorum_majority" && m.Quorum*2 <= n:
+				bad = append(bad, fmt.Sprintf("monitor %s has quorum %d of %d Sentinels", m.Name, m.Quorum, n))
+			}
+		}
+		if len(bad) > 0 {
+			return Fail, strings.Join(bad, "; ")
+		}
+		return Pass, ""
+	}
+	switch sp.Require {
+	case "peer_auth":
+		var missing []string
+		for _, k := range []string{"sentinel-user", "sentinel-pass"} {
+			if s.Config[k] == "" {
+				missing = append(missing, k)
+			}
+		}
+		if len(missing) > 0 {
+			return Fail, strings.Join(missing, " and ") + " not set: this Sentinel logs in to the other Sentinels as their default user"
+		}
+		return Pass, ""
+	}
+	if e.f.Config == nil {
+		return Skip, "the Sentinel's config file was not read"
+	}
+	lines := map[string]map[string]bool{} // sentinel option -> monitors (or "" for global)
+	for _, o := range e.f.Config.Occurrences("sentinel") {
+		if len(o.Args) < 2 {
+			continue
+		}
+		opt := strings.ToLower(o.Args[0])
+		if lines[opt] == nil {
+			lines[opt] = map[string]bool{}
+		}
+		lines[opt][o.Args[1]] = true
+	}
+	switch sp.Require {
+	case "deny_scripts_reconfig":
+		// The last line counts; without one Sentinel denies (the default).
+		deny := "yes"
+		for _, o := range e.f.Config.Occurrences("sentinel") {
+			if len(o.Args) == 2 && strings.EqualFold(o.Args[0], "deny-scripts-reconfig") {
+				deny = strings.ToLower(o.Args[1])
+			}
+		}
+		if deny != "yes" {
+			return Fail, e.f.Config.Path + ": sentinel deny-scripts-reconfig " + deny
+		}
+	case "monitor_auth":
+		var bad []string
+		for _, o := range e.f.Config.Occurrences("sentinel") {
+			if len(o.Args) < 2 || !strings.EqualFold(o.Args[0], "monitor") {
+				continue
+			}
+			name := o.Args[1]
+			var missing []string
+			for _, k := range []string{"auth-user", "auth-pass"} {
+				if !lines[k][name] {
+					missing = append(missing, k)
+				}
+			}
+			if len(missing) > 0 {
+				bad = append(bad, fmt.Sprintf("monitor %s has no %s", name, strings.Join(missing, " or ")))
+			}
+		}
+		if len(bad) > 0 {
+			return Fail, strings.Join(bad, "; ") + " (" + e.f.Config.Path + ")"
+		}
+	}
+	return Pass, ""
 }

@@ -59,6 +59,29 @@ type Facts struct {
 	// Cluster is the node's view of its cluster; nil for a server without
 	// cluster-enabled, or when it could not be read.
 	Cluster *ClusterFacts
+	// Replication is INFO replication; nil without a server, or when it
+	// could not be read.
+	Replication *topology.Replication
+	// Sentinel is set when the server is a Sentinel (INFO server_mode:
+	// sentinel): then only the rules whose targets include sentinel run.
+	Sentinel *SentinelFacts
+}
+
+// SentinelFacts are what a Sentinel says about itself and its monitors.
+type SentinelFacts struct {
+	// Config is SENTINEL CONFIG GET * with sentinel-pass as "set" or ""
+	// (the value is never kept).
+	Config map[string]string
+	// Monitors are SENTINEL PRIMARIES (quorum, other Sentinels).
+	Monitors []*topology.Monitor
+}
+
+// Kind is what the facts describe: "sentinel" or "server".
+func (f *Facts) Kind() string {
+	if f.Sentinel != nil {
+		return TargetSentinel
+	}
+	return TargetServer
 }
 
 // ClusterFacts are what a cluster node says about its cluster.
@@ -156,6 +179,10 @@ type User struct {
 	// Dangerous lists the @dangerous commands some selector allows (sorted;
 	// empty when none), e.g. after -@dangerous +flushall.
 	Dangerous []string `json:"-"`
+	// Grants are the command rules that give something, of every selector
+	// in order ("+@all" first when a selector starts from allcommands;
+	// "+get", "+@read", "+client|setname"); -rules are left out.
+	Grants []string `json:"-"`
 }
 
 // FromModel answers the policy's questions about a user of the model.
@@ -165,6 +192,14 @@ func FromModel(name string, u *aclrule.User) User {
 	for _, s := range u.AllSelectors() {
 		f.AllKeys = f.AllKeys || s.EveryKey()
 		f.AllCommands = f.AllCommands || s.EveryCommand()
+		if s.AllCommands {
+			f.Grants = append(f.Grants, "+@all")
+		}
+		for _, r := range s.Commands {
+			if r[0] == '+' {
+				f.Grants = append(f.Grants, r)
+			}
+		}
 		for _, c := range s.DangerousAllowed() {
 			if !seen[c] {
 				seen[c] = true

@@ -59,10 +59,30 @@ type Rule struct {
 	When *Predicate `yaml:"when" json:"-"`
 	// Check must hold, else the rule yields a finding.
 	Check *Predicate `yaml:"check" json:"-"`
+	// Targets are what the rule is about: server (a data node, the
+	// default) and/or sentinel. A rule not for the audited kind is skipped.
+	Targets []string `yaml:"targets" json:"-"`
 
 	// Where the rule (last) came from, for messages.
 	Source string `yaml:"-" json:"-"`
 	Line   int    `yaml:"-" json:"-"`
+}
+
+// What a rule may be about (Rule.Targets).
+const (
+	TargetServer   = "server"
+	TargetSentinel = "sentinel"
+)
+
+// Targets are the accepted targets.
+var Targets = []string{TargetServer, TargetSentinel}
+
+// AppliesTo reports whether the rule is about this kind of target.
+func (r *Rule) AppliesTo(kind string) bool {
+	if r.Targets == nil {
+		return kind == TargetServer
+	}
+	return slices.Contains(r.Targets, kind)
 }
 
 // IsEnabled reports whether the rule runs.
@@ -273,6 +293,9 @@ func overlay(dst, o *Rule) {
 	if o.Check != nil {
 		dst.Check = o.Check
 	}
+	if o.Targets != nil {
+		dst.Targets = o.Targets
+	}
 	dst.Source, dst.Line = o.Source, o.Line
 }
 
@@ -326,6 +349,14 @@ func (p *Policy) validateParts(r *Rule, n ast.Node) error {
 	}
 	if r.Severity != "" && SeverityRank(r.Severity) == 0 {
 		return fail("severity", "severity %q is not one of %s", r.Severity, strings.Join(Severities, ", "))
+	}
+	for _, t := range r.Targets {
+		if !contains(Targets, t) {
+			return fail("targets", "targets: %q is not one of %s", t, strings.Join(Targets, ", "))
+		}
+	}
+	if r.Targets != nil && len(r.Targets) == 0 {
+		return fail("targets", "targets: give server, sentinel or both")
 	}
 	if r.Check != nil {
 		if err := r.Check.validate(p); err != nil {

@@ -45,6 +45,10 @@ type Predicate struct {
 	Cert    *CertPredicate    `yaml:"cert"`
 	Host    *HostPredicate    `yaml:"host"`
 	Cluster *ClusterPredicate `yaml:"cluster"`
+	// Replication is about the server's role (INFO replication).
+	Replication *ReplicationPredicate `yaml:"replication"`
+	// Sentinel is about a Sentinel and its monitors.
+	Sentinel *SentinelPredicate `yaml:"sentinel"`
 	// Persistence is about INFO persistence (backup evidence).
 	Persistence *PersistencePredicate `yaml:"persistence"`
 	Any         []*Predicate          `yaml:"any"`
@@ -63,7 +67,35 @@ type ACLPredicate struct {
 	Forbid string `yaml:"forbid"`
 	// Exists true: at least one selected user exists.
 	Exists *bool `yaml:"exists"`
+	// OnlyCommands: the selected enabled users are granted no command
+	// beyond these (no category, no +@all, no other command); with users
+	// primaryuser the user must also exist (every node of a group holds
+	// the same users, and a replica promoted later logs in with it).
+	OnlyCommands []string `yaml:"only_commands"`
 }
+
+// ReplicationPredicate is about the server's place in its replication
+// group, from INFO replication (skipped without it). Role primary or
+// replica; MinReplicas: at least this many replicas are connected.
+type ReplicationPredicate struct {
+	Role        string `yaml:"role"`
+	MinReplicas int    `yaml:"min_replicas"`
+}
+
+var replicationRoles = []string{"primary", "replica"}
+
+// SentinelPredicate is about a Sentinel (skipped on a data node). One test:
+// Require deny_scripts_reconfig (the config file does not turn it off),
+// peer_auth (sentinel-user and sentinel-pass set), monitor_auth (every
+// monitor has auth-user and auth-pass in the config file), quorum_majority
+// (every monitor's quorum is more than half of the Sentinels that watch it);
+// or MinSentinels: every monitor is watched by at least this many Sentinels.
+type SentinelPredicate struct {
+	Require      string `yaml:"require"`
+	MinSentinels int    `yaml:"min_sentinels"`
+}
+
+var sentinelRequire = []string{"deny_scripts_reconfig", "peer_auth", "monitor_auth", "quorum_majority"}
 
 // filePaths are the names a file predicate's path may be besides a directive.
 var filePaths = []string{"config", "loadmodule", "data"}
@@ -157,13 +189,15 @@ type PersistencePredicate struct {
 type ClusterPredicate struct {
 	// Require: healthy (cluster_state:ok, no node failing), slots_covered,
 	// replicated (every slot-serving primary has a healthy replica),
-	// replicas_off_host (no replica on its primary's IP).
+	// replicas_off_host (no replica on its primary's IP), announce_bound
+	// (cluster-announce-ip, when set, is an address the node binds, or it
+	// binds every address).
 	Require string `yaml:"require"`
 }
 
-var clusterRequire = []string{"healthy", "slots_covered", "replicated", "replicas_off_host"}
+var clusterRequire = []string{"healthy", "slots_covered", "replicated", "replicas_off_host", "announce_bound"}
 
-var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin"}
+var aclUsers = []string{"all", "enabled", "default", "non_default", "non_admin", "primaryuser"}
 var aclForbid = []string{"nopass", "all_commands", "dangerous_commands", "all_keys", "disabled", "known_password"}
 
 // yamlValue turns what go-yaml decoded into what directives.Desired reads.
@@ -209,8 +243,8 @@ func (p *Predicate) kinds() []string {
 	}
 	for name, set := range map[string]bool{"acl": p.ACL != nil, "file": p.File != nil, "process": p.Process != nil,
 		"version": p.Version != nil, "cert": p.Cert != nil, "host": p.Host != nil, "persistence": p.Persistence != nil,
-		"cluster": p.Cluster != nil,
-		"any":     p.Any != nil, "all": p.All != nil} {
+		"cluster": p.Cluster != nil, "replication": p.Replication != nil, "sentinel": p.Sentinel != nil,
+		"any": p.Any != nil, "all": p.All != nil} {
 		if set {
 			k = append(k, name)
 		}
@@ -243,7 +277,7 @@ func (p *Predicate) validate(pol *Policy) error {
 	k := p.kinds()
 	if len(k) != 1 {
 		if len(k) == 0 {
-			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, any, all")
+			return fmt.Errorf("expected one of directive, acl, file, process, version, cert, host, persistence, cluster, replication, sentinel, any, all")
 		}
 		return fmt.Errorf("give one of %s, not several", strings.Join(sortedCopy(k), ", "))
 	}
@@ -299,8 +333,8 @@ func (p *Predicate) validate(pol *Policy) error {
 		if !contains(aclUsers, p.ACL.Users) {
 			return fmt.Errorf("acl: users %q is not one of %s", p.ACL.Users, strings.Join(aclUsers, ", "))
 		}
-		if (p.ACL.Forbid == "") == (p.ACL.Exists == nil) {
-			return fmt.Errorf("acl: give forbid or exists")
+		if n := btoi(p.ACL.Forbid != "") + btoi(p.ACL.Exists != nil) + btoi(p.ACL.OnlyCommands != nil); n != 1 {
+			return fmt.Errorf("acl: give one of forbid, exists, only_commands")
 		}
 		if p.ACL.Forbid != "" && !contains(aclForbid, p.ACL.Forbid) {
 			return fmt.Errorf("acl: forbid %q is not one of %s", p.ACL.Forbid, strings.Join(aclForbid, ", "))
@@ -395,6 +429,25 @@ func (p *Predicate) validate(pol *Policy) error {
 		if !contains(clusterRequire, p.Cluster.Require) {
 			return fmt.Errorf("cluster: require %q is not one of %s", p.Cluster.Require, strings.Join(clusterRequire, ", "))
 		}
+	case "replication":
+		rp := p.Replication
+		if !contains(replicationRoles, rp.Role) {
+			return fmt.Errorf("replication: role %q is not one of %s", rp.Role, strings.Join(replicationRoles, ", "))
+		}
+		if rp.MinReplicas < 0 || (rp.MinReplicas > 0 && rp.Role != "primary") {
+			return fmt.Errorf("replication: min_replicas is a positive number, for role primary")
+		}
+	case "sentinel":
+		sp := p.Sentinel
+		if (sp.Require == "") == (sp.MinSentinels == 0) {
+			return fmt.Errorf("sentinel: give one of require, min_sentinels")
+		}
+		if sp.Require != "" && !contains(sentinelRequire, sp.Require) {
+			return fmt.Errorf("sentinel: require %q is not one of %s", sp.Require, strings.Join(sentinelRequire, ", "))
+		}
+		if sp.MinSentinels < 0 {
+			return fmt.Errorf("sentinel: min_sentinels must be a positive number")
+		}
 	case "any", "all":
 		list := p.Any
 		if k[0] == "all" {
@@ -413,6 +466,13 @@ func (p *Predicate) validate(pol *Policy) error {
 		}
 	}
 	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func contains(list []string, s string) bool {

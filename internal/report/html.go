@@ -49,6 +49,14 @@ type view struct {
 	OutOfBand  []oobRow
 	Errors     []*Instance
 	Warnings   []warningRow
+	Topology   []topologyRow
+}
+
+// topologyRow is where an instance stands: its role, its primary and link
+// (a replica), its replicas (a primary), its group (cross-node rule).
+type topologyRow struct {
+	Instance, Role, Primary, Link, Group string
+	Replicas                             int
 }
 
 type severityGroup struct {
@@ -122,6 +130,9 @@ func WriteHTML(w io.Writer, r *Run) error {
 		}
 		if in.Report == nil {
 			continue
+		}
+		if t := topologyOf(in); t != nil {
+			v.Topology = append(v.Topology, *t)
 		}
 		for _, f := range in.Report.Findings {
 			if g := bySev[f.Severity]; g != nil {
@@ -248,4 +259,22 @@ func buildTimeline(r *Run) timeline {
 	}
 	tl.Height = tlTop + len(entries)*tlRow + 10
 	return tl
+}
+
+func topologyOf(in *Instance) *topologyRow {
+	rep := in.Report
+	row := &topologyRow{Instance: in.Label()}
+	if rep.Fleet != nil {
+		row.Group = rep.Fleet.Group
+	}
+	switch {
+	case rep.Server != nil && rep.Server.Name == "valkey-sentinel":
+		row.Role = "sentinel"
+	case rep.Topology != nil:
+		t := rep.Topology
+		row.Role, row.Primary, row.Link, row.Replicas = t.Role, t.Primary, t.LinkStatus, t.ConnectedReplicas
+	default:
+		return nil
+	}
+	return row
 }

@@ -56,6 +56,9 @@ type Run struct {
 	Rules []Rule `json:"rules"`
 	// Previous is the summary of the run compared with, if any.
 	Previous *Diff `json:"previous,omitempty"`
+	// Groups are the replication groups, clusters and Sentinel sets of the
+	// run with what their nodes disagree on (the cross-node rule, VK-090).
+	Groups []Group `json:"groups"`
 }
 
 // Instance is one server's audit.
@@ -171,6 +174,12 @@ func New(title, version string, now time.Time, baseline []Rule, instances []Inst
 	rules := map[string]Rule{}
 	for _, b := range baseline {
 		rules[b.ID] = b
+	}
+	r.Groups = crossNode(r.Instances)
+	for _, in := range r.Instances {
+		if in.Report != nil && in.Report.Fleet != nil {
+			rules[CrossNodeID] = CrossNodeRule
+		}
 	}
 	for i := range r.Instances {
 		in := &r.Instances[i]

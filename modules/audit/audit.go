@@ -47,6 +47,11 @@ type Options struct {
 	Desired *audit.Desired `json:"desired"`
 	// FailOn: never (default), drift, or a severity; several may be given.
 	FailOn StringList `json:"fail_on" spec:"default=never,choices=never|drift|low|medium|high|critical"`
+	// CompareKey is the run's key for the cross-node comparison: with it the
+	// result carries `fleet` (settings, ACL users and CA of the node, secrets
+	// and users as keyed digests) for valkey_report to compare the nodes of
+	// a group; the same random key for every host of one run, never kept.
+	CompareKey ansible.Secret `json:"compare_key"`
 }
 
 // StringList accepts a list of strings or a single string.
@@ -247,6 +252,7 @@ func (m *auditRun) gather(opts *Options, pol *policy.Policy) (*audit.Report, []s
 		return nil, nil, err
 	}
 	rep := audit.BuildReport(pol, g, m.drift)
+	rep.Fleet = audit.FleetOf(g, string(opts.CompareKey))
 	if g.Facts.Config != nil {
 		// Lines the server could not start with (at its next restart).
 		var ver directives.Version

@@ -167,6 +167,10 @@ def _cluster(entry, inst, where, problems):
         "cluster-announce-port": ports.get("cluster_announce_port") or inst["port"] or 0,
         "cluster-announce-tls-port": ports.get("cluster_announce_tls_port") or inst["tls_port"] or 0,
         "cluster-announce-bus-port": ports.get("cluster_announce_bus_port") or ports["cluster_port"],
+        # The server's default, written down as the choice (VK-045): a lost
+        # shard stops the cluster rather than serve a part of the keys.
+        # extra_settings can choose no.
+        "cluster-require-full-coverage": True,
     }
 
 

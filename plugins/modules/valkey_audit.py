@@ -95,6 +95,14 @@ options:
     elements: str
     choices: [never, drift, low, medium, high, critical]
     default: [never]
+  compare_key:
+    description:
+      - The run's key for the cross-node comparison (rule VK-090 in M(valkeyops.secure.valkey_report)).
+      - With it the result carries RV(fleet), the node's group, settings, ACL users and CA expiry; secret values and users as
+        HMAC-SHA256 digests under this key, so nobody can test a guessed password against them once the key is gone.
+      - Give every host of one run the same random key and keep it nowhere (P(valkeyops.secure.valkey_audit#role) makes one per run).
+      - Never shown in any output.
+    type: str
 attributes:
   check_mode:
     support: full
@@ -258,6 +266,16 @@ certificates:
   type: list
   elements: dict
   sample: [{"path": "/etc/valkey/tls/valkey.crt", "subject": "CN=valkey1", "not_after": "2027-11-25T12:00:00Z"}]
+fleet:
+  description:
+    - What M(valkeyops.secure.valkey_report) compares across the nodes of one group (rule VK-090), with O(compare_key) only.
+    - V(group) is C(replication REPLID), C(cluster NODEID) (the lowest node id) or C(sentinel MONITORS); a node in no group has none.
+    - V(settings) are the running settings but those per node by nature; secret values are C(digest:HEX).
+      V(users) hold keyed digests of each ACL user's rules and passwords; V(ca) is the CA's subject and expiry.
+  returned: with compare_key, on a node of a replication group, a cluster or a Sentinel with monitors
+  type: dict
+  sample: {"group": "replication 5d4c0b3e9a1f", "settings": {"maxmemory": "1073741824", "primaryauth": "digest:3fa9c2d1e0b4a5f6"},
+           "users": {"app": {"rules": "9c1e...", "passwords": "77ab..."}}, "ca": "CN=valkeyops group CA until 2036-11-20T10:00:00Z"}
 skipped_rules:
   description: Rules that did not apply or lacked the facts they need, with the reason.
   returned: always

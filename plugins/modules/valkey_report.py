@@ -22,6 +22,10 @@ description:
     out-of-band changes from the change journal, and what changed since a previous run.
   - The page loads nothing (no script, font, image or request; a strict Content-Security-Policy) and prints
     readably. Every value in it is escaped; secrets are never in it, since the audit never returns one.
+  - The nodes of each replication group, cluster and set of Sentinels are compared (rule VK-090) when the audits
+    were run with one O(valkeyops.secure.valkey_audit#module:compare_key); a node whose settings (but those per node
+    by nature), ACL users or CA differ from the others' gets a VK-090 finding naming the directive or user, a secret
+    only as differing. The page shows each instance's role and group, and each group's differences.
   - The other O(formats) are written beside the page with the same name, for CI and code-scanning tools.
   - Run it where the report is wanted, usually the controller (task keywords C(delegate_to) V(localhost),
     C(run_once) V(true), C(become) V(false)). It changes no Valkey server and writes no journal entry.

@@ -38,8 +38,14 @@ that is not loopback while its traffic stays on that pair. sshd listens on 10.20
 ssh checks the host key under the host's usual address (HostKeyAlias). `down` removes the
 veth pair (the namespace goes with the host's last process).
 
-Per-host server binaries (the upgrade issue): bind a file over /usr/bin/valkey-server
-in the host's init script below, the same way /etc is bound.
+Per-host server binaries (the upgrade issue): a host's /usr/local/sbin is its own
+directory (empty on the machine; first in sudo's secure_path), holding at `up` a copy of
+the machine's valkey-server (the file its /usr/bin symlink names). Roles run with
+`valkey_server_binary: /usr/local/sbin/valkey-server` (LAB_SERVER_BINARY) start each
+host's own server, and replacing it there (a rename in that directory, as
+valkey_server's upgrade does) changes nothing on the machine or on another host. A
+directory, not a file bound over /usr/bin/valkey-server: mount follows that symlink, and
+an atomic rename onto a bound file fails (EBUSY).
 """
 
 from __future__ import annotations
@@ -73,6 +79,10 @@ PRIVATE_DIRS = {
     "/var/tmp": ("root", 0o1777),
 }
 # What the distribution package leaves in a fresh host's private dirs.
+# The host's own server binary directory (see the docstring) and what the roles run.
+SERVER_BIN_DIR = "/usr/local/sbin"
+LAB_SERVER_BINARY = SERVER_BIN_DIR + "/valkey-server"
+MACHINE_SERVER_BINARY = "/usr/bin/valkey-server"
 PACKAGE_DIRS = {"/etc/valkey": ("root", "valkey", 0o750), "/var/log/valkey": ("valkey", "valkey", 0o750)}
 # Left out of the /etc copy: the machine's ssh host keys (secrets a host has no use for),
 # what the roles write (a fresh host has none of it, whatever `make site` did here), and
@@ -111,6 +121,7 @@ if [ -f "$H/shared" ]; then
   while IFS= read -r p; do mount --bind "$p" "$H/fs$p"; mount -o remount,bind,ro "$H/fs$p"; done < "$H/shared"
 fi
 mount --bind "$H/fs/etc" /etc
+mount --bind "$H/fs/usr/local/sbin" /usr/local/sbin
 for d in home root var/log var/lib/valkey var/lib/sudo var/tmp; do mount --rbind "$H/fs/$d" "/$d"; done
 mount -t tmpfs -o mode=0755,nosuid,nodev lab-run /run
 mkdir -m 0755 /run/sshd
@@ -171,7 +182,7 @@ class Host:
 
     def path(self, inside: str) -> Path:
         """The machine-side path of a path inside the host's private directories."""
-        for top in ["/etc", *PRIVATE_DIRS]:
+        for top in ["/etc", SERVER_BIN_DIR, *PRIVATE_DIRS]:
             if inside == top or inside.startswith(top + "/"):
                 return self.dir / "fs" / inside.lstrip("/")
         raise LabError("%s is not private to a lab host" % inside)
@@ -282,6 +293,15 @@ def _copy_etc(dest: Path):
             f.write_text("".join(kept))
 
 
+def _server_bin_dir(dest: Path):
+    """The host's own /usr/local/sbin: root's, 0755, a copy of the machine's server binary
+    (resolved through its symlink; copied, so a change on the host stays there)."""
+    dest.mkdir(parents=True)
+    dest.chmod(0o755)
+    shutil.copy2(os.path.realpath(MACHINE_SERVER_BINARY), dest / "valkey-server")
+    (dest / "valkey-server").chmod(0o755)
+
+
 def _chown(path: Path, user: str, group: str | None = None):
     pw = pwd.getpwnam(user)
     gid = pw.pw_gid if group is None else _group_id(group)
@@ -373,6 +393,7 @@ def up(hosts: list[Host], users: list[str] | None = None, shared: tuple[str, ...
                 d.mkdir(exist_ok=True)
                 _chown(d, owner, group)
                 d.chmod(mode)
+            _server_bin_dir(fs / SERVER_BIN_DIR.lstrip("/"))
             with open(fs / "etc" / "hosts", "a") as f:  # every lab host by name, its own too (sudo)
                 f.write("".join("%s %s\n" % (Host(h).address, Host(h).name) for h in HOSTS))
             for user in users:

@@ -159,3 +159,33 @@ def test_audit_report_with_the_oldest_ansible_core(ansible_oldest, valkey, insta
         page = report.read_text()
         assert '<td class="c fail" data-rule="VK-008" data-status="fail"' in page
         assert (report.stat().st_mode & 0o777, (run == 2) == ('<section id="since">' in page)) == (0o600, True)
+
+
+def _fleet_result(instance: str, settings: dict) -> dict:
+    """A valkey_audit result of a replication group member with its `fleet` part."""
+    return {"host": instance.split("/")[0], "instance": instance.split("/")[1], "result": {
+        "instance": instance.split("/")[1], "findings": [], "skipped_rules": [], "passed_rules": [], "certificates": [],
+        "drift": {"settings": {}, "users": {}}, "summary": {"findings": 0}, "passed": True,
+        "topology": {"role": "replica", "primary": "10.0.0.1:6379", "link_status": "up", "connected_replicas": 0,
+                     "replicaof": {"runtime": "10.0.0.1 6379", "file": "10.0.0.1 6379"}},
+        "fleet": {"group": "replication r1", "settings": settings, "users": {}}}}
+
+
+@needs_chromium
+def test_check_report_sees_the_cross_node_rule(installed, tmp_path):
+    """check_report.py's --fails-only-on, --differs and --role (molecule's fleet_report.yml uses them)
+    pass on a real report of a group with one odd node and fail on a wrong expectation."""
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps([_fleet_result("h1/default", {"maxmemory": "1gb"}), _fleet_result("h2/default", {"maxmemory": "1gb"}),
+                                   _fleet_result("h3/default", {"maxmemory": "2gb"})]))
+    binary = installed / "ansible_collections" / "valkeyops" / "secure" / "files" / "bin" / "valkeyops_linux_amd64"
+    for fmt, suffix in (("html", ".html"), ("json", ".json")):
+        out = subprocess.run([str(binary), "report", "--results", str(results), "--format", fmt], capture_output=True, text=True, check=True)
+        (tmp_path / ("run" + suffix)).write_text(out.stdout)
+    page = tmp_path / "run.html"
+    assert check(page, [], [], ["replica"], [("directive maxmemory", "h3")], [("VK-090", "h3")]) == []
+    assert check(page, [], [], ["sentinel"], [("directive maxmemory", "h1")], [("VK-090", "h2")]) == [
+        "topology: no instance is a sentinel (it shows ['replica'])",
+        "across nodes: directive maxmemory does not name an instance of h1 as differing (it names ['h3/default'])",
+        "VK-090 fails on ['h3/default'], expected one instance of h2",
+    ]

@@ -72,10 +72,10 @@ def test_a_node_gets_its_settings_from_the_inventory():
     assert [i["cluster_settings"] for i in node["instances"]] == [
         {"cluster-enabled": True, "cluster-config-file": "/var/lib/valkey/n1/nodes.conf", "cluster-port": 17001,
          "cluster-announce-ip": "127.0.0.22", "cluster-announce-port": 0, "cluster-announce-tls-port": 7001,
-         "cluster-announce-bus-port": 17001},
+         "cluster-announce-bus-port": 17001, "cluster-require-full-coverage": True},
         {"cluster-enabled": True, "cluster-config-file": "/var/lib/valkey/n2/nodes.conf", "cluster-port": 17002,
          "cluster-announce-ip": "10.0.0.2", "cluster-announce-port": 0, "cluster-announce-tls-port": 17003,
-         "cluster-announce-bus-port": 17002},
+         "cluster-announce-bus-port": 17002, "cluster-require-full-coverage": True},
     ]
     # Not a node: no cluster directive at all (a 0.1.0 host converges unchanged).
     assert valkey_instances([], ROLE)["instances"][0]["cluster_settings"] == {}
@@ -141,7 +141,8 @@ def test_a_node_starts_as_one_and_an_instance_becomes_one(ansible, lab_host, tmp
     assert recap(out.stdout, host.name)["failed"] == 0, out.stdout[-3000:]
     conf = host.path("/etc/valkey/valkey-n1.conf").read_text()
     for line in ("cluster-enabled yes", "cluster-config-file /var/lib/valkey/n1/nodes.conf", "cluster-port 17001",
-                 "cluster-announce-ip %s" % host.address, "cluster-announce-port 7001", "cluster-announce-bus-port 17001"):
+                 "cluster-announce-ip %s" % host.address, "cluster-announce-port 7001", "cluster-announce-bus-port 17001",
+                 "cluster-require-full-coverage yes"):
         assert "\n" + line + "\n" in conf, line
     assert _cli(host, "/run/valkey-n1/valkey.sock", "CLUSTER", "INFO").startswith("cluster_state:fail")
     assert host.path("/var/lib/valkey/n1/nodes.conf").exists()

@@ -16,11 +16,16 @@ import importlib
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+import yaml
 from conftest import free_port
 
-MODULES = ("valkey_acl", "valkey_audit", "valkey_cluster", "valkey_config", "valkey_info", "valkey_report", "valkey_sentinel", "valkey_tls")
+ROOT = Path(__file__).resolve().parents[2]
+# Every module the binary defines (its spec, written by `make build`): the one
+# list; test_every_module_is_the_binarys checks plugins/modules against it.
+MODULES = tuple(sorted(json.loads((ROOT / "plugins" / "plugin_utils" / "valkeyops_spec.json").read_text())["modules"]))
 
 # DOCUMENTATION cannot carry no_log (the docs schema has no such key): a
 # secret option says so in its description with this phrase.
@@ -101,6 +106,20 @@ def compare(doc_options, spec_options, where=""):
                 diffs.append("%s: %s is %r in DOCUMENTATION, %r in the binary's spec" % (path, key, dv, sv))
         diffs += compare(d.get("suboptions") or {}, s.get("options") or {}, path + ".")
     return diffs
+
+
+def test_every_module_is_the_binarys():
+    """plugins/modules and plugins/action hold exactly the binary's modules, and the
+    `valkey` action group exactly those that log in to a server (module_defaults
+    of the group carry login_* options; a module without them would refuse them)."""
+    documented = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py") if p.stem != "__init__")
+    actions = sorted(p.stem for p in (ROOT / "plugins" / "action").glob("valkey_*.py"))
+    assert documented == list(MODULES)
+    assert actions == list(MODULES)
+    spec = json.loads((ROOT / "plugins" / "plugin_utils" / "valkeyops_spec.json").read_text())["modules"]
+    logs_in = sorted(m for m in MODULES if "login_host" in spec[m]["options"])
+    group = yaml.safe_load((ROOT / "meta" / "runtime.yml").read_text())["action_groups"]["valkey"]
+    assert sorted(group) == logs_in
 
 
 @pytest.mark.parametrize("module", MODULES)

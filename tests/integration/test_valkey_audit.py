@@ -31,10 +31,11 @@ def test_audit_playbook_prints_a_short_summary_and_fails_on_high(ansible, valkey
 
     # Report only: the job passes and shows one line plus the findings.
     out = ansible.playbook(pb, "-e", _vars(tmp_path, valkey_audit_fail_on=["never"], **common))
-    # ok: start with no failed instance, include the one instance's tasks, audit, summary, remember
-    # its result; the run's report (its directory, the report, set_stats, where it is); the host's
-    # verdict over its instances. The report is the job's output: still changed=0.
-    assert recap(out.stdout) == {"ok": 10, "changed": 0, "unreachable": 0, "failed": 0}
+    # ok: start with no failed instance, make the run's compare key, include the one instance's
+    # tasks, audit, summary, remember its result; the run's report (its directory, the report,
+    # set_stats, where it is); the host's verdict over its instances. The report is the job's
+    # output: still changed=0.
+    assert recap(out.stdout) == {"ok": 11, "changed": 0, "unreachable": 0, "failed": 0}
     assert (tmp_path / "reports" / "audit.html").stat().st_mode & 0o777 == 0o600
     assert "valkey 8.0.1 at 127.0.0.1:%d: " % vk.port in out.stdout
     assert "HIGH VK-008 enable-debug-command is" in out.stdout
