@@ -45,10 +45,10 @@ when a replica has it (WAIT 1), and every acknowledged write is read back at the
 | longest window the client could not write (ms) | {lg['longest_unavailable_ms']:.0f} |
 | client errors (all kinds) | {sum(lg['errors'].values())} |
 
-The longest window is the move of a primary: the writes paused while Ansible, one task and one SSH
-round trip at a time, waits for the offsets, asks a Sentinel to fail over, waits for the promoted
-replica's `role:master` and repoints the old primary. The pause itself bounds it; the goal of under 1 s
-per primary moved needs the move in one task on the primary's host (not done yet).
+The longest window is the move of a primary: writes are paused while Ansible, one task and one SSH
+round trip at a time, waits for the replicas' offsets, asks a Sentinel to fail over, waits for the
+promoted replica's `role:master` and repoints the old primary. The goal of under 1 s per primary moved
+needs the move in one module call on the primary's host (not done yet).
 """
     write_section("Rolling restart of a replication group under load", body)
 
