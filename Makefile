@@ -287,6 +287,8 @@ bench: system-deps venv build $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python bench/drift_targets.py
 	$(VENV_BENCH)/bin/python bench/audit_report.py
 	$(VENV_BENCH)/bin/python bench/cluster_move.py
+	$(VENV_BENCH)/bin/python bench/cluster_roll.py
+	$(VENV_BENCH)/bin/python bench/rolling.py
 
 # ---- stress (never part of make test) -------------------------------------------
 

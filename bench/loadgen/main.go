@@ -6,8 +6,10 @@
 //
 //	go run ./bench/loadgen -cluster -addr 10.0.0.1:6379 -duration 60s
 //	VALKEY_PASSWORD=... go run ./bench/loadgen -addr 127.0.0.1:6379 -user app -wait 1 -ops 100000
+//	go run ./bench/loadgen -sentinel main -addr 10.0.0.1:26379,10.0.0.2:26379 -wait 1 -duration 60s
 //
-// The password is read from VALKEY_PASSWORD, never from the command line.
+// The passwords are read from VALKEY_PASSWORD and VALKEY_SENTINEL_PASSWORD,
+// never from the command line.
 package main
 
 import (
@@ -34,6 +36,8 @@ func run() int {
 	addrs := flag.String("addr", "127.0.0.1:6379", "server address(es), comma-separated (seed nodes with -cluster)")
 	flag.BoolVar(&cfg.Cluster, "cluster", false, "use the cluster client (follows MOVED/ASK)")
 	flag.StringVar(&cfg.User, "user", "", "ACL user (password from VALKEY_PASSWORD)")
+	flag.StringVar(&cfg.Sentinel, "sentinel", "", "master set name: -addr are Sentinels, the client follows the primary they name")
+	flag.StringVar(&cfg.SentinelUser, "sentinel-user", "", "ACL user on the Sentinels (password from VALKEY_SENTINEL_PASSWORD)")
 	flag.IntVar(&cfg.Wait, "wait", 0, "WAIT for this many replicas after each write")
 	flag.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to run (0: until -ops or Ctrl-C)")
 	flag.Int64Var(&cfg.Ops, "ops", 0, "stop after this many acknowledged writes (0: no limit)")
@@ -47,6 +51,7 @@ func run() int {
 	flag.Parse()
 	cfg.Addrs = strings.Split(*addrs, ",")
 	cfg.Password = os.Getenv("VALKEY_PASSWORD")
+	cfg.SentinelPassword = os.Getenv("VALKEY_SENTINEL_PASSWORD")
 	if *tlsOn {
 		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12, ServerName: *sni}
 		if *caFile != "" {

@@ -28,6 +28,13 @@ type Config struct {
 	Addrs []string
 	// Cluster uses valkey-go's cluster client (MOVED/ASK followed).
 	Cluster bool
+	// Sentinel, when set, is the master set name: Addrs are Sentinels and
+	// the client follows the primary they name (+switch-master, and a
+	// reconciliation every second).
+	Sentinel string
+	// SentinelUser and SentinelPassword log in to the Sentinels (the
+	// password never printed); TLS applies to them too.
+	SentinelUser, SentinelPassword string
 	// User and Password log in (Password never printed).
 	User, Password string
 	// TLS, when set, is the client TLS configuration.
@@ -68,8 +75,28 @@ type Report struct {
 	Errors        map[string]int64 `json:"errors"`
 	Redirections  map[string]int64 `json:"redirections"`
 	LongestOutage float64          `json:"longest_unavailable_ms"`
-	Latency       Latency          `json:"latency_ms"`
+	// Outages are the longest windows (at most MaxOutages, each at least
+	// MinOutage) in which a worker could not write, longest first: when
+	// each began lets a test tell which step of a roll caused it.
+	Outages []Outage `json:"outages"`
+	Latency Latency  `json:"latency_ms"`
 }
+
+// Outage is one window in which a worker's writes failed, from its first
+// failure to its next success.
+type Outage struct {
+	Start  time.Time `json:"start"`
+	Ms     float64   `json:"ms"`
+	Worker int       `json:"worker"`
+	// Kind of the error that began it.
+	Kind string `json:"kind"`
+}
+
+// Outages kept in a report.
+const (
+	MaxOutages = 20
+	MinOutage  = 50 * time.Millisecond
+)
 
 // Latency percentiles of one write-and-read-back, in milliseconds.
 type Latency struct {
@@ -86,9 +113,14 @@ const (
 	KindAsk         = "ASK"
 	KindTryAgain    = "TRYAGAIN"
 	KindClusterDown = "CLUSTERDOWN"
-	KindTimeout     = "timeout"
-	KindConnection  = "connection"
-	KindOther       = "other"
+	// KindUnreplicated: the primary applied the write but WAIT returned
+	// before a replica had it: not acknowledged (the client is told so),
+	// and not lost if it is there at the end. A shard whose only replica
+	// restarts answers so for the length of the restart.
+	KindUnreplicated = "unreplicated"
+	KindTimeout      = "timeout"
+	KindConnection   = "connection"
+	KindOther        = "other"
 )
 
 // RedirectionKinds are the errors slot moves are allowed to cause.
@@ -96,9 +128,17 @@ var RedirectionKinds = map[string]bool{KindMoved: true, KindAsk: true, KindTryAg
 
 // Classify names the kind of an error.
 func Classify(err error) string {
+	if errors.Is(err, errUnreplicated) {
+		return KindUnreplicated
+	}
 	var verr *valkey.ValkeyError
 	if errors.As(err, &verr) {
 		msg := verr.Error()
+		// A WAIT the server ended because the node stopped being a
+		// primary (a failover): the write is not acknowledged.
+		if strings.HasPrefix(msg, "UNBLOCKED") {
+			return KindUnreplicated
+		}
 		for _, k := range []string{KindMoved, KindAsk, KindTryAgain, KindClusterDown} {
 			if strings.HasPrefix(msg, k) {
 				return k
@@ -116,6 +156,12 @@ func Classify(err error) string {
 	return ""
 }
 
+// errUnreplicated wraps a WAIT that returned fewer replicas than asked.
+var errUnreplicated = errors.New("not acknowledged by enough replicas")
+
+// maxHops bounds the redirections one write follows.
+const maxHops = 3
+
 // Gen is a running load generator.
 type Gen struct {
 	cfg    Config
@@ -132,6 +178,8 @@ type Gen struct {
 	errs                map[string]int64
 	lat                 []time.Duration
 	outage              time.Duration
+	outages             []Outage
+	followed            map[string]int64 // redirections the write path followed itself
 	statsBefore         map[string]map[string]int64
 }
 
@@ -152,13 +200,17 @@ func New(cfg Config) (*Gen, error) {
 	}
 	opt := valkey.ClientOption{
 		InitAddress: cfg.Addrs, Username: cfg.User, Password: cfg.Password, TLSConfig: cfg.TLS,
-		DisableCache: true, ForceSingleClient: !cfg.Cluster, ConnWriteTimeout: cfg.OpTimeout,
+		DisableCache: true, ForceSingleClient: !cfg.Cluster && cfg.Sentinel == "", ConnWriteTimeout: cfg.OpTimeout,
+	}
+	if cfg.Sentinel != "" {
+		opt.Sentinel = valkey.SentinelOption{MasterSet: cfg.Sentinel, Username: cfg.SentinelUser, Password: cfg.SentinelPassword,
+			TLSConfig: cfg.TLS, TopologyRefreshInterval: time.Second}
 	}
 	c, err := valkey.NewClient(opt)
 	if err != nil {
 		return nil, fmt.Errorf("failed to connect to %s: %w", strings.Join(cfg.Addrs, ","), err)
 	}
-	g := &Gen{cfg: cfg, client: c, errs: map[string]int64{}}
+	g := &Gen{cfg: cfg, client: c, errs: map[string]int64{}, followed: map[string]int64{}}
 	tags := SlotTags()
 	for s := 0; s < len(tags); s++ {
 		for i := 0; i < cfg.KeysPerSlot; i++ {
@@ -213,6 +265,8 @@ func (g *Gen) Run(ctx context.Context) (*Report, error) {
 		Reads: g.reads.Load(), StaleReads: g.stale.Load(), Errors: map[string]int64{}}
 	if g.cfg.Cluster {
 		rep.Mode = "cluster"
+	} else if g.cfg.Sentinel != "" {
+		rep.Mode = "sentinel"
 	}
 	rep.OpsPerSecond = float64(rep.AckedWrites+rep.Reads) / elapsed.Seconds()
 	lost, err := g.verify()
@@ -225,6 +279,7 @@ func (g *Gen) Run(ctx context.Context) (*Report, error) {
 		rep.Errors[k] = v
 	}
 	rep.LongestOutage = ms(g.outage)
+	rep.Outages = append([]Outage{}, g.outages...)
 	rep.Latency = percentiles(g.lat)
 	g.mu.Unlock()
 	rep.Redirections = g.redirections()
@@ -235,8 +290,13 @@ func (g *Gen) Run(ctx context.Context) (*Report, error) {
 // value is its own to know.
 func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 	var down time.Time // first failure of the current outage
+	var downKind string
 	var lat []time.Duration
 	defer func() {
+		// An outage still open when the run ends counts up to the end.
+		if !down.IsZero() {
+			g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind})
+		}
 		g.mu.Lock()
 		g.lat = append(g.lat, lat...)
 		g.mu.Unlock()
@@ -274,14 +334,14 @@ func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 				if ctx.Err() != nil {
 					return
 				}
-				g.fail(err)
+				kind := g.fail(err)
 				if down.IsZero() {
-					down = t0
+					down, downKind = t0, kind
 				}
 				continue
 			}
 			if !down.IsZero() {
-				g.noteOutage(time.Since(down))
+				g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind})
 				down = time.Time{}
 			}
 			if len(lat) < 1<<20 {
@@ -298,18 +358,61 @@ func (g *Gen) write(ctx context.Context, key string, val int64) error {
 	if g.cfg.Wait == 0 {
 		return c.Do(ctx, c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build()).Error()
 	}
-	set := c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build()
-	wait := c.B().Wait().Numreplicas(int64(g.cfg.Wait)).Timeout(g.cfg.OpTimeout.Milliseconds()).Build()
+	// WAIT returns before the operation times out, so that a write no
+	// replica took is told apart from a server that does not answer.
+	waitTimeout := max(g.cfg.OpTimeout*4/5, time.Millisecond)
+	build := func(asking bool) valkey.Commands {
+		cmds := valkey.Commands{c.B().Set().Key(key).Value(strconv.FormatInt(val, 10)).Build(),
+			c.B().Wait().Numreplicas(int64(g.cfg.Wait)).Timeout(waitTimeout.Milliseconds()).Build()}
+		if asking {
+			cmds = append(valkey.Commands{c.B().Asking().Build()}, cmds...)
+		}
+		return cmds
+	}
 	var r []valkey.ValkeyResult
-	if g.cfg.Cluster {
-		// WAIT has no key: on the cluster client it would go to any node.
-		// A dedicated connection is bound to the node of the SET's slot.
-		_ = c.Dedicated(func(d valkey.DedicatedClient) error {
-			r = d.DoMulti(ctx, set, wait)
-			return nil
-		})
+	if !g.cfg.Cluster {
+		r = c.DoMulti(ctx, build(false)...)
 	} else {
-		r = c.DoMulti(ctx, set, wait)
+		// WAIT has no key: on the cluster client it would go to any node.
+		// A dedicated connection is bound to the node of the SET's slot;
+		// the dedicated client does not follow a MOVED or ASK for a write
+		// (a client library may not resend it), so this one does, as a
+		// cluster-aware application would: to the node the reply names,
+		// at most maxHops times, counted apart from errors.
+		target, asking := valkey.Client(c), false
+		for hop := 0; ; hop++ {
+			_ = target.Dedicated(func(d valkey.DedicatedClient) error {
+				r = d.DoMulti(ctx, build(asking)...)
+				return nil
+			})
+			if asking {
+				r = r[1:]
+			}
+			var verr *valkey.ValkeyError
+			if hop == maxHops || !errors.As(r[0].Error(), &verr) {
+				break
+			}
+			addr, moved := verr.IsMoved()
+			if asking = false; !moved {
+				if addr, asking = verr.IsAsk(); !asking {
+					break
+				}
+			}
+			node, ok := c.Nodes()[addr]
+			if !ok {
+				// A node the client does not write to yet (a replica just
+				// promoted): a read through the cluster client follows the
+				// redirection and connects to it.
+				_ = c.Do(ctx, c.B().Get().Key(key).Build()).Error()
+				if node, ok = c.Nodes()[addr]; !ok {
+					break
+				}
+			}
+			g.mu.Lock()
+			g.followed[Classify(verr)]++
+			g.mu.Unlock()
+			target = node
+		}
 	}
 	if err := r[0].Error(); err != nil {
 		return err
@@ -319,7 +422,7 @@ func (g *Gen) write(ctx context.Context, key string, val int64) error {
 		return err
 	}
 	if got < int64(g.cfg.Wait) {
-		return fmt.Errorf("WAIT %d: %d replicas acknowledged: %w", g.cfg.Wait, got, context.DeadlineExceeded)
+		return fmt.Errorf("WAIT %d: %d replicas acknowledged: %w", g.cfg.Wait, got, errUnreplicated)
 	}
 	return nil
 }
@@ -338,18 +441,31 @@ func (g *Gen) readBack(ctx context.Context, key string, want int64) error {
 	return nil
 }
 
-func (g *Gen) fail(err error) {
+func (g *Gen) fail(err error) string {
+	kind := Classify(err)
 	g.mu.Lock()
-	g.errs[Classify(err)]++
+	g.errs[kind]++
 	g.mu.Unlock()
+	return kind
 }
 
-func (g *Gen) noteOutage(d time.Duration) {
+// noteOutage keeps the longest window and the MaxOutages longest of at
+// least MinOutage, longest first.
+func (g *Gen) noteOutage(o Outage) {
+	d := time.Duration(o.Ms * float64(time.Millisecond))
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if d > g.outage {
 		g.outage = d
 	}
-	g.mu.Unlock()
+	if d < MinOutage {
+		return
+	}
+	g.outages = append(g.outages, o)
+	sort.Slice(g.outages, func(a, b int) bool { return g.outages[a].Ms > g.outages[b].Ms })
+	if len(g.outages) > MaxOutages {
+		g.outages = g.outages[:MaxOutages]
+	}
 }
 
 // fillValue is what Fill writes (workers write n<<8|w with n >= 1).
@@ -445,6 +561,13 @@ func (g *Gen) redirections() map[string]int64 {
 		for k := range out {
 			out[k] += stats[k] - g.statsBefore[addr][k]
 		}
+	}
+	// A node that restarted during the run counts from zero again: the
+	// redirections the write path followed itself are the floor.
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, n := range g.followed {
+		out[k] = max(out[k], n)
 	}
 	return out
 }

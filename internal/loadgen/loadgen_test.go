@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,5 +88,87 @@ func TestClusterWait(t *testing.T) {
 	rep, err = g2.Run(context.Background())
 	require.NoError(t, err)
 	require.Zero(t, rep.AckedWrites, "a write was acknowledged without its replica")
-	require.Positive(t, rep.Errors[KindTimeout])
+	require.Positive(t, rep.Errors[KindUnreplicated])
+	require.NotEmpty(t, rep.Outages)
+	require.Equal(t, KindUnreplicated, rep.Outages[0].Kind)
+}
+
+// A coordinated failover (CLUSTER FAILOVER on the replica) under WAIT 1
+// traffic: the writes that land on the old primary are redirected (MOVED)
+// and followed to the new one, never counted as errors; no acknowledged
+// write is lost.
+func TestClusterWaitFollowsAFailover(t *testing.T) {
+	p := testserver.StartClusterNode(t, "127.0.0.1")
+	r := testserver.StartClusterNode(t, "127.0.0.2")
+	testserver.FormCluster(t, p, true, r)
+	g, err := New(Config{Addrs: []string{p.Addr}, Cluster: true, Wait: 1, Workers: 4, OpTimeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer g.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := runAsync(ctx, g)
+	require.Eventually(t, func() bool { return g.Acked() >= 1000 }, 30*time.Second, 10*time.Millisecond)
+	require.Equal(t, "OK", r.CLI("CLUSTER", "FAILOVER"))
+	require.Eventually(t, func() bool { return strings.HasPrefix(r.CLI("ROLE"), "master") }, 30*time.Second, 10*time.Millisecond)
+	moved := g.Acked()
+	require.Eventually(t, func() bool { return g.Acked() >= moved+1000 }, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	rep := (<-done).report(t)
+	require.Zero(t, rep.LostKeys)
+	require.Zero(t, rep.StaleReads)
+	require.NotContains(t, rep.Errors, KindMoved)
+	require.NotContains(t, rep.Errors, KindAsk)
+	require.Positive(t, rep.Redirections[KindMoved], "no write was redirected: the failover happened under no traffic")
+	t.Logf("longest window without a write: %.1f ms; errors %v", rep.LongestOutage, rep.Errors)
+}
+
+// run is what a Run in the background ended with.
+type run struct {
+	rep *Report
+	err error
+}
+
+func (r run) report(t *testing.T) *Report {
+	t.Helper()
+	require.NoError(t, r.err)
+	return r.rep
+}
+
+// runAsync runs g until ctx ends; the result arrives on the channel.
+func runAsync(ctx context.Context, g *Gen) <-chan run {
+	done := make(chan run, 1)
+	go func() {
+		rep, err := g.Run(ctx)
+		done <- run{rep, err}
+	}()
+	return done
+}
+
+// With -sentinel the client asks the Sentinels for the primary and follows
+// it through a failover: writes acknowledged by a replica (WAIT 1) before
+// and after SENTINEL FAILOVER, none lost.
+func TestSentinelFollowsFailover(t *testing.T) {
+	grp := testserver.StartGroup(t, 1, 1)
+	s := grp.Sentinels[0]
+	s.CLI("SENTINEL", "MONITOR", "main", "127.0.0.1", strconv.Itoa(grp.Primary.Port), "1")
+	s.CLI("SENTINEL", "SET", "main", "down-after-milliseconds", "1000")
+	grp.Primary.WriteAndWait(1)
+	g, err := New(Config{Addrs: []string{s.Addr}, Sentinel: "main", Wait: 1, Workers: 2, Rate: 2000, Duration: time.Minute})
+	require.NoError(t, err)
+	defer g.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := runAsync(ctx, g)
+	sub := s.Subscribe("+switch-master")
+	require.Eventually(t, func() bool { return g.Acked() >= 100 }, 30*time.Second, 10*time.Millisecond)
+	// Sentinel knows the replica from the primary's INFO: wait for it.
+	require.Eventually(t, func() bool { return strings.Contains(s.CLI("SENTINEL", "REPLICAS", "main"), "slave") }, 30*time.Second, 100*time.Millisecond)
+	s.CLI("SENTINEL", "FAILOVER", "main")
+	sub.Wait(t, "+switch-master", 30*time.Second)
+	before := g.Acked()
+	require.Eventually(t, func() bool { return g.Acked() > before+100 }, 30*time.Second, 50*time.Millisecond)
+	cancel()
+	rep := (<-done).report(t)
+	require.Equal(t, "sentinel", rep.Mode)
+	require.Zero(t, rep.LostKeys)
 }

@@ -1,0 +1,183 @@
+"""Rolling restarts (issue 17), the decisions without Ansible: the plan's
+order (replicas first, a primary after the replicas one of which takes its
+role) and what it refuses before anything changes, each as one exact
+sentence; and the gates' judgement of real servers' INFO (a real primary and
+replica started here by pid on free ports) and of a Sentinel's replies. The
+roll itself runs in molecule's `replication` scenario (lab4-lab6)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
+import valkey_rolling as vr  # noqa: E402
+
+
+def _node(host, role, primary=None, group="main", link="up", topology="replication", port=6380, instance="default"):
+    address = {"lab4": "127.0.0.14", "lab5": "127.0.0.15", "lab6": "127.0.0.16", "lab7": "127.0.0.17"}[host]
+    info = {"role": "master" if role == "primary" else "slave", "run_id": "r-" + host, "loading": "0"}
+    if role == "replica":
+        paddr = {"lab4": "127.0.0.14", "lab5": "127.0.0.15", "lab6": "127.0.0.16", "lab7": "127.0.0.17"}[primary]
+        info.update(master_host=paddr, master_port=str(port), master_link_status=link, master_sync_in_progress="0")
+    label = host if instance == "default" else host + "/" + instance
+    return {"label": label, "host": host, "instance": instance, "address": address, "port": port, "topology": topology,
+            "group": group if topology != "standalone" else None, "unixsocket": "/run/valkey/valkey.sock",
+            "config_file": "/etc/valkey/valkey.conf", "sentinels": [], "node_id": None, "info": info}
+
+
+GROUP = [_node("lab4", "primary"), _node("lab5", "replica", "lab4"), _node("lab6", "replica", "lab4")]
+
+PLANS = [
+    ("replicas first, the primary last", GROUP, None, ["lab5", "lab6", "lab4"]),
+    ("standalone first, whatever its host", [_node("lab7", "primary", topology="standalone")] + GROUP[::-1], None,
+     ["lab7", "lab5", "lab6", "lab4"]),
+    ("only the pending ones, in the same order", GROUP, ["lab4", "lab6"], ["lab6", "lab4"]),
+    ("a replica alone needs no healthy peer", [_node("lab4", "primary"), _node("lab5", "replica", "lab4", link="down")], ["lab5"], ["lab5"]),
+    # After a failover: lab5 leads, lab4 follows it.
+    ("the current primary, not the inventory's", [_node("lab4", "replica", "lab5"), _node("lab5", "primary"), _node("lab6", "replica", "lab5")],
+     None, ["lab4", "lab6", "lab5"]),
+]
+
+
+@pytest.mark.parametrize("case,states,only,order", PLANS, ids=[p[0] for p in PLANS])
+def test_the_plan_rolls_replicas_first_and_a_primary_last(case, states, only, order):
+    got = vr.valkey_rolling_plan(states, only)
+    assert got["problem"] == ""
+    assert [n["label"] for n in got["plan"]] == order
+    primary = [n for n in got["plan"] if n["role"] == "primary" and n["topology"] == "replication"]
+    assert all(n["run_id"] == "r-" + n["host"] for n in got["plan"])
+    assert all(p["primary"] is None for p in primary)
+
+
+REFUSED = [
+    ("a primary without a replica whose link is up",
+     [_node("lab4", "primary"), _node("lab5", "replica", "lab4", link="down"), _node("lab6", "replica", "lab4", link="down")], None,
+     "lab4 is the primary of replication group main and has no replica in this play with its link up to take its role; "
+     "rolling it would stop the writes; nothing was changed"),
+    ("a primary whose replicas are not in the play", [_node("lab4", "primary")], None,
+     "lab4 is the primary of replication group main and has no replica in this play with its link up to take its role; "
+     "rolling it would stop the writes; nothing was changed"),
+    ("two primaries", [_node("lab4", "primary"), _node("lab5", "primary"), _node("lab6", "replica", "lab4")], None,
+     "replication group main has 2 primaries (lab4, lab5); move it to one primary with playbooks/switchover.yml; nothing was changed"),
+    ("an unknown label", GROUP, ["lab9"],
+     "valkey_rolling_only names lab9, not an instance of this play (known: lab4, lab5, lab6); nothing was changed"),
+]
+
+
+@pytest.mark.parametrize("case,states,only,problem", REFUSED, ids=[r[0] for r in REFUSED])
+def test_an_impossible_plan_is_refused(case, states, only, problem):
+    got = vr.valkey_rolling_plan(states, only)
+    assert got == {"plan": [], "problem": problem}
+
+
+SENTINEL_MASTER = {"name": "main", "ip": "127.0.0.14", "port": "6380", "flags": "master"}
+SENTINEL_REPLICA = {"name": "127.0.0.15:6380", "ip": "127.0.0.15", "port": "6380", "flags": "slave"}
+SENTINEL = [
+    ("agrees", SENTINEL_MASTER, [SENTINEL_REPLICA], "127.0.0.14:6380", (True, "sentinel-sees-node", "")),
+    ("names another primary", SENTINEL_MASTER, [SENTINEL_REPLICA], "127.0.0.16:6380",
+     (False, "sentinel-agrees", "the Sentinel names 127.0.0.14:6380 as the primary, the nodes 127.0.0.16:6380")),
+    ("a failover in progress", dict(SENTINEL_MASTER, flags="master,failover_in_progress"), [SENTINEL_REPLICA], "127.0.0.14:6380",
+     (False, "sentinel-agrees", "a failover is in progress")),
+    ("sees the node down", SENTINEL_MASTER, [dict(SENTINEL_REPLICA, flags="slave,s_down,disconnected")], "127.0.0.14:6380",
+     (False, "sentinel-sees-node", "the Sentinel flags lab5 s_down,disconnected")),
+    ("does not know the node", SENTINEL_MASTER, [], "127.0.0.14:6380",
+     (False, "sentinel-sees-node", "the Sentinel does not list lab5 (127.0.0.15:6380) as a replica")),
+]
+
+
+@pytest.mark.parametrize("case,master,replicas,primary,want", SENTINEL, ids=[s[0] for s in SENTINEL])
+def test_the_sentinel_gate(case, master, replicas, primary, want):
+    text = json.dumps(master) + "\n" + json.dumps(replicas) + "\n"
+    got = vr.valkey_rolling_sentinel_gate(text, _node("lab5", "replica", "lab4"), primary)
+    assert (got["ok"], got["gate"], got["saw"]) == want
+    # An error reply (a Sentinel that refused the login) is never a pass.
+    assert not vr.valkey_rolling_sentinel_gate("NOAUTH Authentication required.\n", _node("lab5", "replica", "lab4"), primary)["ok"]
+
+
+# The gates on real servers: a primary and its replica, each a valkey-server
+# started here on a free port and ended by its pid.
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cli(port, *args):
+    return subprocess.run(["valkey-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10).stdout
+
+
+def _start(tmp_path, name, *extra):
+    port = _free_port()
+    d = tmp_path / name
+    d.mkdir()
+    proc = subprocess.Popen(["valkey-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        if _cli(port, "PING").strip() == "PONG":
+            return proc, port
+        time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("valkey-server did not answer on port %d" % port)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    procs = []
+    primary, pport = _start(tmp_path, "primary")
+    procs.append(primary)
+    replica, rport = _start(tmp_path, "replica")
+    procs.append(replica)
+    _cli(rport, "REPLICAOF", "127.0.0.1", str(pport))
+    yield {"primary": (primary, pport), "replica": (replica, rport)}
+    for p in procs:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGTERM)
+            p.wait(timeout=10)
+
+
+def _wait(what, cond):
+    for _ in range(200):
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def test_the_gates_on_a_real_primary_and_replica(pair):
+    _, pport = pair["primary"]
+    rproc, rport = pair["replica"]
+    node = {"label": "lab5", "topology": "replication", "run_id": ""}
+    # A write the replica acknowledged: its link is up (the reply is the event).
+    _cli(pport, "SET", "k", "v")
+    assert _cli(pport, "WAIT", "1", "5000").strip() == "1"
+    info = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
+    assert vr.valkey_rolling_gate(info, node, "before") == {"ok": True, "gate": "replica-sync", "saw": ""}
+    # The same run_id after a "restart" is no restart.
+    assert vr.valkey_rolling_gate(info, dict(node, run_id=info["run_id"]), "after") == {
+        "ok": False, "gate": "restarted", "saw": "run_id is still %s" % info["run_id"]}
+    assert vr.valkey_rolling_gate(info, node, "after", "99.0.0")["saw"] == "valkey_version is %s, expected 99.0.0" % info["valkey_version"]
+    # The primary: every replica online, and caught up (replicas acknowledge once a second).
+    pinfo = vr.valkey_rolling_info(_cli(pport, "INFO", "replication", "server", "persistence"))
+    assert vr.valkey_rolling_gate(pinfo, node, "before")["ok"]
+    _wait("the replica's acknowledged offset", lambda: vr.valkey_rolling_caught_up(
+        vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"])
+    # The replica loses its primary: the gate names the link.
+    _cli(pport, "CLIENT", "KILL", "TYPE", "replica")
+    _cli(rport, "REPLICAOF", "127.0.0.1", str(_free_port()))
+    down = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
+    assert vr.valkey_rolling_gate(down, node, "before") == {"ok": False, "gate": "replica-link", "saw": "master_link_status is down"}
+    # A node that does not answer.
+    os.kill(rproc.pid, signal.SIGTERM)
+    rproc.wait(timeout=10)
+    assert vr.valkey_rolling_gate(vr.valkey_rolling_info(_cli(rport, "INFO")), node, "after") == {
+        "ok": False, "gate": "answers", "saw": "the node did not answer INFO"}
