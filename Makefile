@@ -135,9 +135,12 @@ fuzz:
 OLD_COMMIT := eee2739
 OLD_TREE := .cache/valkeyops-0.1.0
 OLD_TARBALL := $(OLD_TREE)/dist/valkeyops-secure-0.1.0.tar.gz
+# tests/integration in two lanes side by side: the lab hosts' tests and the
+# rest (scripts/pytest_lanes.py), each lane's output printed whole at the end.
 .PHONY: ansible-test
 ansible-test: build collection $(OLD_TARBALL)
-	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) $(VENV)/bin/python -m pytest -q tests/integration --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL) --durations=12
+	VALKEYOPS_OLD_TARBALL=$(CURDIR)/$(OLD_TARBALL) $(VENV)/bin/python scripts/pytest_lanes.py -- \
+	  --venv $(VENV) --venv-oldest $(VENV_OLDEST) --tarball $(TARBALL) --durations=12
 
 $(OLD_TARBALL): $(VENV)/.installed
 	@rm -rf $(OLD_TREE) && mkdir -p $(OLD_TREE)

@@ -233,18 +233,30 @@ def valkey_replication_resolve(memberships, instances, host_vars):
     return {"members": out, "problems": problems}
 
 
-def valkey_replication_primary(states, member):
-    """The current primary of `member`'s group, from the members' INFO
-    replication (`states`: one dict per member in the play with group,
-    host, instance, address, port, role, master_host, master_port,
-    connected_slaves). Never the inventory's initial primary once the group
-    has formed: a primary with replicas, or the live primary the replicas
-    follow, is the one Sentinel or an operator chose.
+def _addr(x):
+    return "%s:%d" % (x["address"], int(x["port"]))
+
+
+def valkey_replication_primary(states, member, views=None, before_deploy=False):
+    """The current primary of `member`'s group ({group, members}). With the
+    group's Sentinels' views (`views`, see valkey_replication_sentinel_views),
+    the primary the Sentinels name, cross-checked with the members' INFO
+    replication (`states`: one dict per member in the play with group, host,
+    instance, address, port, role, master_host, master_port,
+    connected_slaves); without, the members' own word. Never the inventory's
+    initial primary once the group has formed: a primary with replicas, or
+    the live primary the replicas follow, is the one Sentinel or an operator
+    chose. `before_deploy`: only the members that run already were read
+    (site.yml's pre_tasks), so an initial primary not read may just not run
+    yet.
 
     Returns {"primary": {address, port, label} or None, "why": sentence,
     "problem": sentence or ""}."""
     mine = [s for s in states or [] if s and s.get("group") == member["group"]]
     by_addr = dict(((s["address"], int(s["port"])), s) for s in mine)
+    seen = [v for v in views or [] if v and v.get("group") == member["group"] and v.get("primary")]
+    if seen:
+        return _sentinels_primary(member["group"], mine, by_addr, seen)
     candidates = {}
     for s in mine:
         if s.get("role") == "master" and int(s.get("connected_slaves") or 0) > 0:
@@ -266,11 +278,115 @@ def valkey_replication_primary(states, member):
         return {"primary": None, "problem": "", "why": "the replicas follow a primary outside this play; nothing to bootstrap"}
     initial = [m for m in member["members"] if m["initial_primary"]][0]
     s = [x for x in mine if x["host"] == initial["host"] and x["instance"] == initial["instance"]]
+    if not s and before_deploy:
+        return {"primary": None, "why": "a group that has not formed yet and whose initial primary does not run yet", "problem": ""}
     if not s:
         return {"primary": None, "why": "", "problem": "replication group %s has not formed yet and its initial primary %s is not in "
                 "this play; run the play on it too; nothing was changed" % (member["group"], _label(initial))}
     return {"primary": {"address": s[0]["address"], "port": int(s[0]["port"]), "label": _label(s[0])}, "problem": "",
             "why": "the initial primary of a group that has not formed yet"}
+
+
+def _sentinels_primary(group, mine, by_addr, views):
+    """The primary the group's Sentinels name, if they all name the same one
+    and no member contradicts them: a member that claims to be a primary
+    (one the Sentinels know as a replica, or one with replicas of its own),
+    or the named primary saying it is a replica. A member that is a primary
+    unknown to the Sentinels, without replicas, has never replicated: it
+    joins (bootstrap.yml)."""
+    said = {}
+    for v in views:
+        said.setdefault((to_text(v["primary"]["address"]), int(v["primary"]["port"])), []).append(to_text(v["sentinel"]))
+    where = "replication group %s" % group
+    if len(said) > 1:
+        parts = ["%s say%s %s:%d" % (", ".join(sorted(who)), "s" if len(who) == 1 else "", a, p) for (a, p), who in sorted(said.items())]
+        return {"primary": None, "why": "", "problem": "%s: its Sentinels disagree on the primary (%s); nothing was changed: "
+                "wait until the failover has finished, then run the play again" % (where, "; ".join(parts))}
+    (address, port), who = list(said.items())[0]
+    named = by_addr.get((address, port))
+    label = _label(named) if named else "%s:%d" % (address, port)
+    whom = "its %s (%s) %s the primary is %s" % ("Sentinel" if len(who) == 1 else "Sentinels", ", ".join(sorted(who)),
+                                                 "says" if len(who) == 1 else "say", label if not named else "%s (%s:%d)" % (label, address, port))
+    if named is not None and named.get("role") != "master":
+        return {"primary": None, "why": "", "problem": "%s: %s, but %s says it is a replica of %s:%s; nothing was changed"
+                % (where, whom, label, to_text(named.get("master_host")), to_text(named.get("master_port")))}
+    known = set((to_text(r["address"]), int(r["port"])) for v in views for r in v.get("replicas") or [])
+    claims = sorted(_label(s) for s in mine if s.get("role") == "master" and (s["address"], int(s["port"])) != (address, port)
+                    and ((s["address"], int(s["port"])) in known or int(s.get("connected_slaves") or 0) > 0))
+    if claims:
+        return {"primary": None, "why": "", "problem": "%s: %s, but %s say%s %s a primary; nothing was changed: "
+                "make %s a replica again (Sentinel does it by itself within seconds) or move the primary with playbooks/switchover.yml"
+                % (where, whom, " and ".join(claims), "s" if len(claims) == 1 else "", "it is" if len(claims) == 1 else "they are",
+                   "it" if len(claims) == 1 else "them")}
+    return {"primary": {"address": address, "port": port, "label": label}, "problem": "", "why": "the primary its Sentinels name"}
+
+
+# A Sentinel's flags for a peer it cannot count on (SENTINEL REPLICAS/SENTINELS).
+UNHEALTHY = {"s_down", "o_down", "disconnected"}
+
+
+def _flags(entry):
+    f = entry.get("flags") or []
+    return [to_text(x) for x in (f.split(",") if isinstance(f, str) else f)]
+
+
+def valkey_replication_sentinel_views(info, host, groups):
+    """What the Sentinel on `host` says about each group it watches, from
+    valkey_info's `info`: [{group, sentinel, primary: {address, port},
+    replicas: [{address, port, flags}], sentinels: [{address, port, flags}]}].
+    A Sentinel that does not monitor a group (yet) says nothing about it."""
+    monitors = dict((to_text(m.get("name")), m) for m in ((info or {}).get("sentinel") or {}).get("monitors") or [])
+    out = []
+    for g in groups or []:
+        if host not in (g.get("sentinels") or []) or g.get("name") not in monitors:
+            continue
+        m = monitors[g["name"]]
+        out.append({"group": g["name"], "sentinel": host,
+                    "primary": {"address": to_text(m["primary"]["host"]), "port": int(m["primary"]["port"])},
+                    "replicas": [{"address": to_text(r["host"]), "port": int(r["port"]), "flags": _flags(r)}
+                                 for r in m.get("replicas") or []],
+                    "sentinels": [{"address": to_text(s["host"]), "port": int(s["port"]), "flags": _flags(s)}
+                                  for s in m.get("sentinels") or []]})
+    return out
+
+
+def valkey_replication_decisions(groups, host, states, views=None, before_deploy=False):
+    """{group: decision (valkey_replication_primary)} for every group `host`
+    takes part in, as a member or as a Sentinel: each host of a group
+    reaches the same decision from the same reads, so all stop together."""
+    out = {}
+    for g in groups or []:
+        members = _members(g)
+        if host not in (g.get("sentinels") or []) and host not in [m["host"] for m in members]:
+            continue
+        out[g["name"]] = valkey_replication_primary(states, {"group": g["name"], "members": members}, views, before_deploy)
+    return out
+
+
+def valkey_replication_reset_plan(view, removed):
+    """Before `SENTINEL RESET` on one Sentinel (playbooks/remove_replica.yml):
+    whether its view of the group (a valkey_replication_sentinel_views entry,
+    or None) still lists the removed member (`removed`: {address, port}), and
+    what it must know again after the reset: its healthy replicas but the
+    removed one, and its healthy Sentinels."""
+    if not view:
+        return {"reset": False, "replicas": [], "sentinels": []}
+    gone = (to_text(removed["address"]), int(removed["port"]))
+    listed = [(r["address"], int(r["port"])) for r in view["replicas"]]
+    healthy = [r for r in view["replicas"] if not set(r["flags"]) & UNHEALTHY]
+    return {"reset": gone in listed,
+            "replicas": sorted(_addr(r) for r in healthy if (r["address"], int(r["port"])) != gone),
+            "sentinels": sorted(_addr(s) for s in view["sentinels"] if not set(s["flags"]) & UNHEALTHY)}
+
+
+def valkey_replication_reset_done(view, plan, removed):
+    """After `SENTINEL RESET`: the Sentinel has forgotten the removed member
+    and learned again every replica and Sentinel of `plan`."""
+    if not view:
+        return False
+    replicas = set(_addr(r) for r in view["replicas"])
+    return (_addr(removed) not in replicas and set(plan["replicas"]) <= replicas
+            and set(plan["sentinels"]) <= set(_addr(s) for s in view["sentinels"]))
 
 
 def valkey_replication_monitors(groups, host, primaries, auth_user="", auth_pass=""):
@@ -323,4 +439,8 @@ class FilterModule(object):
             "valkey_replication_state": valkey_replication_state,
             "valkey_replication_labels": valkey_replication_labels,
             "valkey_replication_monitors": valkey_replication_monitors,
+            "valkey_replication_sentinel_views": valkey_replication_sentinel_views,
+            "valkey_replication_decisions": valkey_replication_decisions,
+            "valkey_replication_reset_plan": valkey_replication_reset_plan,
+            "valkey_replication_reset_done": valkey_replication_reset_done,
         }

@@ -355,3 +355,19 @@ def lab_hosts(tmp_path):
 
     yield make
     labhosts.down(taken)
+
+
+def fixed_lab_hosts(numbers, inventory: Path) -> Lab:
+    """Start the fixed lab hosts a helper's tests own (labN for N in numbers) and write their
+    inventory (group `lab`); skips when the machine cannot run them or they are taken. The
+    caller ends them with labhosts.down(lab)."""
+    if os.geteuid() != 0:
+        pytest.skip("lab hosts need root (mount namespaces, sshd)")
+    hosts = [labhosts.Host(n) for n in numbers]
+    try:
+        labhosts.up(hosts)
+    except labhosts.LabError as e:
+        labhosts.down([h for h in hosts if h.is_up()])
+        pytest.skip("%s are not free: %s" % (", ".join(h.name for h in hosts), e))
+    inventory.write_text("[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
+    return Lab(hosts, inventory, [labhosts.DEFAULT_USER])

@@ -170,3 +170,84 @@ def test_the_group_user_names_agree_everywhere():
                 assert got == want, "%s: %s falls back to %r, the role's default is %r" % (f, var, got, want)
                 seen += 1
     assert seen >= 6
+
+
+# --- the decision with the group's Sentinels ---------------------------------------------
+
+def _view(sentinel, primary, replicas=("lab5", "lab6")):
+    return {"group": "main", "sentinel": sentinel, "primary": {"address": ADDR[primary], "port": 6380},
+            "replicas": [{"address": ADDR[r], "port": 6380, "flags": ["slave"]} for r in replicas],
+            "sentinels": []}
+
+
+FORMED = [_state("lab4", "master", replicas=2), _state("lab5", "slave", "lab4"), _state("lab6", "slave", "lab4")]
+SENTINEL_DECISIONS = [
+    ("the Sentinels agree with the members", FORMED, [_view(s, "lab4") for s in ("lab4", "lab5", "lab6")], "lab4", ""),
+    # lab6 is new: a primary of nothing that no Sentinel knows; it joins the Sentinels' primary.
+    ("a new member", FORMED[:2] + [_state("lab6", "master")], [_view(s, "lab4", ["lab5"]) for s in ("lab4", "lab5")], "lab4", ""),
+    # After a failover the Sentinels name lab5, whatever lab4 (back, not converted yet) says of itself.
+    ("a Sentinel split", FORMED, [_view("lab4", "lab4"), _view("lab5", "lab5"), _view("lab6", "lab5")], None,
+     "replication group main: its Sentinels disagree on the primary (lab4 says 10.0.0.4:6380; lab5, lab6 say 10.0.0.5:6380); "
+     "nothing was changed: wait until the failover has finished, then run the play again"),
+    ("a replica that claims the primary", [FORMED[0], FORMED[1], _state("lab6", "master")], [_view(s, "lab4") for s in ("lab4", "lab5")], None,
+     "replication group main: its Sentinels (lab4, lab5) say the primary is lab4 (10.0.0.4:6380), but lab6 says it is a primary; "
+     "nothing was changed: make it a replica again (Sentinel does it by itself within seconds) or move the primary with "
+     "playbooks/switchover.yml"),
+    ("the old primary back, not converted yet", [_state("lab4", "master"), _state("lab5", "master", replicas=1), _state("lab6", "slave", "lab5")],
+     [_view("lab5", "lab5", ["lab4", "lab6"])], None,
+     "replication group main: its Sentinel (lab5) says the primary is lab5 (10.0.0.5:6380), but lab4 says it is a primary; nothing "
+     "was changed: make it a replica again (Sentinel does it by itself within seconds) or move the primary with playbooks/switchover.yml"),
+    ("the named primary is a replica", [_state("lab4", "slave", "lab5"), _state("lab5", "master", replicas=1), _state("lab6", "slave", "lab5")],
+     [_view("lab5", "lab4")], None,
+     "replication group main: its Sentinel (lab5) says the primary is lab4 (10.0.0.4:6380), but lab4 says it is a replica of "
+     "10.0.0.5:6380; nothing was changed"),
+    ("a primary outside the play", [_state("lab5", "slave", "lab4"), _state("lab6", "slave", "lab4")], [_view("lab5", "lab4")],
+     "10.0.0.4:6380", ""),
+]
+
+
+@pytest.mark.parametrize("case,states,views,primary,problem", SENTINEL_DECISIONS, ids=[c[0] for c in SENTINEL_DECISIONS])
+def test_the_current_primary_comes_from_the_sentinels_cross_checked(case, states, views, primary, problem):
+    got = vr.valkey_replication_primary(states, MEMBER, views)
+    assert got["problem"] == problem
+    assert (got["primary"] or {}).get("label") == primary
+
+
+def test_every_host_of_a_group_decides_and_a_sentinel_view_is_read_from_valkey_info():
+    info = {"sentinel": {"monitors": [{"name": "main", "primary": {"host": ADDR["lab4"], "port": 6380},
+                                       "replicas": [{"host": ADDR["lab5"], "port": 6380, "flags": ["slave"]}],
+                                       "sentinels": [{"host": "10.0.0.6", "port": 26379, "flags": ["sentinel"]}]},
+                                      {"name": "other", "primary": {"host": "10.9.9.9", "port": 6379}, "replicas": [], "sentinels": []}]}}
+    views = vr.valkey_replication_sentinel_views(info, "lab5", [_group()])
+    assert views == [{"group": "main", "sentinel": "lab5", "primary": {"address": ADDR["lab4"], "port": 6380},
+                      "replicas": [{"address": ADDR["lab5"], "port": 6380, "flags": ["slave"]}],
+                      "sentinels": [{"address": "10.0.0.6", "port": 26379, "flags": ["sentinel"]}]}]
+    assert vr.valkey_replication_sentinel_views(info, "lab9", [_group()]) == []
+    assert vr.valkey_replication_sentinel_views({}, "lab5", [_group()]) == []
+    # A Sentinel-only host reaches the members' decision: the whole group stops together.
+    group = _group(members=[{"host": "lab4", "initial_primary": True}, "lab5"], sentinels=["lab4", "lab5", "lab7"])
+    split = [dict(_view("lab4", "lab4"), sentinel="lab4"), dict(_view("lab5", "lab5"), sentinel="lab7")]
+    decisions = {h: vr.valkey_replication_decisions([group], h, FORMED[:2], split) for h in ("lab4", "lab5", "lab7")}
+    assert len({json.dumps(d, sort_keys=True) for d in decisions.values()}) == 1
+    assert decisions["lab7"]["main"]["problem"].startswith("replication group main: its Sentinels disagree on the primary")
+    assert vr.valkey_replication_decisions([group], "lab9", FORMED, split) == {}
+
+
+def test_a_sentinel_is_reset_only_while_it_lists_the_removed_replica():
+    removed = {"address": ADDR["lab6"], "port": 6380}
+    view = _view("lab4", "lab4", ["lab5", "lab6"])
+    view["replicas"].append({"address": "10.0.0.8", "port": 6380, "flags": ["s_down", "slave"]})
+    view["sentinels"] = [{"address": "10.0.0.5", "port": 26379, "flags": ["sentinel"]},
+                         {"address": "10.0.0.7", "port": 26379, "flags": ["s_down", "sentinel"]}]
+    plan = vr.valkey_replication_reset_plan(view, removed)
+    # What it must learn again: the healthy ones, not the removed replica nor what is down.
+    assert plan == {"reset": True, "replicas": ["10.0.0.5:6380"], "sentinels": ["10.0.0.5:26379"]}
+    assert vr.valkey_replication_reset_plan(_view("lab4", "lab4", ["lab5"]), removed)["reset"] is False
+    assert vr.valkey_replication_reset_plan(None, removed)["reset"] is False
+    # Done when the removed one is gone and the rest are back.
+    after = _view("lab4", "lab4", ["lab5"])
+    assert not vr.valkey_replication_reset_done(after, plan, removed)  # the Sentinels not yet
+    after["sentinels"] = [{"address": "10.0.0.5", "port": 26379, "flags": ["sentinel"]}]
+    assert vr.valkey_replication_reset_done(after, plan, removed)
+    assert not vr.valkey_replication_reset_done(dict(after, replicas=view["replicas"]), plan, removed)  # still lists lab6
+    assert not vr.valkey_replication_reset_done(None, plan, removed)
