@@ -469,9 +469,20 @@ def _connect(host: Host, proc: subprocess.Popen):
 
 
 def _remove_veth(host: Host):
-    """The machine's end of a host's veth pair (deleting one end deletes both)."""
-    if subprocess.run(["ip", "link", "show", host.veth], capture_output=True, timeout=30).returncode == 0:
-        subprocess.run(["ip", "link", "del", host.veth], check=True, capture_output=True, timeout=30)
+    """The machine's end of a host's veth pair (deleting one end deletes both). The kernel
+    deletes the pair itself when the host's network namespace goes (its last process ended),
+    which can happen between our look and our delete: only a pair still there is an error."""
+    def present() -> bool:
+        return subprocess.run(["ip", "link", "show", host.veth], capture_output=True, timeout=30).returncode == 0
+
+    if present():
+        out = subprocess.run(["ip", "link", "del", host.veth], capture_output=True, text=True, timeout=30)
+        # A failed delete of a pair the kernel is removing: wait (bounded) until it is gone.
+        deadline = time.monotonic() + START_TIMEOUT
+        while out.returncode != 0 and present():
+            if time.monotonic() > deadline:
+                raise LabError("%s: cannot delete %s: %s" % (host.name, host.veth, out.stderr.strip()))
+            time.sleep(0.05)
 
 
 def _wait_ready(host: Host, proc: subprocess.Popen):
