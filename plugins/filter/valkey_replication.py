@@ -287,6 +287,15 @@ def valkey_replication_primary(states, member, views=None, before_deploy=False):
             "why": "the initial primary of a group that has not formed yet"}
 
 
+def _claims_primary(state, named, known):
+    """Whether a member's state says it is a primary other than the one named: a master that
+    the Sentinels know as a replica, or one with replicas of its own."""
+    addr = (state["address"], int(state["port"]))
+    if state.get("role") != "master" or addr == named:
+        return False
+    return addr in known or int(state.get("connected_slaves") or 0) > 0
+
+
 def _sentinels_primary(group, mine, by_addr, views):
     """The primary the group's Sentinels name, if they all name the same one
     and no member contradicts them: a member that claims to be a primary
@@ -311,8 +320,7 @@ def _sentinels_primary(group, mine, by_addr, views):
         return {"primary": None, "why": "", "problem": "%s: %s, but %s says it is a replica of %s:%s; nothing was changed"
                 % (where, whom, label, to_text(named.get("master_host")), to_text(named.get("master_port")))}
     known = set((to_text(r["address"]), int(r["port"])) for v in views for r in v.get("replicas") or [])
-    claims = sorted(_label(s) for s in mine if s.get("role") == "master" and (s["address"], int(s["port"])) != (address, port)
-                    and ((s["address"], int(s["port"])) in known or int(s.get("connected_slaves") or 0) > 0))
+    claims = sorted(_label(s) for s in mine if _claims_primary(s, (address, port), known))
     if claims:
         return {"primary": None, "why": "", "problem": "%s: %s, but %s say%s %s a primary; nothing was changed: "
                 "make %s a replica again (Sentinel does it by itself within seconds) or move the primary with playbooks/switchover.yml"
@@ -385,8 +393,8 @@ def valkey_replication_reset_done(view, plan, removed):
     if not view:
         return False
     replicas = set(_addr(r) for r in view["replicas"])
-    return (_addr(removed) not in replicas and set(plan["replicas"]) <= replicas
-            and set(plan["sentinels"]) <= set(_addr(s) for s in view["sentinels"]))
+    relearned = set(plan["replicas"]) <= replicas and set(plan["sentinels"]) <= set(_addr(s) for s in view["sentinels"])
+    return _addr(removed) not in replicas and relearned
 
 
 def valkey_replication_monitors(groups, host, primaries, auth_user="", auth_pass=""):
