@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 import valkey_rolling as vr  # noqa: E402
@@ -104,53 +103,27 @@ def test_the_sentinel_gate(case, master, replicas, primary, want):
 
 
 # The gates on real servers: a primary and its replica, each a valkey-server
-# started here on a free port and ended by its pid.
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+# started here (conftest's Valkey: ready when its log says so and its own pid
+# holds the port) and ended by its pid.
 def _cli(port, *args):
     return subprocess.run(["valkey-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10).stdout
 
 
-def _start(tmp_path, name, *extra):
-    port = _free_port()
-    d = tmp_path / name
-    d.mkdir()
-    proc = subprocess.Popen(["valkey-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(d), "--save", "", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        if _cli(port, "PING").strip() == "PONG":
-            return proc, port
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("valkey-server did not answer on port %d" % port)
-
-
 @pytest.fixture
-def pair(tmp_path):
-    procs = []
-    primary, pport = _start(tmp_path, "primary")
-    procs.append(primary)
-    replica, rport = _start(tmp_path, "replica")
-    procs.append(replica)
-    _cli(rport, "REPLICAOF", "127.0.0.1", str(pport))
-    yield {"primary": (primary, pport), "replica": (replica, rport)}
-    for p in procs:
-        if p.poll() is None:
-            os.kill(p.pid, signal.SIGTERM)
-            p.wait(timeout=10)
+def pair(valkey):
+    primary, replica = valkey(), valkey()
+    replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    return {"primary": (primary.proc, primary.port), "replica": (replica.proc, replica.port)}
 
 
-def _wait(what, cond):
-    for _ in range(200):
-        got = cond()
-        if got:
-            return got
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
+def _caught_up(pport):
+    """Wait for the replica's acknowledgement of the primary's current offset (WAIT: the
+    server's event), then say whether the offsets are equal; bounded to 10 tries."""
+    for _ in range(10):
+        _cli(pport, "WAIT", "1", "1000")
+        if vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
+            return True
+    raise AssertionError("timed out waiting for the replica's acknowledged offset")
 
 
 def test_the_gates_on_a_real_primary_and_replica(pair):
@@ -169,11 +142,10 @@ def test_the_gates_on_a_real_primary_and_replica(pair):
     # The primary: every replica online, and caught up (replicas acknowledge once a second).
     pinfo = vr.valkey_rolling_info(_cli(pport, "INFO", "replication", "server", "persistence"))
     assert vr.valkey_rolling_gate(pinfo, node, "before")["ok"]
-    _wait("the replica's acknowledged offset", lambda: vr.valkey_rolling_caught_up(
-        vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"])
+    _caught_up(pport)
     # The replica loses its primary: the gate names the link.
     _cli(pport, "CLIENT", "KILL", "TYPE", "replica")
-    _cli(rport, "REPLICAOF", "127.0.0.1", str(_free_port()))
+    _cli(rport, "REPLICAOF", "127.0.0.1", str(free_port()))
     down = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
     assert vr.valkey_rolling_gate(down, node, "before") == {"ok": False, "gate": "replica-link", "saw": "master_link_status is down"}
     # A node that does not answer.
