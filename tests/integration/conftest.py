@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -47,8 +45,9 @@ def _listens_on(pid: int, port: int) -> bool:
 class Valkey:
     """A real valkey-server with its own config file in a temp dir."""
 
-    def __init__(self, base: Path, extra: str = "", conf_dir: Path | None = None):
+    def __init__(self, base: Path, extra: str = "", conf_dir: Path | None = None, args: tuple = ()):
         self.dir = base
+        self.args = tuple(args)  # e.g. ("--sentinel",)
         self.conf_dir = conf_dir or base
         self.port = free_port()
         self.conf = self.conf_dir / "valkey.conf"
@@ -79,11 +78,12 @@ class Valkey:
         # socket: a PING could be answered by somebody else's server on that port.
         for _ in range(5):
             seen = self.log.stat().st_size if self.log.exists() else 0  # a restart: only this start's lines count
-            self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(["valkey-server", str(self.conf), *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 60  # a guard against a hang; the event is the log line
             while time.monotonic() < deadline and self.proc.poll() is None:
                 log = self.log.read_bytes()[seen:].decode(errors="replace") if self.log.exists() else ""
-                if "Ready to accept connections" in log:
+                # A Sentinel logs its id once it listens, never "Ready to accept connections".
+                if ("Sentinel ID is" if "--sentinel" in self.args else "Ready to accept connections") in log:
                     if _listens_on(self.proc.pid, self.port):
                         return self
                     break
@@ -125,10 +125,10 @@ class Valkey:
 def valkey(tmp_path):
     servers = []
 
-    def make(extra: str = "", conf_dir: Path | None = None) -> Valkey:
+    def make(extra: str = "", conf_dir: Path | None = None, args: tuple = ()) -> Valkey:
         d = tmp_path / ("vk%d" % len(servers))
         d.mkdir()
-        s = Valkey(d, extra, conf_dir=conf_dir).start()
+        s = Valkey(d, extra, conf_dir=conf_dir, args=args).start()
         servers.append(s)
         return s
 
@@ -181,7 +181,6 @@ class Ansible:
         if check and proc.returncode != 0:
             raise AssertionError("ansible-playbook failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
         return proc
-
 
     def _private_journal(self, path: Path):
         """Tests never write the machine's change journal (/var/log/valkeyops, which the
