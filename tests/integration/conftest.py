@@ -356,17 +356,21 @@ def lab_hosts(tmp_path):
     labhosts.down(taken)
 
 
-def fixed_lab_hosts(numbers, inventory: Path) -> Lab:
-    """Start the fixed lab hosts a helper's tests own (labN for N in numbers) and write their
-    inventory (group `lab`); skips when the machine cannot run them or they are taken. The
-    caller ends them with labhosts.down(lab)."""
+def fixed_lab_hosts(numbers, inventory: Path, render=None) -> Lab:
+    """Start the fixed lab hosts a test file owns (labN for N in numbers) and write their
+    inventory: render(hosts) when given, else the hosts in group `lab`. Skips when the machine
+    cannot run them (not root) or another run holds them; any other lab failure is the test's
+    (raised, with the hosts this call started ended). The caller ends them with
+    labhosts.down(lab)."""
     if os.geteuid() != 0:
         pytest.skip("lab hosts need root (mount namespaces, sshd)")
     hosts = [labhosts.Host(n) for n in numbers]
     try:
         labhosts.up(hosts)
     except labhosts.LabError as e:
-        labhosts.down([h for h in hosts if h.is_up()])
-        pytest.skip("%s are not free: %s" % (", ".join(h.name for h in hosts), e))
-    inventory.write_text("[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
+        if not isinstance(e, labhosts.HostTaken):
+            labhosts.down([h for h in hosts if h.is_up()])
+            raise
+        pytest.skip("%s are taken: %s" % (", ".join(h.name for h in hosts), e))
+    inventory.write_text(render(hosts) if render else "[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
     return Lab(hosts, inventory, [labhosts.DEFAULT_USER])
