@@ -241,8 +241,9 @@ func (r *run) staying() []*member {
 // the server offers no event for it) with a growing interval until each
 // knows every other staying node and, once they were forgotten, none of
 // the leaving ones, none is in
-// handshake, and with full set: cluster_state is ok, every slot is served,
-// no slot is open and all agree on who serves which. Bounded by wait_timeout.
+// handshake, and with full set: cluster_state is ok, every replica's link
+// to its primary is up with no sync running, every slot is served, no slot
+// is open and all agree on who serves which. Bounded by wait_timeout.
 func (r *run) waitAgree(ctx context.Context, what string, full bool) error {
 	staying := r.staying()
 	if r.withLeaving {
@@ -313,6 +314,12 @@ func agreed(ctx context.Context, staying []*member, leaving map[string]bool, ful
 		}
 		if st := m.info.State; st != "ok" {
 			return fmt.Sprintf("%s reports cluster_state:%s", m.name(), st), nil
+		}
+		// A replica counts once it has its primary's data: a shard whose
+		// replica is still syncing has no copy to fail over to (and a
+		// rolling restart right after would find none to move to).
+		if !m.view.Self().IsPrimary() && (m.repl.LinkStatus != "up" || m.repl.SyncInProgress) {
+			return fmt.Sprintf("%s is still syncing with its primary", m.name()), nil
 		}
 		if u := m.view.Uncovered(); len(u) > 0 {
 			return fmt.Sprintf("%s sees %d slot ranges unserved", m.name(), len(u)), nil

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,7 +32,9 @@ func assertHealthy(t *testing.T, nodes []*testserver.ClusterNode, primaries int)
 }
 
 func TestCreateIdempotentCheckMode(t *testing.T) {
-	nodes := testserver.StartCluster(t, 6)
+	// A full sync that starts 2 s late (diskless, delayed): the module must
+	// still return only once every replica has its primary's data.
+	nodes := testserver.StartCluster(t, 6, "repl-diskless-sync yes", "repl-diskless-sync-delay 2")
 	args := task(nodes, nil)
 
 	// Check mode: the plan, and nothing sent but reads.
@@ -61,6 +64,14 @@ func TestCreateIdempotentCheckMode(t *testing.T) {
 		}
 	}
 	require.Equal(t, map[string]int{"127.0.0.1": 1, "127.0.0.2": 1, "127.0.0.3": 1}, hosts)
+	// Every replica synced already (a rolling restart right after finds each primary a replica to move to).
+	for _, n := range nodes {
+		info := n.CLI("INFO", "replication")
+		if strings.Contains(info, "role:slave") {
+			require.Contains(t, info, "master_link_status:up", n.Addr)
+			require.Contains(t, info, "master_sync_in_progress:0", n.Addr)
+		}
+	}
 
 	// Rerun: nothing to do, nothing sent but reads.
 	before = snapshot(t, nodes)

@@ -29,6 +29,7 @@ type member struct {
 	keys    int64 // DBSIZE
 	view    *topology.ClusterView
 	info    *topology.ClusterInfo
+	repl    *topology.Replication // INFO replication, as of the last refresh
 }
 
 func (m *member) id() string {
@@ -102,7 +103,7 @@ func (o *Options) read(ctx context.Context, m *member) {
 // refresh rereads CLUSTER NODES and CLUSTER INFO.
 func (m *member) refresh(ctx context.Context) error {
 	c := m.client
-	r := c.DoMulti(ctx, c.B().ClusterNodes().Build(), c.B().ClusterInfo().Build())
+	r := c.DoMulti(ctx, c.B().ClusterNodes().Build(), c.B().ClusterInfo().Build(), c.B().Info().Section("replication").Build())
 	nodes, err := r[0].ToString()
 	if err != nil {
 		return fmt.Errorf("CLUSTER NODES failed: %w", err)
@@ -119,7 +120,15 @@ func (m *member) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("refusing the reply of %s: %w", m.name(), err)
 	}
-	m.view, m.info = v, info
+	text, err = r[2].ToString()
+	if err != nil {
+		return fmt.Errorf("INFO replication failed: %w", err)
+	}
+	repl, err := topology.ParseReplication(strings.TrimPrefix(text, verbatimText))
+	if err != nil {
+		return fmt.Errorf("refusing the reply of %s: %w", m.name(), err)
+	}
+	m.view, m.info, m.repl = v, info, repl
 	return nil
 }
 

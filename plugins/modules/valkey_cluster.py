@@ -20,7 +20,8 @@ description:
     example with C(run_once) on the first node); it reaches every node from the target it runs on.
   - From bare nodes started with C(cluster-enabled yes) it assigns all 16384 slots evenly to the primaries,
     meets the nodes, attaches each replica to a primary on another host, and waits until every node
-    reports C(cluster_state:ok) and agrees on who serves which slot.
+    reports C(cluster_state:ok) and agrees on who serves which slot, and every replica has synced with its
+    primary (link up, no sync running).
   - Idempotent. A formed cluster that matches is left alone (C(changed=false), only reads are sent). Roles
     are never forced back; after a failover the promoted replica stays primary (O(nodes[].initial_role)
     applies when a node is first placed only).
