@@ -33,6 +33,7 @@ def ephemeral_dir():
 
 
 def main():
+    load_before = os.getloadavg()[0]
     env = dict(os.environ, VALKEYOPS_MOLECULE_ADMIN_PASSWORD=secrets.token_hex(16), VALKEYOPS_MOLECULE_APP_PASSWORD=secrets.token_hex(16),
                PATH="%s:%s" % (ROOT / ".venv" / "bin", os.environ["PATH"]))
     with tempfile.TemporaryDirectory(prefix="valkeyops-cluster-roll-") as work:
@@ -56,6 +57,7 @@ def main():
         finally:
             if not reuse:
                 subprocess.run(MOLECULE + ["destroy", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=False)
+    load = (load_before, os.getloadavg()[0])
     w1, w0 = r["wait1"], r["wait0"]
 
     def row(name, c):
@@ -77,7 +79,8 @@ slot: one counts a write acknowledged only after `WAIT 1`, one without WAIT. Eac
 waited for, a primary's slots handed to its replica with `CLUSTER FAILOVER`, restart, gates. Written by
 `bench/cluster_roll.py` on this 2-core machine shared with the other lanes.
 
-Roll time, 6 nodes: **{r['roll_seconds']:.0f} s** (3 primaries moved).
+Roll time, 6 nodes: **{r['roll_seconds']:.0f} s** (3 primaries moved; load average {load[0]:.1f} before the run,
+{load[1]:.1f} after it: other lanes or scenarios on the machine stretch it).
 
 | client | acked writes | acked writes lost | stale reads | errors | longest run of failed writes ms | p50 ms | p99 ms | max ms |
 |---|---:|---:|---:|---|---:|---:|---:|---:|
