@@ -26,9 +26,12 @@ const (
 	StepPause    = "pause"              // CLIENT PAUSE WRITE answered
 	StepCaughtUp = "replicas_caught_up" // every replica acknowledged master_repl_offset
 	StepFailover = "sentinel_failover"  // SENTINEL FAILOVER answered
-	StepPromoted = "promoted"           // the Sentinel names the promoted replica, which left this primary
+	StepPromoted = "promoted"           // the replica the Sentinel chose left this primary (REPLICAOF NO ONE)
 	StepFollow   = "old_primary_follows"
 	StepUnpause  = "unpause"
+	// StepConfirmed: after the pause, the Sentinel names the new primary
+	// (it has read role:master from it).
+	StepConfirmed = "sentinel_names_it"
 )
 
 // Fields are valkey_sentinel_failover's return values.
@@ -251,23 +254,11 @@ func isHex40(s string) bool {
 // sentinelKnows checks that the Sentinel lists to among the group's
 // replicas and does not think it is down: else it cannot promote it.
 func (r *run) sentinelKnows(ctx context.Context, to string) error {
-	s := r.sentinel
-	arr, err := s.Do(ctx, s.B().SentinelReplicas().Master(r.opts.Group).Build()).ToArray()
+	reps, err := r.sentinelReplicas(ctx)
 	if err != nil {
-		return fmt.Errorf("failed to read SENTINEL REPLICAS %q from %s: %w", r.opts.Group, r.fields.Sentinel, err)
+		return err
 	}
-	if len(arr) > topology.MaxReplicas {
-		return fmt.Errorf("the Sentinel at %s lists %d replicas of group %q, more than the limit of %d", r.fields.Sentinel, len(arr), r.opts.Group, topology.MaxReplicas)
-	}
-	for _, e := range arr {
-		m, err := e.AsStrMap()
-		if err != nil {
-			return fmt.Errorf("failed to read SENTINEL REPLICAS %q from %s: %w", r.opts.Group, r.fields.Sentinel, err)
-		}
-		rep, err := topology.ParseSentinelReplica(m)
-		if err != nil {
-			return err
-		}
+	for _, rep := range reps {
 		if !strings.EqualFold(address(rep.Host, rep.Port), to) {
 			continue
 		}
@@ -277,6 +268,31 @@ func (r *run) sentinelKnows(ctx context.Context, to string) error {
 		return nil
 	}
 	return fmt.Errorf("option \"to\": the Sentinel at %s does not list %s among the replicas of group %q (it learns them from the primary's INFO every 10 s); expected a replica it knows", r.fields.Sentinel, to, r.opts.Group)
+}
+
+// sentinelReplicas is SENTINEL REPLICAS group, parsed and bounded.
+func (r *run) sentinelReplicas(ctx context.Context) ([]topology.SentinelReplica, error) {
+	s := r.sentinel
+	arr, err := s.Do(ctx, s.B().SentinelReplicas().Master(r.opts.Group).Build()).ToArray()
+	if err != nil {
+		return nil, fmt.Errorf("failed to read SENTINEL REPLICAS %s from %s: %w", r.opts.Group, r.fields.Sentinel, err)
+	}
+	if len(arr) > topology.MaxReplicas {
+		return nil, fmt.Errorf("the Sentinel at %s lists %d replicas of group %q, more than the limit of %d", r.fields.Sentinel, len(arr), r.opts.Group, topology.MaxReplicas)
+	}
+	out := make([]topology.SentinelReplica, 0, len(arr))
+	for _, e := range arr {
+		m, err := e.AsStrMap()
+		if err != nil {
+			return nil, fmt.Errorf("failed to read SENTINEL REPLICAS %s from %s: %w", r.opts.Group, r.fields.Sentinel, err)
+		}
+		rep, err := topology.ParseSentinelReplica(m)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rep)
+	}
+	return out, nil
 }
 
 // failure is an error inside the pause, with whether the move began
@@ -311,6 +327,14 @@ func (r *run) Apply(ctx context.Context, t *outcome.Task) error {
 		pause = fmt.Sprintf("writes were paused and ending the pause failed (%v): it ends by itself %d ms after it began", uerr, timeout)
 	}
 	t.Res.Fields = r.fields
+	if f == nil {
+		t0 := time.Now()
+		if err := r.confirm(ctx, t0.Add(time.Duration(timeout)*time.Millisecond)); err != nil {
+			return outcome.Partial("SENTINEL FAILOVER %s was accepted by the Sentinel at %s and %s now replicates %s (%s), but %v",
+				o.Group, r.fields.Sentinel, r.fields.OldPrimary, r.fields.NewPrimary, pause, err)
+		}
+		r.step(StepConfirmed, t0)
+	}
 	switch {
 	case f == nil && uerr == nil:
 		t.Res.Msg = fmt.Sprintf("moved the primary of group %s from %s to %s through the Sentinel at %s; %s", o.Group, r.fields.OldPrimary, r.fields.NewPrimary, r.fields.Sentinel, pause)
@@ -363,7 +387,7 @@ func (r *run) move(ctx context.Context, deadline time.Time) *failure {
 			break
 		}
 		if time.Now().After(deadline) {
-			return &failure{moved: true, err: fmt.Errorf("%s the Sentinel named no new primary that left %s (the Sentinel may still finish the failover and will then make %s a replica)",
+			return &failure{moved: true, err: fmt.Errorf("%s no replica the Sentinel chose left %s (the Sentinel may still finish the failover and will then make %s a replica)",
 				within, r.fields.OldPrimary, r.fields.OldPrimary)}
 		}
 		time.Sleep(PollInterval)
@@ -411,34 +435,37 @@ func (r *run) replication(ctx context.Context) (*topology.Replication, error) {
 	return topology.ParseReplication(text)
 }
 
-// promoted says whether the Sentinel names a new primary for the group
-// that was a replica of this primary with its link up, and that replica
-// has left this primary's replica list. The Sentinel that runs the
-// failover changes its answer only after the promoted replica's INFO said
-// role:master (Sentinel's RECONF_SLAVES state): that is the proof it is a
-// primary, read by the Sentinel, which the module need not reach itself.
-// A name that was not a replica of this primary is refused: the old
-// primary is never pointed at an address the plan did not see.
+// promoted says whether the replica the Sentinel chose has become a
+// primary: the Sentinel marks its choice (flag "promoted" in SENTINEL
+// REPLICAS) and sends it REPLICAOF NO ONE; the replica then leaves this
+// primary's replica list at once, which this module sees itself on the
+// primary's socket. Waiting instead for the Sentinel to name it (it does
+// so after the promoted replica's INFO, read once a second, says
+// role:master) would hold the writes up to a second longer; that answer
+// is awaited after the pause (confirm). A choice that was not a replica of
+// this primary with its link up is refused: the old primary is never
+// pointed at an address the plan did not see.
 func (r *run) promoted(ctx context.Context) (bool, error) {
-	s := r.sentinel
-	addr, err := s.Do(ctx, s.B().SentinelGetMasterAddrByName().Master(r.opts.Group).Build()).AsStrSlice()
+	reps, err := r.sentinelReplicas(ctx)
 	if err != nil {
-		return false, fmt.Errorf("failed to read SENTINEL GET-MASTER-ADDR-BY-NAME %s: %v", r.opts.Group, err)
+		return false, err
 	}
-	if len(addr) != 2 {
-		return false, fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME %s answered %d strings, expected a host and a port", r.opts.Group, len(addr))
+	var chosen []string
+	for _, rep := range reps {
+		if topology.HasFlag(rep.Flags, "promoted") {
+			chosen = append(chosen, address(rep.Host, rep.Port))
+		}
 	}
-	named := addr[0] + ":" + addr[1]
-	if host, port, err := splitAddress(named); err == nil {
-		named = address(host, port)
-	}
-	if strings.EqualFold(named, r.fields.OldPrimary) {
+	if len(chosen) == 0 {
 		return false, nil
 	}
+	if len(chosen) > 1 {
+		return false, fmt.Errorf("the Sentinel marks %d replicas as promoted (%s); expected one", len(chosen), strings.Join(chosen, ", "))
+	}
+	named := chosen[0]
 	rep, ok := r.candidates[strings.ToLower(named)]
 	if !ok {
-		return false, fmt.Errorf("it names %q as the new primary, which was not a replica of %s with its link up; %s was not pointed at it",
-			named, r.fields.OldPrimary, r.fields.OldPrimary)
+		return false, fmt.Errorf("it promotes %q, which was not a replica of %s with its link up; %s was not pointed at it", named, r.fields.OldPrimary, r.fields.OldPrimary)
 	}
 	repl, err := r.replication(ctx)
 	if err != nil {
@@ -452,6 +479,35 @@ func (r *run) promoted(ctx context.Context) (bool, error) {
 	r.newHost, r.newPort = rep.IP, rep.Port
 	r.fields.NewPrimary = address(rep.IP, rep.Port)
 	return true, nil
+}
+
+// confirm waits, after the pause, until the Sentinel names the new primary
+// (it has read role:master from it), so the task ends with the move done
+// as the Sentinel sees it.
+func (r *run) confirm(ctx context.Context, deadline time.Time) error {
+	s := r.sentinel
+	for {
+		addr, err := s.Do(ctx, s.B().SentinelGetMasterAddrByName().Master(r.opts.Group).Build()).AsStrSlice()
+		if err != nil {
+			return fmt.Errorf("failed to read SENTINEL GET-MASTER-ADDR-BY-NAME %s: %v", r.opts.Group, err)
+		}
+		if len(addr) != 2 {
+			return fmt.Errorf("SENTINEL GET-MASTER-ADDR-BY-NAME %s answered %d strings, expected a host and a port", r.opts.Group, len(addr))
+		}
+		named := addr[0] + ":" + addr[1]
+		if host, port, err := splitAddress(named); err == nil {
+			named = address(host, port)
+		}
+		switch {
+		case strings.EqualFold(named, r.fields.NewPrimary):
+			return nil
+		case !strings.EqualFold(named, r.fields.OldPrimary):
+			return fmt.Errorf("the Sentinel names %q as the primary, neither %s nor %s", named, r.fields.OldPrimary, r.fields.NewPrimary)
+		case time.Now().After(deadline):
+			return fmt.Errorf("the Sentinel still names %s, not %s, %d ms after the pause ended", r.fields.OldPrimary, r.fields.NewPrimary, r.opts.timeout())
+		}
+		time.Sleep(PollInterval)
+	}
 }
 
 func (r *run) step(name string, since time.Time) {

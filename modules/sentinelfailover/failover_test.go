@@ -62,7 +62,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	for _, s := range doc["steps"].([]any) {
 		steps = append(steps, s.(map[string]any)["name"].(string))
 	}
-	assert.Equal(t, []string{StepPause, StepCaughtUp, StepFailover, StepPromoted, StepFollow, StepUnpause}, steps)
+	assert.Equal(t, []string{StepPause, StepCaughtUp, StepFailover, StepPromoted, StepFollow, StepUnpause, StepConfirmed}, steps)
 	t.Logf("pause_ms %v, steps %v", doc["pause_ms"], doc["steps"])
 	for i, sub := range subs {
 		f := strings.Fields(sub.Wait(t, "+switch-master", 60*time.Second))
