@@ -20,10 +20,11 @@ description:
     one process, so that the writes are paused for as long as Valkey takes and not for a sequence of tasks.
   - "The steps: C(CLIENT PAUSE WRITE) on the primary (for at most O(timeout) ms: the pause ends by itself if the
     module dies); wait until every replica's acknowledged offset (C(INFO replication)) equals the primary's;
-    C(SENTINEL FAILOVER); wait until the Sentinel names the replica it promoted (it does so only after that
-    replica reported C(role:master) to it) and that replica has left the primary; C(REPLICAOF) on the old
-    primary toward it; C(CLIENT UNPAUSE), also on every error path. Each wait polls every few milliseconds and
-    ends before the pause would."
+    C(SENTINEL FAILOVER); wait until the replica the Sentinel chose (flag C(promoted)) has left the primary,
+    which it does when it runs C(REPLICAOF NO ONE); C(REPLICAOF) on the old primary toward it; C(CLIENT UNPAUSE),
+    also on every error path. Each wait polls every few milliseconds and ends before the pause would. Then,
+    writes no longer paused, the module waits until the Sentinel names the new primary (it does so after
+    reading C(role:master) from it)."
   - Before anything changes the module checks that the server is the primary the Sentinel names for O(group)
     (by run id), that no failover is in progress, and that O(to), when given, is one of its replicas with its
     link up that the Sentinel knows. Otherwise it fails with one sentence and nothing changed.
@@ -178,7 +179,8 @@ pause_ms:
 steps:
   description:
     - The steps that ran and how long each took, in order
-      (V(pause), V(replicas_caught_up), V(sentinel_failover), V(promoted), V(old_primary_follows), V(unpause)).
+      (V(pause), V(replicas_caught_up), V(sentinel_failover), V(promoted), V(old_primary_follows), V(unpause),
+      V(sentinel_names_it), the last after the pause).
   returned: always
   type: list
   elements: dict
@@ -189,4 +191,5 @@ steps:
     - {name: promoted, ms: 690.1}
     - {name: old_primary_follows, ms: 0.3}
     - {name: unpause, ms: 0.1}
+    - {name: sentinel_names_it, ms: 802.5}
 """
