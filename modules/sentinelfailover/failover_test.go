@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/journal"
 	"github.com/valkeyops/secure/internal/loadgen"
 	"github.com/valkeyops/secure/internal/testserver"
 )
@@ -46,7 +47,8 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	for _, r := range g.Replicas {
 		replicas[r.Addr] = r
 	}
-	out, doc, code := printed(t, g.task(g.Primary, nil))
+	args := g.task(g.Primary, nil)
+	out, doc, code := printed(t, args)
 	require.Equal(t, 0, code, "%s", doc["msg"])
 	assert.NotContains(t, out, dataPass)
 	assert.NotContains(t, out, sentinelPass)
@@ -64,6 +66,17 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 	}
 	assert.Equal(t, []string{StepPause, StepCaughtUp, StepFailover, StepPromoted, StepFollow, StepUnpause, StepConfirmed}, steps)
 	t.Logf("pause_ms %v, steps %v", doc["pause_ms"], doc["steps"])
+	// The journal names the old primary's new place.
+	entries, _, err := journal.Read(args["journal_path"].(string), journal.Filter{})
+	require.NoError(t, err)
+	require.Len(t, entries, 1)
+	assert.Equal(t, "valkey_sentinel_failover", entries[0].Module)
+	assert.False(t, entries[0].Partial)
+	require.Len(t, entries[0].Changes, 1)
+	ch := entries[0].Changes[0]
+	assert.Equal(t, "replicaof", ch.Name)
+	assert.Equal(t, "no one", *ch.Before)
+	assert.Equal(t, "127.0.0.1 "+strconv.Itoa(promoted.Port), *ch.After)
 	for i, sub := range subs {
 		f := strings.Fields(sub.Wait(t, "+switch-master", 60*time.Second))
 		require.Len(t, f, 5)
@@ -195,7 +208,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 // has replica-priority 0) ends the pause and says so; nothing else changed.
 func TestRefusedFailoverEndsThePause(t *testing.T) {
 	g := startGroup(t, 1, "replica-priority 0")
-	res, f := call(t, g.task(g.Primary, nil))
+	args := g.task(g.Primary, nil)
+	res, f := call(t, args)
 	require.True(t, res.Failed)
 	assert.False(t, res.Changed)
 	assert.Regexp(t, regexp.MustCompile(`^the Sentinel at `+regexp.QuoteMeta(g.Sentinels[0].Addr)+
@@ -207,4 +221,7 @@ func TestRefusedFailoverEndsThePause(t *testing.T) {
 	writable(t, g.Primary)
 	assert.Equal(t, "master", info(t, g.Primary, "role"))
 	assert.Equal(t, g.Primary.Addr, named(t, g.Sentinels[0]))
+	entries, _, err := journal.Read(args["journal_path"].(string), journal.Filter{})
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing changed, nothing journalled")
 }
