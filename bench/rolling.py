@@ -34,7 +34,8 @@ A replication group of 3 data nodes and 3 Sentinels (lab4-lab6, TLS, Valkey 8.0.
 machine shared by every lab host), rolled twice by molecule's `replication` scenario
 (`molecule/replication/rolling.yml`, written by `bench/rolling.py`): `rolling_restart.yml` (at
 -vvvv --diff), then `site.yml` changing `databases`, which valkey_server leaves to the roll at its
-end. Each roll restarts the two replicas, then moves the primary and restarts it. The move is one
+end; then `playbooks/switchover.yml` moves the primary to a chosen replica (`valkey_switchover_to`).
+Each roll restarts the two replicas, then moves the primary and restarts it. Every move is one
 `valkey_sentinel_failover` call on the primary's host: CLIENT PAUSE WRITE, the replicas' acknowledged
 offsets equal, SENTINEL FAILOVER, the replica the Sentinel chose has left the old primary (REPLICAOF NO
 ONE), REPLICAOF on the old primary, CLIENT UNPAUSE, each wait polling every 2 ms; then, writes no
@@ -48,7 +49,7 @@ Ansible tasks (one SSH round trip each, polls 1 s apart).
 |---|---:|---:|
 | rolling_restart.yml, 3 nodes (s) | {r['roll_seconds']:.1f} | 33.6 |
 | site.yml with the rolling config change, 3 nodes (s) | {r['site_roll_seconds']:.1f} | 101.4 |
-| primaries moved | {len(pauses)} | 2 |
+| primaries moved (2 rolls, then 1 switchover) | {len(pauses)} | 2 (rolls only) |
 | writes paused per move, as the module measured it (ms) | {', '.join(f'{p:.0f}' for p in pauses)} | |
 | acknowledged writes | {lg['acked_writes']} | 87672 |
 | acknowledged writes lost | {lg['lost_keys']} | 0 |
@@ -65,7 +66,8 @@ READONLY: never acknowledged) until it learns the new one from a Sentinel, and a
 promoted replica only after reading `role:master` in its INFO, which it does once a second during a
 failover (the others learn it from that Sentinel's hello messages, every 2 s); the client asks its
 Sentinel once a second or hears +switch-master. So the client's window is the pause plus up to about
-2 s that no tool on the primary's host can shorten.
+2 s that no tool on the primary's host can shorten. The client errors are mostly those READONLY
+refusals, retried at once; before, the client's writes sat blocked in the pause instead.
 """
     write_section("Rolling restart of a replication group under load", body)
 
