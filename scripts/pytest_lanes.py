@@ -15,6 +15,7 @@ LOGDIR/<lane>.log and is printed whole at the end; exit 1 when a lane failed.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -69,8 +70,15 @@ def main(argv: list[str]) -> int:
         procs[name] = (subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT), log, time.monotonic())
         print("pytest lane %-9s %s" % (name, " ".join(Path(f).stem for f in files)), flush=True)
     failed = []
-    for name, (proc, log, start) in procs.items():
-        rc = proc.wait()
+    # Each lane as it ends (os.wait: whichever child exits first), so its time is its own.
+    pending = {proc.pid: name for name, (proc, _, _) in procs.items()}
+    while pending:
+        pid, status = os.wait()
+        name = pending.pop(pid, None)
+        if name is None:
+            continue
+        proc, log, start = procs[name]
+        rc = proc.returncode = os.waitstatus_to_exitcode(status)
         rc = 0 if rc == 5 else rc  # 5: -k left this lane no test to run
         log.close()
         print("pytest lane %-9s %s in %4.0fs" % (name, "passed" if rc == 0 else "FAILED", time.monotonic() - start), flush=True)

@@ -90,12 +90,17 @@ func (r *run) applyPlan(ctx context.Context) error {
 		}
 	}
 	if len(p.leaving) > 0 {
-		// Every staying node must know the moved slots' new owners first: a
-		// node that forgets a node it still believes serves a slot drops that
-		// slot, reports cluster_state:fail and answers CLUSTERDOWN until
-		// gossip teaches it the owner again (seen as seconds of CLUSTERDOWN
-		// under traffic in the lab's shrink).
-		if err := r.waitAgree(ctx, "agree on the moved slots' owners before forgetting the leaving nodes", true); err != nil {
+		// Every node, the leaving ones too, must know the moved slots' new
+		// owners first: a node that forgets a node it still believes serves
+		// a slot drops that slot, reports cluster_state:fail and answers
+		// CLUSTERDOWN until gossip teaches it the owner again (seen as seconds
+		// of CLUSTERDOWN under traffic in the lab's shrink); and a client
+		// refreshes its slot map from any node it knows, the leaving ones
+		// included, so their map must be the right one before they go.
+		r.withLeaving = true
+		err := r.waitAgree(ctx, "agree on the moved slots' owners before forgetting the leaving nodes", true)
+		r.withLeaving = false
+		if err != nil {
 			return err
 		}
 		if err := r.forget(ctx); err != nil {
@@ -202,6 +207,10 @@ func (r *run) forget(ctx context.Context) error {
 		}
 	}
 	for _, l := range r.plan.leaving {
+		if !r.opts.resetRemoved() {
+			r.did(l, "forgotten by every node; not reset, it redirects clients until it stops")
+			continue
+		}
 		if l.client != nil {
 			if err := do(ctx, l, l.client.B().ClusterReset().Soft().Build()); err != nil {
 				return err
@@ -227,7 +236,8 @@ func (r *run) staying() []*member {
 	return out
 }
 
-// waitAgree polls every staying node (CLUSTER NODES and CLUSTER INFO:
+// waitAgree polls every staying node (and with withLeaving the leaving
+// ones that answer) (CLUSTER NODES and CLUSTER INFO:
 // the server offers no event for it) with a growing interval until each
 // knows every other staying node and, once they were forgotten, none of
 // the leaving ones, none is in
@@ -235,6 +245,13 @@ func (r *run) staying() []*member {
 // no slot is open and all agree on who serves which. Bounded by wait_timeout.
 func (r *run) waitAgree(ctx context.Context, what string, full bool) error {
 	staying := r.staying()
+	if r.withLeaving {
+		for _, m := range r.plan.leaving {
+			if m.client != nil && m.connErr == nil {
+				staying = append(staying, m)
+			}
+		}
+	}
 	leaving := map[string]bool{}
 	if r.forgotten {
 		for _, m := range r.plan.leaving {

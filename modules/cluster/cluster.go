@@ -44,6 +44,9 @@ type run struct {
 	// forgotten: the leaving nodes were forgotten (waits then check that
 	// no node knows them any more).
 	forgotten bool
+	// withLeaving: waitAgree also waits for the leaving nodes that answer
+	// (before they are forgotten).
+	withLeaving bool
 }
 
 type change struct{ node, what string }

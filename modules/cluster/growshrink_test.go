@@ -3,10 +3,12 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valkey-io/valkey-go"
 
 	"github.com/valkeyops/secure/internal/loadgen"
 	"github.com/valkeyops/secure/internal/testserver"
@@ -110,7 +112,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 	require.True(t, check.Changed)
 	require.ElementsMatch(t, []string{extra[0].Addr, extra[1].Addr}, f.Plan.Forget)
 	require.InDelta(t, -4096, f.Plan.SlotsToMove[extra[0].Addr], 2)
-	f, ops, took = move(t, tr, task(nodes, map[string]any{"remove_unlisted": true}))
+	f, ops, took = move(t, tr, task(nodes, map[string]any{"remove_unlisted": true, "reset_removed": false}))
 	t.Logf("shrink: %d acknowledged writes during the move (%s)", ops, took)
 	require.GreaterOrEqual(t, ops, int64(minOpsPerMove), "writes during the shrink")
 	require.Len(t, f.Nodes, 6)
@@ -121,9 +123,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 			require.NotContains(t, []string{extra[0].Addr, extra[1].Addr}, k.Addr(), "%s still knows a removed node", n.Addr)
 		}
 	}
-	for _, x := range extra {
-		require.Len(t, view(t, x).Nodes, 1, "removed node %s still knows the cluster", x.Addr)
-	}
+	assertRedirecting(t, nodes, extra)
 
 	rep := tr.finish(t)
 	require.Zero(t, rep.LostKeys, "keys lost")
@@ -134,6 +134,79 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 	require.Positive(t, rep.Redirections[loadgen.KindMoved]+rep.Redirections[loadgen.KindAsk], "no redirection: the slots did not move under traffic")
 
 	// Rerun: the cluster matches.
-	res, _ := callOK(t, task(nodes, map[string]any{"remove_unlisted": true}))
+	res, _ := callOK(t, task(nodes, map[string]any{"remove_unlisted": true, "reset_removed": false}))
 	require.False(t, res.Changed, res.Msg)
+}
+
+// onlyThrough is what a cluster client that knows only addr (a node it
+// learned before the shrink) gets for a write and the read after it.
+func onlyThrough(t *testing.T, addr, key string) (string, error) {
+	t.Helper()
+	c, err := valkey.NewClient(valkey.ClientOption{InitAddress: []string{addr}, DisableRetry: true})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Set().Key(key).Value("v-"+key).Build()).Error(); err != nil {
+		return "", err
+	}
+	return c.Do(ctx, c.B().Get().Key(key).Build()).ToString()
+}
+
+// assertRedirecting: with reset_removed false (what playbooks/cluster.yml
+// asks, as it stops the removed instances next), each removed node is
+// forgotten by every staying node but keeps the cluster's slot map until it
+// stops: a client that still knows it is redirected (MOVED) to the owner,
+// and a client that knows only it still reaches the cluster.
+func assertRedirecting(t *testing.T, nodes, removed []*testserver.ClusterNode) {
+	t.Helper()
+	owners := map[string]bool{}
+	for _, n := range nodes {
+		for _, k := range view(t, n).Nodes {
+			if k.IsPrimary() && k.SlotCount() > 0 {
+				owners[k.Addr()] = true
+			}
+		}
+	}
+	for _, x := range removed {
+		require.Equal(t, "ok", clusterState(t, x), "removed node %s", x.Addr)
+		for _, key := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+			out, _ := x.CLIErr("SET", key, "1") // valkey-cli prints the error reply
+			fields := strings.Fields(out)
+			require.Len(t, fields, 3, "removed node %s answered %q", x.Addr, out)
+			require.Equal(t, "MOVED", fields[0], "removed node %s answered %q", x.Addr, out)
+			require.True(t, owners[fields[2]], "removed node %s sends %s to %s, not a primary serving slots", x.Addr, key, fields[2])
+		}
+		got, err := onlyThrough(t, x.Addr, "k-"+x.IP)
+		require.NoError(t, err, "a client that knows only %s", x.Addr)
+		require.Equal(t, "v-k-"+x.IP, got)
+	}
+}
+
+// By default (reset_removed true, as valkey-cli --cluster del-node does) a
+// removed node is reset: it forgets the cluster, so a client that knows
+// only it is sent nowhere (it answers CLUSTERDOWN and a slot map without
+// slots, which a valkey-go client takes for the whole cluster: the lab's
+// shrink showed seconds of CLUSTERDOWN, then errors, until the node
+// stopped). That is why playbooks/cluster.yml, which stops the removed
+// instances next, asks for reset_removed false.
+func TestShrinkResetsRemovedNodesByDefault(t *testing.T) {
+	nodes := testserver.StartCluster(t, 3)
+	extra := testserver.StartClusterNode(t, "127.0.0.4")
+	all := append(append([]*testserver.ClusterNode{}, nodes...), extra)
+	callOK(t, task(nodes, map[string]any{"replicas": 0}))
+	callOK(t, task(all, map[string]any{"replicas": 0}))
+	require.Positive(t, view(t, extra).Self().SlotCount())
+
+	res, f := callOK(t, task(nodes, map[string]any{"replicas": 0, "remove_unlisted": true}))
+	require.True(t, res.Changed)
+	require.Len(t, f.Nodes, 3)
+	for _, n := range nodes {
+		require.Equal(t, "ok", clusterState(t, n), n.Addr)
+	}
+	require.Len(t, view(t, extra).Nodes, 1, "the removed node still knows the cluster")
+	out, _ := extra.CLIErr("SET", "a", "1")
+	require.True(t, strings.HasPrefix(out, "CLUSTERDOWN"), "the reset node answered %q", out)
+	_, err := onlyThrough(t, extra.Addr, "k")
+	require.Error(t, err, "a client that knows only the reset node")
 }

@@ -79,6 +79,14 @@ type Options struct {
 	// RemoveUnlisted moves the slots off every cluster node not in Nodes and
 	// makes every node forget it (default false: reported, not touched).
 	RemoveUnlisted bool `json:"remove_unlisted" spec:"default=false"`
+	// ResetRemoved resets (CLUSTER RESET SOFT) each removed node that still
+	// answers once every staying node forgot it (default true, as valkey-cli
+	// --cluster del-node does). False leaves it as it is, a forgotten node
+	// that still redirects clients (MOVED) to the slots' owners until it is
+	// stopped: for nodes the caller stops right after (a reset node that
+	// still runs answers CLUSTERDOWN and a slot map with no slot, which a
+	// client may take for the whole cluster until the node stops).
+	ResetRemoved *bool `json:"reset_removed" spec:"default=true"`
 	// WaitTimeout bounds each wait for the cluster to agree (seconds, default
 	// DefaultWaitTimeout).
 	WaitTimeout int `json:"wait_timeout" spec:"default=60"`
@@ -90,6 +98,8 @@ func (o *Options) replicas() int {
 	}
 	return *o.Replicas
 }
+
+func (o *Options) resetRemoved() bool { return o.ResetRemoved == nil || *o.ResetRemoved }
 
 func (o *Options) waitTimeout() int {
 	if o.WaitTimeout == 0 {

@@ -250,6 +250,81 @@ def valkey_rolling_sentinel_gate(text, node, primary):
     return _judge(True, "sentinel-sees-node", "")
 
 
+def valkey_rolling_sentinel_state(text):
+    """A Sentinel's reading: the output of `INFO server`, `SENTINEL MASTERS`,
+    then `SENTINEL CKQUORUM <name>` for each monitor (valkey-cli --json).
+    Returns {run_id, version, monitors: {name: {primary, others, replicas,
+    down, failover}}, quorum: [CKQUORUM replies as text]}, or {} when the
+    Sentinel did not answer with those."""
+    # valkey-cli --json prints a bulk string (INFO) as it is, over many lines,
+    # and every other reply as one JSON document a line.
+    info_lines, replies = [], []
+    for line in to_text(text).splitlines():
+        try:
+            replies.append(json.loads(line))
+        except ValueError:
+            if replies:
+                # An error reply after the INFO text: error:"NOQUORUM ..."
+                err = line.strip()
+                try:
+                    replies.append(json.loads(err[len("error:"):]) if err.startswith("error:") else err)
+                except ValueError:
+                    replies.append(err)
+            else:
+                info_lines.append(line)
+    info = valkey_rolling_info("\n".join(info_lines))
+    if "run_id" not in info or not replies or not isinstance(replies[0], list):
+        return {}
+    monitors = {}
+    for m in replies[0]:
+        if not isinstance(m, dict) or "name" not in m:
+            return {}
+        flags = to_text(m.get("flags", "")).split(",")
+        monitors[to_text(m["name"])] = {
+            "primary": "%s:%s" % (m.get("ip"), m.get("port")),
+            "others": int(m.get("num-other-sentinels") or 0),
+            "replicas": int(m.get("num-slaves") or 0),
+            "down": [f for f in flags if f in ("s_down", "o_down", "disconnected")],
+            "failover": "failover_in_progress" in flags or m.get("failover-state", "none") not in ("none", ""),
+        }
+    return {"run_id": info["run_id"], "version": info.get("valkey_version", ""), "monitors": monitors,
+            "quorum": [to_text(r) for r in replies[1:]]}
+
+
+def valkey_rolling_sentinel_judge(state, before=None, expect_version=""):
+    """A Sentinel's state (valkey_rolling_sentinel_state) against its gate:
+    before its restart (`before` None) every monitor's primary up, no
+    failover in progress and CKQUORUM OK; after it, also a new process
+    (another run id), the version expected when given, and every monitor of
+    `before` with the same primary, as many other Sentinels and replicas
+    as it knew. Returns {ok, gate, saw}."""
+    if not state:
+        return _judge(False, "sentinel-answers", "the Sentinel did not answer INFO and SENTINEL MASTERS")
+    if before:
+        if state["run_id"] == before["run_id"]:
+            return _judge(False, "sentinel-restarted", "the same process still runs (run id unchanged)")
+        if expect_version and state["version"] != expect_version:
+            return _judge(False, "sentinel-version", "it runs %s, not %s" % (state["version"] or "an unknown version", expect_version))
+    for name, was in sorted((before or {}).get("monitors", {}).items()):
+        now = state["monitors"].get(name)
+        if now is None:
+            return _judge(False, "sentinel-monitors", "it no longer monitors %s" % name)
+        if now["primary"] != was["primary"]:
+            return _judge(False, "sentinel-monitors", "it names %s as %s's primary, %s before" % (now["primary"], name, was["primary"]))
+        if now["others"] < was["others"] or now["replicas"] < was["replicas"]:
+            return _judge(False, "sentinel-monitors", "it knows %d other Sentinels and %d replicas of %s, %d and %d before"
+                          % (now["others"], now["replicas"], name, was["others"], was["replicas"]))
+    for name, now in sorted(state["monitors"].items()):
+        if now["failover"]:
+            return _judge(False, "sentinel-monitors", "%s: a failover is in progress" % name)
+        if now["down"]:
+            return _judge(False, "sentinel-monitors", "%s: its primary is flagged %s" % (name, ",".join(now["down"])))
+    bad = [q for q in state["quorum"] if not q.startswith("OK")]
+    if bad or len(state["quorum"]) < len(state["monitors"]):
+        return _judge(False, "sentinel-quorum", bad[0] if bad else "CKQUORUM was not answered for every monitor")
+    return _judge(True, "sentinel-quorum", "")
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -259,4 +334,6 @@ class FilterModule(object):
             "valkey_rolling_gate": valkey_rolling_gate,
             "valkey_rolling_caught_up": valkey_rolling_caught_up,
             "valkey_rolling_sentinel_gate": valkey_rolling_sentinel_gate,
+            "valkey_rolling_sentinel_state": valkey_rolling_sentinel_state,
+            "valkey_rolling_sentinel_judge": valkey_rolling_sentinel_judge,
         }

@@ -29,7 +29,8 @@ description:
     of the slots.
   - Shrinks the cluster with O(remove_unlisted=true). The slots of a cluster node that O(nodes) does not list
     are moved to the other primaries, replicas of it that stay are attached to another primary, every node
-    forgets it, and it is reset. Without O(remove_unlisted) such nodes are reported and left alone.
+    forgets it, and it is reset (see O(reset_removed)). Without O(remove_unlisted) such nodes are reported
+    and left alone.
   - Slots move with Valkey's own cluster manager (C(valkey-cli --cluster rebalance), which must be installed
     on the target). Keys move with C(MIGRATE) while clients are redirected with C(ASK), so no key is lost
     under live traffic. The password reaches C(valkey-cli) in its environment (C(REDISCLI_AUTH)), never on
@@ -87,6 +88,18 @@ options:
       - With V(false) they are reported in RV(unlisted_nodes) and a warning, and not touched.
     type: bool
     default: false
+  reset_removed:
+    description:
+      - With O(remove_unlisted), reset each removed node that still answers (C(CLUSTER RESET SOFT), as
+        C(valkey-cli --cluster del-node) does) once every staying node forgot it.
+      - Set V(false) when the removed nodes are stopped right after, as C(playbooks/cluster.yml) does. A
+        reset node that still runs answers every client with C(CLUSTERDOWN) and a slot map without slots,
+        which a client that still knows it may take for the whole cluster until the node stops. A removed
+        node that is not reset keeps the cluster's slot map and redirects such a client (C(MOVED)) to the
+        slots' owners; the staying nodes ignore it. Stop it, or it keeps running (a replica keeps
+        replicating its primary).
+    type: bool
+    default: true
   wait_timeout:
     description:
       - Seconds to wait, at each step, for the nodes to agree (nodes met, slots served, C(cluster_state:ok)).

@@ -7,11 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -47,8 +45,9 @@ def _listens_on(pid: int, port: int) -> bool:
 class Valkey:
     """A real valkey-server with its own config file in a temp dir."""
 
-    def __init__(self, base: Path, extra: str = "", conf_dir: Path | None = None):
+    def __init__(self, base: Path, extra: str = "", conf_dir: Path | None = None, args: tuple = ()):
         self.dir = base
+        self.args = tuple(args)  # e.g. ("--sentinel",)
         self.conf_dir = conf_dir or base
         self.port = free_port()
         self.conf = self.conf_dir / "valkey.conf"
@@ -79,11 +78,12 @@ class Valkey:
         # socket: a PING could be answered by somebody else's server on that port.
         for _ in range(5):
             seen = self.log.stat().st_size if self.log.exists() else 0  # a restart: only this start's lines count
-            self.proc = subprocess.Popen(["valkey-server", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(["valkey-server", str(self.conf), *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             deadline = time.monotonic() + 60  # a guard against a hang; the event is the log line
             while time.monotonic() < deadline and self.proc.poll() is None:
                 log = self.log.read_bytes()[seen:].decode(errors="replace") if self.log.exists() else ""
-                if "Ready to accept connections" in log:
+                # A Sentinel logs its id once it listens, never "Ready to accept connections".
+                if ("Sentinel ID is" if "--sentinel" in self.args else "Ready to accept connections") in log:
                     if _listens_on(self.proc.pid, self.port):
                         return self
                     break
@@ -125,10 +125,10 @@ class Valkey:
 def valkey(tmp_path):
     servers = []
 
-    def make(extra: str = "", conf_dir: Path | None = None) -> Valkey:
+    def make(extra: str = "", conf_dir: Path | None = None, args: tuple = ()) -> Valkey:
         d = tmp_path / ("vk%d" % len(servers))
         d.mkdir()
-        s = Valkey(d, extra, conf_dir=conf_dir).start()
+        s = Valkey(d, extra, conf_dir=conf_dir, args=args).start()
         servers.append(s)
         return s
 
@@ -181,7 +181,6 @@ class Ansible:
         if check and proc.returncode != 0:
             raise AssertionError("ansible-playbook failed (%d):\n%s\n%s" % (proc.returncode, proc.stdout[-6000:], proc.stderr[-3000:]))
         return proc
-
 
     def _private_journal(self, path: Path):
         """Tests never write the machine's change journal (/var/log/valkeyops, which the
@@ -357,17 +356,21 @@ def lab_hosts(tmp_path):
     labhosts.down(taken)
 
 
-def fixed_lab_hosts(numbers, inventory: Path) -> Lab:
-    """Start the fixed lab hosts a helper's tests own (labN for N in numbers) and write their
-    inventory (group `lab`); skips when the machine cannot run them or they are taken. The
-    caller ends them with labhosts.down(lab)."""
+def fixed_lab_hosts(numbers, inventory: Path, render=None) -> Lab:
+    """Start the fixed lab hosts a test file owns (labN for N in numbers) and write their
+    inventory: render(hosts) when given, else the hosts in group `lab`. Skips when the machine
+    cannot run them (not root) or another run holds them; any other lab failure is the test's
+    (raised, with the hosts this call started ended). The caller ends them with
+    labhosts.down(lab)."""
     if os.geteuid() != 0:
         pytest.skip("lab hosts need root (mount namespaces, sshd)")
     hosts = [labhosts.Host(n) for n in numbers]
     try:
         labhosts.up(hosts)
     except labhosts.LabError as e:
-        labhosts.down([h for h in hosts if h.is_up()])
-        pytest.skip("%s are not free: %s" % (", ".join(h.name for h in hosts), e))
-    inventory.write_text("[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
+        if not isinstance(e, labhosts.HostTaken):
+            labhosts.down([h for h in hosts if h.is_up()])
+            raise
+        pytest.skip("%s are taken: %s" % (", ".join(h.name for h in hosts), e))
+    inventory.write_text(render(hosts) if render else "[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
     return Lab(hosts, inventory, [labhosts.DEFAULT_USER])

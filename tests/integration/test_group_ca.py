@@ -7,13 +7,12 @@ either node, and nothing secret shows at -vvvv --diff."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import Lab, labhosts, recap
+from conftest import fixed_lab_hosts, labhosts, recap
 
 ADMIN = "groupca-admin-password-8d1f3b6e"
 # This helper's lab hosts (fixed; the shared lab_hosts fixture takes hosts from lab19 down).
@@ -23,17 +22,9 @@ PRIVATE = ("/etc", "/home", "/root", "/var/log", "/var/lib/valkey", "/var/tmp")
 
 @pytest.fixture
 def lab_pair(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("lab hosts need root (mount namespaces, sshd)")
-    hosts = [labhosts.Host(n) for n in OUR_HOSTS]
-    try:
-        labhosts.up(hosts)
-    except labhosts.LabError as e:
-        pytest.skip("lab16/lab17 are not free: %s" % e)
-    inventory = tmp_path / "lab-inventory.ini"
-    inventory.write_text("[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
-    yield Lab(hosts, inventory, [labhosts.DEFAULT_USER])
-    labhosts.down(hosts)
+    lab = fixed_lab_hosts(OUR_HOSTS, tmp_path / "lab-inventory.ini")
+    yield lab
+    labhosts.down(list(lab))
 
 
 def _play(ca_dir: Path) -> list:

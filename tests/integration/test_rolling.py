@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,66 @@ def test_the_gates_on_a_real_primary_and_replica(pair):
     rproc.wait(timeout=10)
     assert vr.valkey_rolling_gate(vr.valkey_rolling_info(_cli(rport, "INFO")), node, "after") == {
         "ok": False, "gate": "answers", "saw": "the node did not answer INFO"}
+
+
+# The Sentinels' roll (valkey_rolling_sentinels): the state and gate filters on a
+# real Sentinel watching a real primary and replica, restarted here by its pid.
+def _sentinel_read(port, monitors=("main",)):
+    cmds = "INFO server\nSENTINEL MASTERS\n" + "".join("SENTINEL CKQUORUM %s\n" % m for m in monitors)
+    return subprocess.run(["valkey-cli", "-p", str(port), "--json"], input=cmds, capture_output=True, text=True, timeout=10).stdout
+
+
+def test_the_sentinel_restart_gates_on_a_real_sentinel(valkey):
+    primary, replica = valkey(), valkey()
+    replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    _caught_up(primary.port)
+    sentinel = valkey("sentinel monitor main 127.0.0.1 %d 1\n" % primary.port, args=("--sentinel",))
+    version = vr.valkey_rolling_info(primary.cli("INFO", "server"))["valkey_version"]
+
+    # Before: the Sentinel has learned the replica from the primary's INFO (it asks every 10 s: the
+    # first answer is the event), then the gate passes with the quorum reached.
+    for _ in range(200):
+        before = vr.valkey_rolling_sentinel_state(_sentinel_read(sentinel.port))
+        if before and before["monitors"]["main"]["replicas"] == 1:
+            break
+        time.sleep(0.1)
+    assert before["monitors"]["main"] == {"primary": "127.0.0.1:%d" % primary.port, "others": 0, "replicas": 1,
+                                          "down": [], "failover": False}
+    assert before["version"] == version and before["quorum"][0].startswith("OK 1 usable Sentinels")
+    assert vr.valkey_rolling_sentinel_judge(before) == {"ok": True, "gate": "sentinel-quorum", "saw": ""}
+
+    # Not restarted yet: the gate after says so.
+    same = vr.valkey_rolling_sentinel_state(_sentinel_read(sentinel.port))
+    assert vr.valkey_rolling_sentinel_judge(same, before, version)["saw"] == "the same process still runs (run id unchanged)"
+
+    # Restarted (the process this test started, by its pid): a new process that still knows the replica
+    # (sentinel.conf keeps it), on the version expected; another version is refused.
+    sentinel.stop()
+    sentinel.start()
+    after = vr.valkey_rolling_sentinel_state(_sentinel_read(sentinel.port))
+    assert vr.valkey_rolling_sentinel_judge(after, before, version) == {"ok": True, "gate": "sentinel-quorum", "saw": ""}
+    assert vr.valkey_rolling_sentinel_judge(after, before, "9.9.9") == {
+        "ok": False, "gate": "sentinel-version", "saw": "it runs %s, not 9.9.9" % version}
+
+    # What the gates refuse, on that real reading changed as a Sentinel would show it.
+    main = after["monitors"]["main"]
+    cases = [
+        (dict(after, monitors={}), "sentinel-monitors", "it no longer monitors main"),
+        (dict(after, monitors={"main": dict(main, primary="127.0.0.9:6379")}), "sentinel-monitors",
+         "it names 127.0.0.9:6379 as main's primary, 127.0.0.1:%d before" % primary.port),
+        (dict(after, monitors={"main": dict(main, replicas=0)}), "sentinel-monitors",
+         "it knows 0 other Sentinels and 0 replicas of main, 0 and 1 before"),
+        (dict(after, monitors={"main": dict(main, failover=True)}), "sentinel-monitors", "main: a failover is in progress"),
+        (dict(after, monitors={"main": dict(main, down=["s_down"])}), "sentinel-monitors", "main: its primary is flagged s_down"),
+        (dict(after, quorum=["NOQUORUM 1 usable Sentinels"]), "sentinel-quorum", "NOQUORUM 1 usable Sentinels"),
+        (dict(after, quorum=[]), "sentinel-quorum", "CKQUORUM was not answered for every monitor"),
+    ]
+    for state, gate, saw in cases:
+        assert vr.valkey_rolling_sentinel_judge(state, before, version) == {"ok": False, "gate": gate, "saw": saw}
+    # valkey-cli --json prints an error reply as error:"...": CKQUORUM's refusal is what the gate says.
+    refused = _sentinel_read(sentinel.port, ("main", "nope"))
+    assert vr.valkey_rolling_sentinel_judge(vr.valkey_rolling_sentinel_state(refused)) == {
+        "ok": False, "gate": "sentinel-quorum", "saw": "ERR No such master with that name"}
+    # An error reply (a Sentinel that refused the login) is never a state.
+    assert vr.valkey_rolling_sentinel_state("NOAUTH Authentication required.\n") == {}
+    assert vr.valkey_rolling_sentinel_judge({}, before)["gate"] == "sentinel-answers"

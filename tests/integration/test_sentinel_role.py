@@ -10,11 +10,10 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import Lab, labhosts, recap
+from conftest import fixed_lab_hosts, labhosts, recap
 
 ADMIN = "sentinel-admin-password-7f3b1c9e"
 PEER = "sentinel-peer-password-2d8a6e41"
@@ -26,18 +25,9 @@ SENTINEL_PORT = 26379
 
 @pytest.fixture
 def lab3(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("lab hosts need root (mount namespaces, sshd)")
-    hosts = [labhosts.Host(n) for n in OUR_HOSTS]
-    try:
-        labhosts.up(hosts)
-    except labhosts.LabError as e:
-        labhosts.down([h for h in hosts if h.is_up()])
-        pytest.skip("lab13-15 are not free: %s" % e)
-    inventory = tmp_path / "lab-inventory.ini"
-    inventory.write_text("[lab]\n" + "".join(h.inventory_line() + "\n" for h in hosts))
-    yield Lab(hosts, inventory, [labhosts.DEFAULT_USER])
-    labhosts.down(hosts)
+    lab = fixed_lab_hosts(OUR_HOSTS, tmp_path / "lab-inventory.ini")
+    yield lab
+    labhosts.down(list(lab))
 
 
 def _cli(host, *args: str, user: str = "", password: str = "", port: int = SENTINEL_PORT) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT, Ansible, Lab, labhosts, recap
+from conftest import ROOT, Ansible, fixed_lab_hosts, labhosts, recap
 
 ADMIN = "upgrade-admin-password-4e1b7c90"
 OUR_HOSTS = (13, 14, 15)  # this file's lab hosts
@@ -53,22 +53,17 @@ def standin(tmp_path_factory):
 def lab(tmp_path_factory):
     """lab13-15, each starting the server from its own binary (lab13 with two instances;
     `converged` runs them on lab13 and lab14), ended with every process after the module."""
-    if os.geteuid() != 0:
-        pytest.skip("lab hosts need root (mount namespaces, sshd)")
-    hosts = [labhosts.Host(n) for n in OUR_HOSTS]
-    try:
-        labhosts.up(hosts)
-    except labhosts.HostTaken as e:
-        pytest.skip("this file's lab hosts are taken: %s" % e)
     tmp = tmp_path_factory.mktemp("lab")
-    inventory = tmp / "inventory.ini"
-    lines = ["[valkey]"] + [h.inventory_line() + " valkey_server_bind=%s" % h.address for h in hosts]
-    lines += ["", "[valkey:vars]", "valkey_server_binary=" + labhosts.LAB_SERVER_BINARY]
-    inventory.write_text("\n".join(lines) + "\n")
+
+    def render(hosts):
+        lines = ["[valkey]"] + [h.inventory_line() + " valkey_server_bind=%s" % h.address for h in hosts]
+        return "\n".join(lines + ["", "[valkey:vars]", "valkey_server_binary=" + labhosts.LAB_SERVER_BINARY]) + "\n"
+
+    lab = fixed_lab_hosts(OUR_HOSTS, tmp / "inventory.ini", render)
     (tmp / "host_vars").mkdir()  # lab13 runs two instances
     (tmp / "host_vars" / "lab13.yml").write_text(json.dumps({"valkey_server_instances": [{"name": "default"}, {"name": "cache", "port": 7001}]}))
-    yield Lab(hosts, inventory, [labhosts.DEFAULT_USER])
-    labhosts.down(hosts)
+    yield lab
+    labhosts.down(list(lab))
 
 
 @pytest.fixture(scope="module")
