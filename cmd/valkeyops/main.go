@@ -27,6 +27,7 @@ import (
 	"github.com/valkeyops/secure/modules/info"
 	"github.com/valkeyops/secure/modules/report"
 	"github.com/valkeyops/secure/modules/sentinel"
+	"github.com/valkeyops/secure/modules/sentinelfailover"
 	valkeytls "github.com/valkeyops/secure/modules/tls"
 	"github.com/valkeyops/secure/modules/tlscsr"
 	"github.com/valkeyops/secure/modules/tlssign"
@@ -54,6 +55,9 @@ var modules = map[string]module{
 	// The group CA flow: the node's key and CSR, the controller's signature.
 	"valkey_tls_csr":  {tlscsr.Main, tlscsr.Options{}},
 	"valkey_tls_sign": {tlssign.Main, tlssign.Options{}},
+
+	// The move of a group's primary through its Sentinel, writes paused once.
+	"valkey_sentinel_failover": {sentinelfailover.Main, sentinelfailover.Options{}},
 }
 
 // specDocument is what `valkeyops spec` prints: every module's interface and

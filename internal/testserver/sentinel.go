@@ -49,7 +49,8 @@ type Subscription struct {
 	r *bufio.Reader
 }
 
-// Subscribe subscribes to channels on s; the subscription ends with the test.
+// Subscribe subscribes to channels on s (after AUTH with s.Password when
+// set); the subscription ends with the test.
 func (s *Server) Subscribe(channels ...string) *Subscription {
 	s.t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
@@ -58,6 +59,9 @@ func (s *Server) Subscribe(channels ...string) *Subscription {
 	}
 	s.t.Cleanup(func() { _ = c.Close() })
 	var b strings.Builder
+	if s.Password != "" {
+		fmt.Fprintf(&b, "*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n", len(s.Password), s.Password)
+	}
 	fmt.Fprintf(&b, "*%d\r\n$9\r\nSUBSCRIBE\r\n", len(channels)+1)
 	for _, ch := range channels {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(ch), ch)
@@ -66,6 +70,12 @@ func (s *Server) Subscribe(channels ...string) *Subscription {
 		s.t.Fatalf("subscribe: %v", err)
 	}
 	sub := &Subscription{c: c, r: bufio.NewReader(c)}
+	if s.Password != "" {
+		_ = c.SetReadDeadline(time.Now().Add(startTimeout))
+		if line, err := sub.r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+			s.t.Fatalf("subscribe: AUTH answered %q: %v", line, err)
+		}
+	}
 	for range channels { // one confirmation per channel
 		if _, _, err := sub.next(startTimeout); err != nil {
 			s.t.Fatalf("subscribe: %v", err)

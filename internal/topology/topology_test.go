@@ -60,6 +60,19 @@ func TestParseServerPersistenceCluster(t *testing.T) {
 	}
 }
 
+// Valkey 8.0 reports lag=-1 for a replica that acknowledged within the
+// current second of its clock: read, not refused.
+func TestParseReplicationLagMinusOne(t *testing.T) {
+	p, err := ParseReplication("role:master\nmaster_repl_offset:5\nconnected_slaves:1\nslave0:ip=127.0.0.1,port=7001,state=online,offset=5,lag=-1\n")
+	if err != nil || len(p.Replicas) != 1 || p.Replicas[0].Lag != -1 {
+		t.Fatalf("%+v, %v", p, err)
+	}
+	if _, err := ParseReplication("role:master\nmaster_repl_offset:5\nconnected_slaves:1\nslave0:ip=127.0.0.1,port=7001,state=online,offset=5,lag=-2\n"); err == nil ||
+		!strings.Contains(err.Error(), "lag= an integer from -1") {
+		t.Fatalf("lag=-2: %v", err)
+	}
+}
+
 // Each hostile or broken reply is refused with a sentence that names it.
 func TestMalformedRepliesRefused(t *testing.T) {
 	cases := []struct {
