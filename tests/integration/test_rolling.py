@@ -110,10 +110,21 @@ def _cli(port, *args):
     return subprocess.run(["valkey-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=10).stdout
 
 
+def _follow(replica, primary):
+    """REPLICAOF, then wait for the replica's log to say its first sync finished (the server's
+    event; bounded by a guard against a hang): a WAIT right after could time out on a loaded
+    machine before the sync is done (CI saw WAIT 1 5000 answer 0)."""
+    replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    deadline = time.monotonic() + 120
+    while "REPLICA sync: Finished with success" not in replica.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "the replica's first sync did not finish"
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def pair(valkey):
     primary, replica = valkey(), valkey()
-    replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    _follow(replica, primary)
     return {"primary": (primary.proc, primary.port), "replica": (replica.proc, replica.port)}
 
 
@@ -121,7 +132,7 @@ def _caught_up(pport):
     """Wait for the replica's acknowledgement of the primary's current offset (WAIT: the
     server's event), then say whether the offsets are equal; bounded to 10 tries."""
     for _ in range(10):
-        _cli(pport, "WAIT", "1", "1000")
+        _cli(pport, "WAIT", "1", "5000")
         if vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
             return True
     raise AssertionError("timed out waiting for the replica's acknowledged offset")
@@ -133,7 +144,7 @@ def test_the_gates_on_a_real_primary_and_replica(pair):
     node = {"label": "lab5", "topology": "replication", "run_id": ""}
     # A write the replica acknowledged: its link is up (the reply is the event).
     _cli(pport, "SET", "k", "v")
-    assert _cli(pport, "WAIT", "1", "5000").strip() == "1"
+    assert _cli(pport, "WAIT", "1", "30000").strip() == "1"
     info = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
     assert vr.valkey_rolling_gate(info, node, "before") == {"ok": True, "gate": "replica-sync", "saw": ""}
     # The same run_id after a "restart" is no restart.
@@ -165,7 +176,7 @@ def _sentinel_read(port, monitors=("main",)):
 
 def test_the_sentinel_restart_gates_on_a_real_sentinel(valkey):
     primary, replica = valkey(), valkey()
-    replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    _follow(replica, primary)
     _caught_up(primary.port)
     sentinel = valkey("sentinel monitor main 127.0.0.1 %d 1\n" % primary.port, args=("--sentinel",))
     version = vr.valkey_rolling_info(primary.cli("INFO", "server"))["valkey_version"]
