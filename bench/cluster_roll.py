@@ -55,6 +55,15 @@ def main():
                             "-e", "bench_work=%s bench_out=%s" % (work, out)], cwd=ROOT, env=env, check=True)
             r = json.loads(out.read_text())
         finally:
+            # A roll that failed left its clients running (the play that stops them never ran): end
+            # exactly the processes started from this run's own loadgen binary, by pid.
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    argv0 = Path("/proc/%s/cmdline" % pid).read_bytes().split(b"\0")[0].decode(errors="replace")
+                except OSError:
+                    continue
+                if argv0 == work + "/loadgen":
+                    os.kill(int(pid), 9)
             if not reuse:
                 subprocess.run(MOLECULE + ["destroy", "--scenario-name", "cluster"], cwd=ROOT, env=env, check=False)
     load = (load_before, os.getloadavg()[0])
