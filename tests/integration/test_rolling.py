@@ -115,9 +115,14 @@ def _follow(replica, primary):
     event; bounded by a guard against a hang): a WAIT right after could time out on a loaded
     machine before the sync is done (CI saw WAIT 1 5000 answer 0)."""
     replica.cli("REPLICAOF", "127.0.0.1", str(primary.port))
+    _logged(replica, "REPLICA sync: Finished with success")
+
+
+def _logged(server, line):
+    """Wait until the server's own log has the line (its event), bounded against a hang."""
     deadline = time.monotonic() + 120
-    while "REPLICA sync: Finished with success" not in replica.log.read_text(errors="replace"):
-        assert time.monotonic() < deadline, "the replica's first sync did not finish"
+    while line not in server.log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, "%s never logged %r" % (server.port, line)
         time.sleep(0.05)
 
 
@@ -181,13 +186,10 @@ def test_the_sentinel_restart_gates_on_a_real_sentinel(valkey):
     sentinel = valkey("sentinel monitor main 127.0.0.1 %d 1\n" % primary.port, args=("--sentinel",))
     version = vr.valkey_rolling_info(primary.cli("INFO", "server"))["valkey_version"]
 
-    # Before: the Sentinel has learned the replica from the primary's INFO (it asks every 10 s: the
-    # first answer is the event), then the gate passes with the quorum reached.
-    for _ in range(200):
-        before = vr.valkey_rolling_sentinel_state(_sentinel_read(sentinel.port))
-        if before and before["monitors"]["main"]["replicas"] == 1:
-            break
-        time.sleep(0.1)
+    # Before: the Sentinel has learned the replica from the primary's INFO (its log's +slave line is
+    # the event), then the gate passes with the quorum reached.
+    _logged(sentinel, "+slave slave 127.0.0.1:%d " % replica.port)
+    before = vr.valkey_rolling_sentinel_state(_sentinel_read(sentinel.port))
     assert before["monitors"]["main"] == {"primary": "127.0.0.1:%d" % primary.port, "others": 0, "replicas": 1,
                                           "down": [], "failover": False}
     assert before["version"] == version and before["quorum"][0].startswith("OK 1 usable Sentinels")
