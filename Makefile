@@ -97,9 +97,10 @@ demo: system-deps venv build
 # ---- tests ----------------------------------------------------------------------
 
 # The stages of `make test`, in order; .ci/run runs and times them one by one
-# (`make print-test-stages` lists them).
-TEST_STAGES := system-deps venv venv-oldest lint-venv build collection go-test ansible-test molecule \
-	lint-code docs-lint changelog-lint galaxy-importer sanity-newest sanity-oldest
+# (`make print-test-stages` lists them). The linters come before the long
+# stages: a malformed changelog fragment fails in seconds, not after molecule.
+TEST_STAGES := system-deps venv venv-oldest lint-venv build collection lint-code docs-lint changelog-lint \
+	galaxy-importer go-test ansible-test molecule sanity-newest sanity-oldest
 .PHONY: test print-test-stages
 test: $(TEST_STAGES)
 print-test-stages:

@@ -90,9 +90,15 @@ type Outage struct {
 	Worker int       `json:"worker"`
 	// Kind of the error that began it.
 	Kind string `json:"kind"`
+	// Error is that first error's text (an address, a server reply: which
+	// node failed, and how), Failures how many writes failed in it.
+	Error    string `json:"error"`
+	Failures int    `json:"failures"`
 }
 
-// Outages kept in a report.
+// Outages kept in a report: the MaxOutages longest of each kind, each of
+// at least MinOutage (so that the long windows of an allowed kind, such as
+// a restarting replica's, never hide a short one of another kind).
 const (
 	MaxOutages = 20
 	MinOutage  = 50 * time.Millisecond
@@ -290,12 +296,13 @@ func (g *Gen) Run(ctx context.Context) (*Report, error) {
 // value is its own to know.
 func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 	var down time.Time // first failure of the current outage
-	var downKind string
+	var downKind, downErr string
+	var failures int
 	var lat []time.Duration
 	defer func() {
 		// An outage still open when the run ends counts up to the end.
 		if !down.IsZero() {
-			g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind})
+			g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind, Error: downErr, Failures: failures})
 		}
 		g.mu.Lock()
 		g.lat = append(g.lat, lat...)
@@ -336,12 +343,13 @@ func (g *Gen) worker(ctx context.Context, w int, stop context.CancelFunc) {
 				}
 				kind := g.fail(err)
 				if down.IsZero() {
-					down, downKind = t0, kind
+					down, downKind, downErr, failures = t0, kind, err.Error(), 0
 				}
+				failures++
 				continue
 			}
 			if !down.IsZero() {
-				g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind})
+				g.noteOutage(Outage{Start: down, Ms: ms(time.Since(down)), Worker: w, Kind: downKind, Error: downErr, Failures: failures})
 				down = time.Time{}
 			}
 			if len(lat) < 1<<20 {
@@ -449,8 +457,8 @@ func (g *Gen) fail(err error) string {
 	return kind
 }
 
-// noteOutage keeps the longest window and the MaxOutages longest of at
-// least MinOutage, longest first.
+// noteOutage keeps the longest window and, of each kind, the MaxOutages
+// longest of at least MinOutage; the report lists them longest first.
 func (g *Gen) noteOutage(o Outage) {
 	d := time.Duration(o.Ms * float64(time.Millisecond))
 	g.mu.Lock()
@@ -462,10 +470,15 @@ func (g *Gen) noteOutage(o Outage) {
 		return
 	}
 	g.outages = append(g.outages, o)
-	sort.Slice(g.outages, func(a, b int) bool { return g.outages[a].Ms > g.outages[b].Ms })
-	if len(g.outages) > MaxOutages {
-		g.outages = g.outages[:MaxOutages]
+	sort.SliceStable(g.outages, func(a, b int) bool { return g.outages[a].Ms > g.outages[b].Ms })
+	kept, seen := g.outages[:0], map[string]int{}
+	for _, x := range g.outages {
+		if seen[x.Kind] < MaxOutages {
+			seen[x.Kind]++
+			kept = append(kept, x)
+		}
 	}
+	g.outages = kept
 }
 
 // fillValue is what Fill writes (workers write n<<8|w with n >= 1).

@@ -91,6 +91,26 @@ func TestClusterWait(t *testing.T) {
 	require.Positive(t, rep.Errors[KindUnreplicated])
 	require.NotEmpty(t, rep.Outages)
 	require.Equal(t, KindUnreplicated, rep.Outages[0].Kind)
+	require.Contains(t, rep.Outages[0].Error, errUnreplicated.Error())
+	require.Positive(t, rep.Outages[0].Failures)
+}
+
+// Long windows of one kind never crowd a short window of another out of
+// the report: each kind keeps its MaxOutages longest.
+func TestOutagesKeptPerKind(t *testing.T) {
+	g := &Gen{}
+	for i := range MaxOutages + 5 {
+		g.noteOutage(Outage{Ms: 5000 + float64(i), Kind: KindUnreplicated, Error: "not acknowledged", Failures: 1})
+	}
+	g.noteOutage(Outage{Ms: 60, Kind: KindConnection, Error: "dial tcp 127.0.0.1:7000: connect: connection refused", Failures: 3})
+	g.noteOutage(Outage{Ms: 10, Kind: KindConnection, Error: "too short to keep"})
+	require.Len(t, g.outages, MaxOutages+1)
+	require.Equal(t, 5000+float64(MaxOutages+4), g.outages[0].Ms, "longest first")
+	last := g.outages[len(g.outages)-1]
+	require.Equal(t, KindConnection, last.Kind)
+	require.Equal(t, 3, last.Failures)
+	require.Contains(t, last.Error, "127.0.0.1:7000")
+	require.Equal(t, 5000+float64(MaxOutages+4), ms(g.outage))
 }
 
 // A coordinated failover (CLUSTER FAILOVER on the replica) under WAIT 1
