@@ -59,12 +59,12 @@ func TestCreateChangeIdempotent(t *testing.T) {
 			// Check mode: same plan, nothing applied.
 			before, fileBefore := aclList(t, srv, "", ""), readFile(t, file)
 			cargs := task(srv, map[string]any{"users": appUsers(appPW, roPW), "_ansible_check_mode": true, "_ansible_diff": true})
-			cres, cf := callOK(t, cargs)
+			cres, cf := mod.CallOK(t, cargs)
 			assert.True(t, cres.Changed)
 			assert.Equal(t, before, aclList(t, srv, "", ""))
 			assert.Equal(t, fileBefore, readFile(t, file))
 
-			res, f := callOK(t, task(srv, map[string]any{"users": appUsers(appPW, roPW), "_ansible_diff": true}))
+			res, f := mod.CallOK(t, task(srv, map[string]any{"users": appUsers(appPW, roPW), "_ansible_diff": true}))
 			assert.True(t, res.Changed)
 			assert.Equal(t, cf, f, "check mode and the real run agree")
 			assert.Equal(t, cres.Diff, res.Diff)
@@ -97,7 +97,7 @@ func TestCreateChangeIdempotent(t *testing.T) {
 
 			// Second run: no change, file untouched.
 			after := readFile(t, file)
-			res2, f2 := callOK(t, args)
+			res2, f2 := mod.CallOK(t, args)
 			assert.False(t, res2.Changed)
 			assert.Empty(t, f2.Created)
 			assert.Empty(t, f2.PersistedTo)
@@ -106,7 +106,7 @@ func TestCreateChangeIdempotent(t *testing.T) {
 			// A change: one user updated, rights follow.
 			users := appUsers(appPW, roPW)
 			users[1].(map[string]any)["commands"] = []any{"+@read", "+set"}
-			res3, f3 := callOK(t, task(srv, map[string]any{"users": users}))
+			res3, f3 := mod.CallOK(t, task(srv, map[string]any{"users": users}))
 			assert.True(t, res3.Changed)
 			assert.Equal(t, []string{"reader"}, f3.Updated)
 			assert.True(t, allowed(t, ro, "SET", "anything", "x"))
@@ -119,9 +119,9 @@ func TestEqualByMeaningIsNoChange(t *testing.T) {
 	srv, _ := startACL(t)
 	require.Equal(t, "OK", srv.CLI("ACL", "SETUSER", "u", "reset", "on", ">pw-one", "~b", "%R~a", "%W~a", "&*", "+@all", "-DEBUG", "(%R~x* +GET)", "(~y* +set)"))
 	require.Equal(t, "OK", srv.CLI("ACL", "SETUSER", "v", "reset", "on", "~*", "+@all"))
-	res, _ := callOK(t, task(srv, map[string]any{"name": "v", "keys": []any{"allkeys"}, "commands": []any{"allcommands"}}))
+	res, _ := mod.CallOK(t, task(srv, map[string]any{"name": "v", "keys": []any{"allkeys"}, "commands": []any{"allcommands"}}))
 	assert.False(t, res.Changed)
-	res, _ = callOK(t, task(srv, map[string]any{"name": "u", "passwords": []any{"pw-one"},
+	res, _ = mod.CallOK(t, task(srv, map[string]any{"name": "u", "passwords": []any{"pw-one"},
 		"keys": []any{"%RW~a", "~b"}, "channels": []any{"allchannels"}, "commands": []any{"allcommands", "-debug"},
 		"selectors": []any{map[string]any{"keys": []any{"~y*"}, "commands": []any{"+SET"}}, map[string]any{"keys": []any{"%R~x*"}, "commands": []any{"+get"}}},
 	}))
@@ -132,7 +132,7 @@ func TestExclusiveAndDelete(t *testing.T) {
 	srv, file := startACL(t)
 	srv.CLI("ACL", "SETUSER", "intruder", "on", ">x-pass", "+@all", "~*")
 	srv.CLI("ACL", "SETUSER", "old", "on")
-	res, f := callOK(t, task(srv, map[string]any{"exclusive": true, "users": []any{
+	res, f := mod.CallOK(t, task(srv, map[string]any{"exclusive": true, "users": []any{
 		map[string]any{"name": "app", "passwords": []any{"app-pass"}, "keys": []any{"a:*"}, "commands": []any{"+get"}},
 	}}))
 	assert.True(t, res.Changed)
@@ -142,10 +142,10 @@ func TestExclusiveAndDelete(t *testing.T) {
 	assert.Contains(t, list, "user default on nopass", "default is left alone when not listed")
 	assert.NotContains(t, string(readFile(t, file)), "intruder")
 
-	res, f = callOK(t, task(srv, map[string]any{"name": "app", "state": "absent"}))
+	res, f = mod.CallOK(t, task(srv, map[string]any{"name": "app", "state": "absent"}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"app"}, f.Deleted)
-	res, _ = callOK(t, task(srv, map[string]any{"name": "app", "state": "absent"}))
+	res, _ = mod.CallOK(t, task(srv, map[string]any{"name": "app", "state": "absent"}))
 	assert.False(t, res.Changed)
 }
 
@@ -157,7 +157,7 @@ func TestBootstrapThenLockoutGuard(t *testing.T) {
 		map[string]any{"name": "default", "enabled": false},
 	}
 	// One task, logged in as the stock default user.
-	res, f := callOK(t, task(srv, map[string]any{"users": users}))
+	res, f := mod.CallOK(t, task(srv, map[string]any{"users": users}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"admin"}, f.Created)
 	assert.Equal(t, []string{"default"}, f.Updated)
@@ -168,12 +168,12 @@ func TestBootstrapThenLockoutGuard(t *testing.T) {
 
 	// Next run as the admin: no change.
 	asAdmin := map[string]any{"login_user": "admin", "login_password": adminPW, "users": users}
-	res, _ = callOK(t, task(srv, asAdmin))
+	res, _ = mod.CallOK(t, task(srv, asAdmin))
 	assert.False(t, res.Changed)
 
 	// Taking away the admin's own rights is refused, with nothing changed.
 	before, fileBefore := aclList(t, srv, "admin", adminPW), readFile(t, file)
-	res, _ = call(t, task(srv, map[string]any{"login_user": "admin", "login_password": adminPW,
+	res, _ = mod.Call(t, task(srv, map[string]any{"login_user": "admin", "login_password": adminPW,
 		"name": "admin", "passwords": []any{adminPW}, "commands": []any{"+@read"}}))
 	require.True(t, res.Failed)
 	assert.Equal(t, "refusing the change: afterwards no enabled user that can log in (with a password, or nopass) could run ACL SETUSER, so nobody could manage users any more; keep or create such a user, or set allow_lockout: true if this is intended; nothing was changed", res.Msg)
@@ -185,7 +185,7 @@ func TestBootstrapThenLockoutGuard(t *testing.T) {
 func TestLoginUserLosesRightsNeedsFinisher(t *testing.T) {
 	srv, _ := startACL(t)
 	// An admin given only by hash cannot finish the run after default loses its rights.
-	res, _ := call(t, task(srv, map[string]any{"users": []any{
+	res, _ := mod.Call(t, task(srv, map[string]any{"users": []any{
 		map[string]any{"name": "admin", "password_hashes": []any{aclrule.HashPassword("x-admin")}, "commands": []any{"+@all"}},
 		map[string]any{"name": "default", "enabled": false},
 	}}))
@@ -200,22 +200,22 @@ func TestUpdatePasswordOnCreate(t *testing.T) {
 	spec := func(pw string) map[string]any {
 		return task(srv, map[string]any{"name": "svc", "passwords": []any{pw}, "update_password": "on_create", "commands": []any{"+ping"}})
 	}
-	res, _ := callOK(t, spec(first))
+	res, _ := mod.CallOK(t, spec(first))
 	assert.True(t, res.Changed)
-	res, _ = callOK(t, spec(second))
+	res, _ = mod.CallOK(t, spec(second))
 	assert.False(t, res.Changed, "on_create keeps the existing password")
 	assert.True(t, canLogin(srv, "svc", first))
 	assert.False(t, canLogin(srv, "svc", second))
 	// Other fields still converge.
 	args := spec(second)
 	args["commands"] = []any{"+ping", "+echo"}
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"svc"}, f.Updated)
 	assert.True(t, canLogin(srv, "svc", first))
 	// always (the default) replaces it.
 	args["update_password"] = "always"
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.True(t, canLogin(srv, "svc", second))
 	assert.False(t, canLogin(srv, "svc", first))
@@ -224,7 +224,7 @@ func TestUpdatePasswordOnCreate(t *testing.T) {
 func TestSelectors(t *testing.T) {
 	srv, _ := startACL(t)
 	pw := secret(t, "sel-")
-	res, _ := callOK(t, task(srv, map[string]any{"name": "mixed", "passwords": []any{pw},
+	res, _ := mod.CallOK(t, task(srv, map[string]any{"name": "mixed", "passwords": []any{pw},
 		"keys": []any{"cache:*"}, "commands": []any{"+get", "+set"},
 		"selectors": []any{map[string]any{"keys": []any{"%R~report:*"}, "commands": []any{"+@read"}}},
 	}))
@@ -240,15 +240,15 @@ func TestSelectors(t *testing.T) {
 
 func TestPersistChoices(t *testing.T) {
 	srv := testserver.Start(t) // config file, no aclfile
-	res, f := callOK(t, task(srv, map[string]any{"name": "a", "commands": []any{"+ping"}, "persist": "none"}))
+	res, f := mod.CallOK(t, task(srv, map[string]any{"name": "a", "commands": []any{"+ping"}, "persist": "none"}))
 	assert.True(t, res.Changed)
 	assert.Empty(t, f.PersistedTo)
 	assert.NotContains(t, string(srv.ReadConf()), "user a")
-	res, _ = call(t, task(srv, map[string]any{"name": "b", "persist": "aclfile"}))
+	res, _ = mod.Call(t, task(srv, map[string]any{"name": "b", "persist": "aclfile"}))
 	assert.Equal(t, "persist: aclfile, but the server has no aclfile configured; use persist: auto, config or none; nothing was changed", res.Msg)
 
 	srv2, file := startACL(t)
-	res, _ = call(t, task(srv2, map[string]any{"name": "b", "persist": "config"}))
+	res, _ = mod.Call(t, task(srv2, map[string]any{"name": "b", "persist": "config"}))
 	assert.Equal(t, "persist: config, but the server keeps its users in the aclfile "+file+" (and ignores user lines in its config file); use persist: aclfile or auto; nothing was changed", res.Msg)
 }
 
@@ -276,7 +276,7 @@ func TestMemoryOnlyWarns(t *testing.T) {
 		}
 		cmdSleep()
 	}
-	res, f := callOK(t, task(srv, map[string]any{"name": "a", "commands": []any{"+ping"}}))
+	res, f := mod.CallOK(t, task(srv, map[string]any{"name": "a", "commands": []any{"+ping"}}))
 	assert.True(t, res.Changed)
 	assert.Empty(t, f.PersistedTo)
 	assert.Equal(t, []string{"the ACL changes live only in the server's memory: it has neither an aclfile nor a config file, so they are lost when it restarts"}, res.Warnings)
@@ -304,7 +304,7 @@ func TestRollbackWhenACLSaveFails(t *testing.T) {
 	}
 	before, fileBefore := aclList(t, srv, "", ""), readFile(t, aclfile)
 	pw := secret(t, "rb-")
-	out, doc, code := printed(t, task(srv, map[string]any{"exclusive": true, "_ansible_diff": true, "users": []any{
+	out, doc, code := mod.Printed(t, task(srv, map[string]any{"exclusive": true, "_ansible_diff": true, "users": []any{
 		map[string]any{"name": "keep", "nopass": true, "keys": []any{"k:*"}, "commands": []any{"+get", "+set"}},
 		map[string]any{"name": "new", "passwords": []any{pw}, "commands": []any{"+ping"}},
 	}}))
@@ -326,11 +326,11 @@ func TestJournalRecordsUsersByNameOnly(t *testing.T) {
 
 	// Check mode records nothing.
 	cargs := task(srv, map[string]any{"users": appUsers(appPW, roPW), "_ansible_check_mode": true})
-	callOK(t, cargs)
+	mod.CallOK(t, cargs)
 	_, err := os.Stat(path)
 	require.True(t, os.IsNotExist(err), "check mode must not write the journal")
 
-	callOK(t, args)
+	mod.CallOK(t, args)
 	data := readFile(t, path)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
 	require.Len(t, lines, 1, "one line per change set")
@@ -351,6 +351,6 @@ func TestJournalRecordsUsersByNameOnly(t *testing.T) {
 	}
 
 	// A no-op run writes nothing more.
-	callOK(t, task(srv, map[string]any{"users": appUsers(appPW, roPW)}))
+	mod.CallOK(t, task(srv, map[string]any{"users": appUsers(appPW, roPW)}))
 	assert.Equal(t, data, readFile(t, path))
 }

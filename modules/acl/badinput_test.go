@@ -59,7 +59,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.args["_ansible_diff"] = true
-			out, doc, code := printed(t, task(srv, tc.args))
+			out, doc, code := mod.Printed(t, task(srv, tc.args))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.msg, doc["msg"])
 			assert.Equal(t, false, doc["changed"])
@@ -78,7 +78,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	srv, _ := startACL(t)
 	pw, hash := secret(t, "pw-"), aclrule.HashPassword(secret(t, "other-"))
 	for _, check := range []bool{true, false, false} {
-		out, doc, code := printed(t, task(srv, map[string]any{"name": "s", "passwords": []any{pw}, "password_hashes": []any{hash},
+		out, doc, code := mod.Printed(t, task(srv, map[string]any{"name": "s", "passwords": []any{pw}, "password_hashes": []any{hash},
 			"commands": []any{"+ping"}, "_ansible_diff": true, "_ansible_check_mode": check, "_ansible_verbosity": 4}))
 		assert.Equal(t, 0, code, out)
 		for _, s := range []string{pw, hash, aclrule.HashPassword(pw)} {

@@ -41,7 +41,7 @@ func TestPersistPlansUnderTheLock(t *testing.T) {
 			var res *ansible.Result
 			var fields *Fields
 			locktest.Race(t, file, func() {
-				res, fields = call(t, task(srv, map[string]any{
+				res, fields = mod.Call(t, task(srv, map[string]any{
 					"users":     []any{map[string]any{"name": "app", "passwords": []string{"app-password-1"}, "keys": []string{"app:*"}, "commands": []string{"+get"}}},
 					"exclusive": true, "persist": tc.persist,
 				}))
@@ -82,7 +82,7 @@ func TestHashMaskedWhateverTheOrder(t *testing.T) {
 	srv, _ := startACL(t)
 	pw := "later-user-password-1"
 	hash := aclrule.HashPassword(pw)
-	out, doc, code := printed(t, task(srv, map[string]any{"users": []any{
+	out, doc, code := mod.Printed(t, task(srv, map[string]any{"users": []any{
 		map[string]any{"name": "first", "nopass": true, "keys": []string{hash + " x"}},
 		map[string]any{"name": "second", "passwords": []string{pw}},
 	}}))

@@ -17,6 +17,9 @@ import (
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
+// mod runs valkey_acl in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_acl", Main: Main}
+
 // startACL starts a server with an (empty) aclfile; extra are config lines.
 func startACL(t *testing.T, extra ...string) (*testserver.Server, string) {
 	t.Helper()
@@ -31,29 +34,7 @@ func startACL(t *testing.T, extra ...string) (*testserver.Server, string) {
 // temp file (the default, /var/log/valkeyops/changes.jsonl, is never
 // written by tests).
 func task(srv *testserver.Server, args map[string]any) map[string]any {
-	out := map[string]any{"login_port": srv.Port, "journal_path": filepath.Join(srv.Dir, "changes.jsonl")}
-	for k, v := range args {
-		out[k] = v
-	}
-	return out
-}
-
-// call runs Main with a Request parsed from the JSON of args.
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	return ansibletest.Call[Fields](t, "valkey_acl", Main, args)
-}
-
-// callOK is call that fails the test when the task failed.
-func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	return ansibletest.CallOK[Fields](t, "valkey_acl", Main, args)
-}
-
-// printed runs the module as the binary does and returns the printed JSON.
-func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
-	t.Helper()
-	return ansibletest.Printed(t, "valkey_acl", Main, args)
+	return ansibletest.Args(map[string]any{"login_port": srv.Port, "journal_path": filepath.Join(srv.Dir, "changes.jsonl")}, args)
 }
 
 // aclList is the server's ACL LIST, as the default user (or srv.Password).

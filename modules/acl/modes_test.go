@@ -38,7 +38,7 @@ func TestModesAfterTheServerSaves(t *testing.T) {
 		srv, aclfile := startACL(t)
 		require.NoError(t, os.Chown(aclfile, 0, nobodyGID))
 		require.NoError(t, os.Chmod(aclfile, 0o640))
-		_, f := callOK(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}, "commands": []any{"+get"}, "keys": []any{"app:*"}}))
+		_, f := mod.CallOK(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}, "commands": []any{"+get"}, "keys": []any{"app:*"}}))
 		require.Equal(t, aclfile, f.PersistedTo)
 		assert.Contains(t, string(readBytes(t, aclfile)), "user app ")
 		assert.Equal(t, fmt.Sprintf("0:%d 0640", nobodyGID), ownerMode(t, aclfile))
@@ -47,7 +47,7 @@ func TestModesAfterTheServerSaves(t *testing.T) {
 		srv := testserver.Start(t)
 		require.NoError(t, os.Chown(srv.ConfPath, 0, nobodyGID))
 		require.NoError(t, os.Chmod(srv.ConfPath, 0o640))
-		_, f := callOK(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}, "commands": []any{"+get"}, "persist": "config"}))
+		_, f := mod.CallOK(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}, "commands": []any{"+get"}, "persist": "config"}))
 		require.Equal(t, srv.ConfPath, f.PersistedTo)
 		assert.Contains(t, string(srv.ReadConf()), "user app ")
 		assert.Equal(t, fmt.Sprintf("0:%d 0640", nobodyGID), ownerMode(t, srv.ConfPath))
@@ -66,7 +66,7 @@ func TestSaveRefusedWhereRootMayNotTouch(t *testing.T) {
 	srv := testserver.Start(t, "aclfile "+aclfile)
 	require.NoError(t, os.Chmod(dir, 0o777))
 	before := aclList(t, srv, "", "")
-	res, _ := call(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}}))
+	res, _ := mod.Call(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}}))
 	assert.True(t, res.Failed)
 	assert.Equal(t, `refusing to save the users to `+aclfile+`: "`+dir+`" is writable by every user (mode 0777); nothing was changed`, res.Msg)
 	assert.Equal(t, before, aclList(t, srv, "", ""))
@@ -103,7 +103,7 @@ func TestSwappedSaveIsNotChmodded(t *testing.T) {
 				}
 			}
 			t.Cleanup(func() { testHookAfterSave = nil })
-			res, _ := call(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}}))
+			res, _ := mod.Call(t, task(srv, map[string]any{"name": "app", "passwords": []any{"app-pw-1f2e"}}))
 			assert.True(t, res.Failed)
 			assert.True(t, res.Changed)
 			why := map[string]string{

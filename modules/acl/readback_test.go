@@ -78,7 +78,7 @@ func TestQuotesTheServerCannotReadBack(t *testing.T) {
 			// The module refuses it and changes nothing.
 			srv := testserver.Start(t)
 			list, conf := srv.CLI("ACL", "LIST"), srv.ReadConf()
-			res, _ := call(t, task(srv, map[string]any{"users": []any{tc.user}, "persist": "config"}))
+			res, _ := mod.Call(t, task(srv, map[string]any{"users": []any{tc.user}, "persist": "config"}))
 			require.True(t, res.Failed)
 			assert.Equal(t, tc.msg, res.Msg)
 			assert.False(t, res.Changed)
@@ -99,7 +99,7 @@ func TestOddNamesAndPatternsRoundTrip(t *testing.T) {
 		map[string]any{"name": "sel", "nopass": true, "commands": []any{"+ping"},
 			"selectors": []any{map[string]any{"keys": []any{`s\x22*`, "%R~r(*", "(t"}, "channels": []any{"c)d"}, "commands": []any{"+get", "+client|setname"}}}},
 	}
-	callOK(t, task(srv, map[string]any{"users": users, "persist": "config"}))
+	mod.CallOK(t, task(srv, map[string]any{"users": users, "persist": "config"}))
 	before := srv.CLI("ACL", "LIST")
 	for _, n := range []string{`user a\b `, "user ключ ", "user sel "} {
 		assert.Contains(t, before, n)

@@ -24,7 +24,7 @@ func TestSentinelUsersPersistedByFlushConfig(t *testing.T) {
 			"+sentinel|myid", "+sentinel|replicas", "+sentinel|sentinels", "+sentinel|is-master-down-by-addr"}},
 		map[string]any{"name": "default", "enabled": false},
 	}})
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.Equal(t, s.ConfPath, doc["persisted_to"])
@@ -37,7 +37,7 @@ func TestSentinelUsersPersistedByFlushConfig(t *testing.T) {
 
 	// The rerun logs in as the admin (the default user is off now).
 	args["login_user"], args["login_password"] = "sentinel-admin", admin
-	res, _ := callOK(t, args)
+	res, _ := mod.CallOK(t, args)
 	assert.False(t, res.Changed, "second run")
 	assert.Equal(t, conf, string(s.ReadConf()))
 	_, err := s.CLIErr("PING")

@@ -24,9 +24,9 @@ func TestRefusals(t *testing.T) {
 	plain := testserver.Start(t) // no cluster-enabled
 	// A formed cluster of three primaries.
 	other := testserver.StartCluster(t, 3)
-	callOK(t, task(other, map[string]any{"replicas": 0}))
+	mod.CallOK(t, task(other, map[string]any{"replicas": 0}))
 	other2 := testserver.StartCluster(t, 3)
-	callOK(t, task(other2, map[string]any{"replicas": 0}))
+	mod.CallOK(t, task(other2, map[string]any{"replicas": 0}))
 
 	// A key on a bare node (DEBUG POPULATE writes below the cluster's
 	// slot checks, as an RDB loaded at start would).
@@ -80,7 +80,7 @@ func TestRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			before := snapshot(t, all)
 			keys := withKeys[5].CLI("DBSIZE")
-			res, _ := call(t, c.args)
+			res, _ := mod.Call(t, c.args)
 			require.True(t, res.Failed, "the task did not fail: %s", res.Msg)
 			require.False(t, res.Changed)
 			require.Equal(t, c.want, res.Msg)

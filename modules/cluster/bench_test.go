@@ -49,15 +49,15 @@ func TestBenchSlotMove(t *testing.T) {
 	// Idle: no client, empty slots.
 	nodes := testserver.StartCluster(t, 6)
 	extra := []*testserver.ClusterNode{testserver.StartClusterNode(t, "127.0.0.1"), testserver.StartClusterNode(t, "127.0.0.2")}
-	callOK(t, task(nodes, nil))
+	mod.CallOK(t, task(nodes, nil))
 	t0 := time.Now()
-	_, f := callOK(t, task(append(append([]*testserver.ClusterNode{}, nodes...), extra...), nil))
+	_, f := mod.CallOK(t, task(append(append([]*testserver.ClusterNode{}, nodes...), extra...), nil))
 	res.IdleSeconds = time.Since(t0).Seconds()
 
 	// Under traffic, on a fresh cluster whose slots hold keys.
 	nodes = testserver.StartCluster(t, 6)
 	extra = []*testserver.ClusterNode{testserver.StartClusterNode(t, "127.0.0.1"), testserver.StartClusterNode(t, "127.0.0.2")}
-	callOK(t, task(nodes, nil))
+	mod.CallOK(t, task(nodes, nil))
 	addrs := []string{nodes[0].Addr}
 	cfg := loadgen.Config{Addrs: addrs, Cluster: true, Workers: 8, KeysPerSlot: keysPerSlot, Rate: trafficRate, Duration: 20 * time.Second}
 	idle, err := loadgen.New(cfg)
@@ -76,7 +76,7 @@ func TestBenchSlotMove(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); res.During, err = busy.Run(ctx) }()
 	t0 = time.Now()
-	_, f = callOK(t, task(append(append([]*testserver.ClusterNode{}, nodes...), extra...), nil))
+	_, f = mod.CallOK(t, task(append(append([]*testserver.ClusterNode{}, nodes...), extra...), nil))
 	res.BusySeconds = time.Since(t0).Seconds()
 	stop()
 	<-done

@@ -40,7 +40,7 @@ func TestCreateIdempotentCheckMode(t *testing.T) {
 	// Check mode: the plan, and nothing sent but reads.
 	before := snapshot(t, nodes)
 	check := task(nodes, map[string]any{"_ansible_check_mode": true, "_ansible_diff": true})
-	res, f := callOK(t, check)
+	res, f := mod.CallOK(t, check)
 	require.True(t, res.Changed)
 	require.True(t, f.Plan.Create)
 	require.Len(t, f.Plan.Meet, 5)
@@ -50,7 +50,7 @@ func TestCreateIdempotentCheckMode(t *testing.T) {
 	require.Contains(t, res.Diff[0].After, "primary 0-5461 (5462 slots)")
 	require.Equal(t, before, snapshot(t, nodes), "check mode changed a node")
 
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	require.True(t, res.Changed, res.Msg)
 	require.Equal(t, "ok", f.State)
 	require.Len(t, f.Nodes, 6)
@@ -75,7 +75,7 @@ func TestCreateIdempotentCheckMode(t *testing.T) {
 
 	// Rerun: nothing to do, nothing sent but reads.
 	before = snapshot(t, nodes)
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	require.False(t, res.Changed, res.Msg)
 	require.Empty(t, f.Actions)
 	require.Equal(t, before, snapshot(t, nodes))

@@ -47,7 +47,7 @@ func byAddr(nodes []*testserver.ClusterNode, addr string) *testserver.ClusterNod
 func TestFailoverStands(t *testing.T) {
 	nodes := testserver.StartCluster(t, 6)
 	args := task(nodes, nil)
-	callOK(t, args)
+	mod.CallOK(t, args)
 
 	v := view(t, nodes[0])
 	var primary, replica *topology.ClusterNode
@@ -89,7 +89,7 @@ func TestFailoverStands(t *testing.T) {
 	waitView(t, watcher, "cluster_state:ok", func(*topology.ClusterView) bool { return clusterState(t, watcher) == "ok" })
 
 	before := snapshot(t, liveNodes(nodes, dead))
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	require.False(t, res.Changed, res.Msg)
 	require.Equal(t, []string{primary.Addr()}, f.Failed)
 	require.Contains(t, res.Warnings, fmt.Sprintf("cluster node %s is failing", primary.Addr()))
@@ -108,7 +108,7 @@ func TestFailoverStands(t *testing.T) {
 		})
 	}
 	before = snapshot(t, nodes)
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	require.False(t, res.Changed, res.Msg)
 	require.Empty(t, f.Failed)
 	require.Equal(t, before, snapshot(t, nodes), "the rerun pointed something back")
@@ -131,24 +131,24 @@ func liveNodes(nodes []*testserver.ClusterNode, except *testserver.ClusterNode) 
 func TestOpenSlotClosed(t *testing.T) {
 	nodes := testserver.StartCluster(t, 3)
 	args := task(nodes, map[string]any{"replicas": 0})
-	callOK(t, args)
+	mod.CallOK(t, args)
 	owner, other := nodes[0], nodes[1]
 	ownerID, otherID := view(t, owner).Self().ID, view(t, other).Self().ID
 	require.Contains(t, topology.Ranges(view(t, owner).Self().Slots), "0-")
 	require.Equal(t, "OK", other.CLI("CLUSTER", "SETSLOT", "5", "IMPORTING", ownerID))
 	require.Equal(t, "OK", owner.CLI("CLUSTER", "SETSLOT", "5", "MIGRATING", otherID))
 
-	res, f := callOK(t, copyArgs(args, map[string]any{"_ansible_check_mode": true}))
+	res, f := mod.CallOK(t, copyArgs(args, map[string]any{"_ansible_check_mode": true}))
 	require.True(t, res.Changed)
 	require.ElementsMatch(t, []string{"5@" + owner.Addr, "5@" + other.Addr}, f.Plan.CloseOpenSlots)
 	require.NotEmpty(t, view(t, owner).Self().Open, "check mode closed the slot")
 
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	require.True(t, res.Changed, res.Msg)
 	for _, n := range nodes {
 		require.Empty(t, view(t, n).Self().Open, "slot still open on %s", n.Addr)
 	}
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	require.False(t, res.Changed, res.Msg)
 }
 
@@ -156,7 +156,7 @@ func TestOpenSlotClosed(t *testing.T) {
 // remove_unlisted (after its replica took its slots over).
 func TestForgetDeadNode(t *testing.T) {
 	nodes := testserver.StartCluster(t, 6)
-	callOK(t, task(nodes, nil))
+	mod.CallOK(t, task(nodes, nil))
 	v := view(t, nodes[0])
 	var dead *testserver.ClusterNode
 	var deadID, replicaID string
@@ -180,13 +180,13 @@ func TestForgetDeadNode(t *testing.T) {
 		return k != nil && k.IsPrimary() && k.SlotCount() > 0 && v.ByID(deadID).Has("fail")
 	})
 	live := liveNodes(nodes, dead)
-	res, f := callOK(t, task(live, map[string]any{"remove_unlisted": true}))
+	res, f := mod.CallOK(t, task(live, map[string]any{"remove_unlisted": true}))
 	require.True(t, res.Changed, res.Msg)
 	require.Contains(t, res.Warnings, fmt.Sprintf("node %s cannot be reached: the other nodes forget it, and it must not be started again with its old nodes.conf", dead.Addr))
 	require.Len(t, f.Nodes, 5)
 	for _, n := range live {
 		require.Nil(t, view(t, n).ByID(deadID), "%s still knows the dead node", n.Addr)
 	}
-	res, _ = callOK(t, task(live, map[string]any{"remove_unlisted": true}))
+	res, _ = mod.CallOK(t, task(live, map[string]any{"remove_unlisted": true}))
 	require.False(t, res.Changed, res.Msg)
 }

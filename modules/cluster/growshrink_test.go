@@ -66,7 +66,7 @@ func (tr *traffic) finish(t *testing.T) *loadgen.Report {
 func move(t *testing.T, tr *traffic, args map[string]any) (*Fields, int64, time.Duration) {
 	t.Helper()
 	a0, t0 := tr.gen.Acked(), time.Now()
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	require.True(t, res.Changed, res.Msg)
 	return f, tr.gen.Acked() - a0, time.Since(t0)
 }
@@ -78,7 +78,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 	nodes := testserver.StartCluster(t, 6)
 	extra := []*testserver.ClusterNode{testserver.StartClusterNode(t, "127.0.0.1"), testserver.StartClusterNode(t, "127.0.0.2")}
 	all := append(append([]*testserver.ClusterNode{}, nodes...), extra...)
-	callOK(t, task(nodes, nil))
+	mod.CallOK(t, task(nodes, nil))
 
 	const keysPerSlot = 4
 	tr := startTraffic(t, nodes, keysPerSlot) // every slot holds keys from the start
@@ -86,7 +86,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 	// Grow: the first new node joins as a primary and receives its share
 	// of the slots (with their keys); the second becomes its replica, on
 	// another host.
-	check, f := callOK(t, task(all, map[string]any{"_ansible_check_mode": true}))
+	check, f := mod.CallOK(t, task(all, map[string]any{"_ansible_check_mode": true}))
 	require.True(t, check.Changed)
 	require.Equal(t, []string{extra[0].Addr}, f.Plan.Primaries)
 	require.Equal(t, []Replicate{{extra[1].Addr, extra[0].Addr}}, f.Plan.Replicate)
@@ -108,7 +108,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 
 	// Shrink back: the new primary's slots move to the others, then every
 	// node forgets both new nodes.
-	check, f = callOK(t, task(nodes, map[string]any{"remove_unlisted": true, "_ansible_check_mode": true}))
+	check, f = mod.CallOK(t, task(nodes, map[string]any{"remove_unlisted": true, "_ansible_check_mode": true}))
 	require.True(t, check.Changed)
 	require.ElementsMatch(t, []string{extra[0].Addr, extra[1].Addr}, f.Plan.Forget)
 	require.InDelta(t, -4096, f.Plan.SlotsToMove[extra[0].Addr], 2)
@@ -134,7 +134,7 @@ func TestGrowShrinkUnderTraffic(t *testing.T) {
 	require.Positive(t, rep.Redirections[loadgen.KindMoved]+rep.Redirections[loadgen.KindAsk], "no redirection: the slots did not move under traffic")
 
 	// Rerun: the cluster matches.
-	res, _ := callOK(t, task(nodes, map[string]any{"remove_unlisted": true, "reset_removed": false}))
+	res, _ := mod.CallOK(t, task(nodes, map[string]any{"remove_unlisted": true, "reset_removed": false}))
 	require.False(t, res.Changed, res.Msg)
 }
 
@@ -194,11 +194,11 @@ func TestShrinkResetsRemovedNodesByDefault(t *testing.T) {
 	nodes := testserver.StartCluster(t, 3)
 	extra := testserver.StartClusterNode(t, "127.0.0.4")
 	all := append(append([]*testserver.ClusterNode{}, nodes...), extra)
-	callOK(t, task(nodes, map[string]any{"replicas": 0}))
-	callOK(t, task(all, map[string]any{"replicas": 0}))
+	mod.CallOK(t, task(nodes, map[string]any{"replicas": 0}))
+	mod.CallOK(t, task(all, map[string]any{"replicas": 0}))
 	require.Positive(t, view(t, extra).Self().SlotCount())
 
-	res, f := callOK(t, task(nodes, map[string]any{"replicas": 0, "remove_unlisted": true}))
+	res, f := mod.CallOK(t, task(nodes, map[string]any{"replicas": 0, "remove_unlisted": true}))
 	require.True(t, res.Changed)
 	require.Len(t, f.Nodes, 3)
 	for _, n := range nodes {

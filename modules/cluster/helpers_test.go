@@ -4,11 +4,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/topology"
 )
+
+// mod runs valkey_cluster in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_cluster", Main: Main}
 
 // nodeArgs lists nodes as the nodes option.
 func nodeArgs(nodes []*testserver.ClusterNode) []any {
@@ -21,23 +23,7 @@ func nodeArgs(nodes []*testserver.ClusterNode) []any {
 
 // task is the arguments for nodes plus args.
 func task(nodes []*testserver.ClusterNode, args map[string]any) map[string]any {
-	out := map[string]any{"nodes": nodeArgs(nodes), "wait_timeout": 60}
-	for k, v := range args {
-		out[k] = v
-	}
-	return out
-}
-
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Call[Fields](t, "valkey_cluster", Main, args)
-}
-
-func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.CallOK[Fields](t, "valkey_cluster", Main, args)
+	return ansibletest.Args(map[string]any{"nodes": nodeArgs(nodes), "wait_timeout": 60}, args)
 }
 
 // view is a node's own CLUSTER NODES, parsed.

@@ -118,7 +118,7 @@ func TestSquatterNodeGetsNothing(t *testing.T) {
 	args := task(nodes, map[string]any{"login_password": clusterPassword})
 	args["nodes"] = append(args["nodes"].([]any), map[string]any{"host": "127.0.0.1", "port": sq.Port})
 	before := snapshot(t, nodes)
-	res, _ := call(t, args)
+	res, _ := mod.Call(t, args)
 	require.True(t, res.Failed)
 	require.Contains(t, res.Msg, "refusing the server")
 	require.Contains(t, res.Msg, "nothing was changed")
@@ -157,7 +157,7 @@ func TestUnverifiedNodeGetsNoCLI(t *testing.T) {
 		nodes = append(nodes, n)
 	}
 	args := task(nodes, map[string]any{"replicas": 0, "login_password": clusterPassword})
-	callOK(t, args)
+	mod.CallOK(t, args)
 	// uid 1500: a login user (peer.LoginUIDMin..Max), running the genuine binary.
 	evil := testserver.StartClusterNodeAs(t, "127.0.0.2", 1500, 1500)
 	nodes[0].CLI("CLUSTER", "MEET", evil.IP, strconv.Itoa(evil.Port), strconv.Itoa(evil.BusPort))
@@ -177,7 +177,7 @@ func TestUnverifiedNodeGetsNoCLI(t *testing.T) {
 	cliStarted = func(int) { ran = true }
 	t.Cleanup(func() { cliStarted = nil })
 
-	res, _ := call(t, args)
+	res, _ := mod.Call(t, args)
 	require.True(t, res.Failed)
 	require.False(t, res.Changed)
 	require.False(t, ran, "valkey-cli was started")

@@ -27,7 +27,7 @@ func TestPlansFromStateReadUnderTheLock(t *testing.T) {
 	var res *ansible.Result
 	var fields *Fields
 	locktest.Race(t, srv.ConfPath, func() {
-		res, fields = call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "1gb"}, "journal_path": jpath}))
+		res, fields = mod.Call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "1gb"}, "journal_path": jpath}))
 	}, func() {
 		// The other run, while it holds the lock: 100mb in the server and the file.
 		srv.ConfigSet("maxmemory", "100mb")

@@ -68,13 +68,13 @@ func TestChangeAndIdempotence(t *testing.T) {
 				serverBefore[k] = srv.ConfigGet(k)
 			}
 			checkArgs := task(srv, map[string]any{"settings": tc.settings, "_ansible_check_mode": true})
-			cres, cf := callOK(t, checkArgs)
+			cres, cf := mod.CallOK(t, checkArgs)
 			assert.Equal(t, before, srv.ReadConf(), "check mode wrote the file")
 			for k, v := range serverBefore {
 				assert.Equal(t, v, srv.ConfigGet(k), "check mode changed %s", k)
 			}
 
-			res, f := callOK(t, args)
+			res, f := mod.CallOK(t, args)
 			assert.True(t, res.Changed)
 			assert.Equal(t, cres.Changed, res.Changed, "check mode and real run disagree on changed")
 			assert.Equal(t, cf.RuntimeChanged, f.RuntimeChanged)
@@ -91,14 +91,14 @@ func TestChangeAndIdempotence(t *testing.T) {
 			}
 
 			after := srv.ReadConf()
-			res2, f2 := callOK(t, args)
+			res2, f2 := mod.CallOK(t, args)
 			assert.False(t, res2.Changed, "second run changed: runtime %v file %v", f2.RuntimeChanged, f2.FileChanged)
 			assert.Empty(t, f2.RuntimeChanged)
 			assert.Empty(t, f2.FileChanged)
 			assert.Equal(t, after, srv.ReadConf())
 			assert.Empty(t, f2.Drift)
 
-			cres2, _ := callOK(t, checkArgs)
+			cres2, _ := mod.CallOK(t, checkArgs)
 			assert.False(t, cres2.Changed)
 		})
 	}
@@ -124,7 +124,7 @@ func TestEqualByValue(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := testserver.Start(t, tc.extra...)
 			before := srv.ReadConf()
-			res, f := callOK(t, task(srv, map[string]any{"settings": tc.settings}))
+			res, f := mod.CallOK(t, task(srv, map[string]any{"settings": tc.settings}))
 			assert.False(t, res.Changed, "runtime %v file %v", f.RuntimeChanged, f.FileChanged)
 			assert.Empty(t, f.Drift)
 			assert.Equal(t, before, srv.ReadConf())
@@ -150,21 +150,21 @@ func TestImmutableDirective(t *testing.T) {
 
 			// strict: fails, nothing changed
 			before := srv.ReadConf()
-			res, _ := call(t, task(srv, map[string]any{"settings": tc.settings, "strict": true}))
+			res, _ := mod.Call(t, task(srv, map[string]any{"settings": tc.settings, "strict": true}))
 			require.True(t, res.Failed)
 			assert.Equal(t, fmt.Sprintf("directive %q needs a server restart to change (the server does not allow changing it at runtime) and strict is set; nothing was changed", tc.directive), res.Msg)
 			assert.Equal(t, before, srv.ReadConf())
 
 			// persist: runtime cannot do it at all
-			res, _ = call(t, task(srv, map[string]any{"settings": tc.settings, "persist": "runtime"}))
+			res, _ = mod.Call(t, task(srv, map[string]any{"settings": tc.settings, "persist": "runtime"}))
 			require.True(t, res.Failed)
 			assert.Equal(t, fmt.Sprintf("directive %q cannot change while the server runs (the server does not allow changing it at runtime); use persist: both or file and restart the server; nothing was changed", tc.directive), res.Msg)
 			assert.Equal(t, before, srv.ReadConf())
 
 			args := task(srv, map[string]any{"settings": tc.settings})
-			cres, cf := callOK(t, task(srv, map[string]any{"settings": tc.settings, "_ansible_check_mode": true}))
+			cres, cf := mod.CallOK(t, task(srv, map[string]any{"settings": tc.settings, "_ansible_check_mode": true}))
 			assert.Equal(t, before, srv.ReadConf())
-			res, f := callOK(t, args)
+			res, f := mod.CallOK(t, args)
 			assert.True(t, res.Changed)
 			assert.Equal(t, cres.Changed, res.Changed)
 			assert.Equal(t, cf.FileChanged, f.FileChanged)
@@ -177,7 +177,7 @@ func TestImmutableDirective(t *testing.T) {
 			assert.Equal(t, tc.fileLine, fileArgs(t, srv.ConfPath, tc.directive))
 			assert.Equal(t, tc.server, srv.ConfigGet(tc.directive))
 
-			res2, f2 := callOK(t, args)
+			res2, f2 := mod.CallOK(t, args)
 			assert.False(t, res2.Changed)
 			assert.True(t, f2.RestartRequired)
 			assert.Equal(t, []string{tc.directive}, f2.RestartRequiredDirectives)
@@ -226,7 +226,7 @@ func TestBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := srv.ReadConf()
 			all := srv.CLI("CONFIG", "GET", "*")
-			res, _ := call(t, task(srv, tc.args))
+			res, _ := mod.Call(t, task(srv, tc.args))
 			require.True(t, res.Failed)
 			assert.Equal(t, tc.msg, res.Msg)
 			assert.False(t, res.Changed)
@@ -241,30 +241,30 @@ func TestPersist(t *testing.T) {
 	t.Run("runtime leaves the file alone", func(t *testing.T) {
 		srv := testserver.Start(t, "maxmemory 10mb")
 		before := srv.ReadConf()
-		res, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "runtime"}))
+		res, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "runtime"}))
 		assert.True(t, res.Changed)
 		assert.Equal(t, []string{"maxmemory"}, f.RuntimeChanged)
 		assert.Empty(t, f.FileChanged)
 		assert.Equal(t, "20971520", srv.ConfigGet("maxmemory"))
 		assert.Equal(t, before, srv.ReadConf())
-		res, _ = callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "runtime"}))
+		res, _ = mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "runtime"}))
 		assert.False(t, res.Changed)
 	})
 	t.Run("file leaves the server alone", func(t *testing.T) {
 		srv := testserver.Start(t, "maxmemory 10mb")
-		res, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file"}))
+		res, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file"}))
 		assert.True(t, res.Changed)
 		assert.Empty(t, f.RuntimeChanged)
 		assert.Equal(t, []string{"maxmemory"}, f.FileChanged)
 		assert.Equal(t, "10485760", srv.ConfigGet("maxmemory"))
 		assert.Equal(t, []string{"20mb"}, fileArgs(t, srv.ConfPath, "maxmemory"))
-		res, _ = callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file"}))
+		res, _ = mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file"}))
 		assert.False(t, res.Changed)
 	})
 	t.Run("file with explicit path and no server", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "offline.conf")
 		require.NoError(t, os.WriteFile(path, []byte("port 6390\n"), 0o600))
-		res, f := callOK(t, map[string]any{"login_port": 1, "config_file": path, "persist": "file", "settings": map[string]any{"maxmemory": "1gb"}})
+		res, f := mod.CallOK(t, map[string]any{"login_port": 1, "config_file": path, "persist": "file", "settings": map[string]any{"maxmemory": "1gb"}})
 		assert.True(t, res.Changed)
 		assert.Nil(t, f.Server)
 		assert.Equal(t, "port 6390\nmaxmemory 1gb\n", string(readFile(t, path)))
@@ -275,10 +275,10 @@ func TestPersist(t *testing.T) {
 	t.Run("missing config file is created 0640", func(t *testing.T) {
 		srv := testserver.Start(t)
 		path := filepath.Join(t.TempDir(), "new.conf")
-		cres, _ := callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory-policy": "allkeys-lfu"}, "config_file": path, "_ansible_check_mode": true}))
+		cres, _ := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory-policy": "allkeys-lfu"}, "config_file": path, "_ansible_check_mode": true}))
 		assert.True(t, cres.Changed)
 		assert.NoFileExists(t, path, "check mode created the file")
-		res, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory-policy": "allkeys-lfu"}, "config_file": path}))
+		res, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory-policy": "allkeys-lfu"}, "config_file": path}))
 		assert.True(t, res.Changed)
 		assert.Equal(t, path, f.ConfigFile)
 		assert.Equal(t, "maxmemory-policy allkeys-lfu\n", string(readFile(t, path)))
@@ -290,7 +290,7 @@ func TestPersist(t *testing.T) {
 	t.Run("config file in a missing directory", func(t *testing.T) {
 		srv := testserver.Start(t)
 		path := filepath.Join(t.TempDir(), "nodir", "new.conf")
-		res, _ := call(t, task(srv, map[string]any{"settings": map[string]any{"hz": 11}, "config_file": path}))
+		res, _ := mod.Call(t, task(srv, map[string]any{"settings": map[string]any{"hz": 11}, "config_file": path}))
 		require.True(t, res.Failed)
 		assert.Equal(t, fmt.Sprintf("config_file %q: its directory does not exist; nothing was changed", path), res.Msg)
 		assert.Equal(t, "10", srv.ConfigGet("hz"))
@@ -300,7 +300,7 @@ func TestPersist(t *testing.T) {
 func TestDrift(t *testing.T) {
 	srv := testserver.Start(t, "maxmemory 10mb", "timeout 0")
 	srv.ConfigSet("maxmemory", "30000000") // behind the module's back
-	res, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb", "timeout": 0}}))
+	res, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb", "timeout": 0}}))
 	assert.Equal(t, map[string]DriftEntry{"maxmemory": {Runtime: "30000000", File: "10485760"}}, f.Drift)
 	assert.True(t, res.Changed, "remediated")
 	assert.Equal(t, []string{"maxmemory"}, f.RuntimeChanged)
@@ -308,14 +308,14 @@ func TestDrift(t *testing.T) {
 	assert.Contains(t, res.Warnings, "drift before this run: the running server and "+srv.ConfPath+" disagreed on maxmemory")
 	assert.Equal(t, "10485760", srv.ConfigGet("maxmemory"))
 
-	res, f = callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb"}}))
+	res, f = mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb"}}))
 	assert.False(t, res.Changed)
 	assert.Empty(t, f.Drift)
 }
 
 func TestServerField(t *testing.T) {
 	srv := testserver.Start(t)
-	_, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{}}))
+	_, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{}}))
 	require.NotNil(t, f.Server)
 	assert.Equal(t, "valkey", f.Server.Name)
 	assert.True(t, strings.HasPrefix(f.Server.Version, "8.0."), f.Server.Version)
@@ -339,7 +339,7 @@ func TestConcurrentRuns(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			res, _ := call(t, task(srv, map[string]any{"settings": map[string]any{s.name: s.value}}))
+			res, _ := mod.Call(t, task(srv, map[string]any{"settings": map[string]any{s.name: s.value}}))
 			if res.Failed || !res.Changed {
 				errs <- fmt.Sprintf("%s: failed=%v changed=%v msg=%s", s.name, res.Failed, res.Changed, res.Msg)
 			}
@@ -365,7 +365,7 @@ func TestConcurrentRuns(t *testing.T) {
 func TestDiff(t *testing.T) {
 	srv := testserver.Start(t, "maxmemory 10mb")
 	args := task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb", "hz": 15}, "_ansible_diff": true})
-	res, _ := callOK(t, args)
+	res, _ := mod.CallOK(t, args)
 	require.Len(t, res.Diff, 2)
 	assert.Equal(t, "runtime (127.0.0.1:"+fmt.Sprint(srv.Port)+")", res.Diff[0].BeforeHeader)
 	assert.Equal(t, "hz 10\nmaxmemory 10485760\n", res.Diff[0].Before)
@@ -374,7 +374,7 @@ func TestDiff(t *testing.T) {
 	assert.Equal(t, "maxmemory 10mb\n", res.Diff[1].Before)
 	assert.Equal(t, "hz 15\nmaxmemory 20mb\n", res.Diff[1].After)
 
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	assert.Empty(t, res.Diff)
 }
 
@@ -383,7 +383,7 @@ func TestServerRefusesValue(t *testing.T) {
 	before := srv.ReadConf()
 	// 192.0.2.1 (TEST-NET-1) is not a local address: the server cannot
 	// bind it, so the whole CONFIG SET is refused.
-	res, f := call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb", "bind": "192.0.2.1"}}))
+	res, f := mod.Call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb", "bind": "192.0.2.1"}}))
 	require.True(t, res.Failed)
 	assert.True(t, strings.HasPrefix(res.Msg, "the server refused the change: "), res.Msg)
 	assert.True(t, strings.HasSuffix(res.Msg, "; nothing was changed"), res.Msg)
@@ -398,7 +398,7 @@ func TestServerRefusesValue(t *testing.T) {
 func TestNothingToDo(t *testing.T) {
 	srv := testserver.Start(t)
 	before := srv.ReadConf()
-	res, f := callOK(t, task(srv, map[string]any{"settings": map[string]any{}}))
+	res, f := mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{}}))
 	assert.False(t, res.Changed)
 	assert.Equal(t, map[string]string{}, f.Values)
 	assert.Equal(t, before, srv.ReadConf())

@@ -7,40 +7,17 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/conffile"
 	"github.com/valkeyops/secure/internal/testserver"
 )
 
+// mod runs valkey_config in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_config", Main: Main}
+
 // task builds the module arguments for srv: login_port plus args.
 func task(srv *testserver.Server, args map[string]any) map[string]any {
-	out := map[string]any{"login_port": srv.Port}
-	for k, v := range args {
-		out[k] = v
-	}
-	return out
-}
-
-// call runs Main with a Request parsed from the JSON of args.
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Call[Fields](t, "valkey_config", Main, args)
-}
-
-// callOK is call that fails the test when the task failed.
-func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.CallOK[Fields](t, "valkey_config", Main, args)
-}
-
-// printed runs the module as the binary does and returns the printed JSON.
-func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Printed(t, "valkey_config", Main, args)
+	return ansibletest.Args(map[string]any{"login_port": srv.Port}, args)
 }
 
 // fileArgs returns the arguments of every line of the config file that sets

@@ -34,12 +34,12 @@ func TestJournalRecordsAppliedChangesOnly(t *testing.T) {
 	settings := map[string]any{"maxmemory": "20mb", "timeout": 30, "hz": 10}
 
 	// Check mode: nothing recorded (the journal is not even created).
-	callOK(t, task(srv, map[string]any{"settings": settings, "journal_path": path, "_ansible_check_mode": true}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": settings, "journal_path": path, "_ansible_check_mode": true}))
 	assert.NoFileExists(t, path)
 
 	// A real run: one line for the change set, with the controller's metadata.
 	args := task(srv, map[string]any{"settings": settings, "journal_path": path, "_valkeyops_controller": rawJSON(controller)})
-	res, _ := callOK(t, args)
+	res, _ := mod.CallOK(t, args)
 	require.True(t, res.Changed)
 	got := journalLines(t, path)
 	require.Len(t, got, 1)
@@ -66,7 +66,7 @@ func TestJournalRecordsAppliedChangesOnly(t *testing.T) {
 	}, e.Changes)
 
 	// No-op: nothing more.
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	require.False(t, res.Changed)
 	assert.Len(t, journalLines(t, path), 1)
 
@@ -77,7 +77,7 @@ func TestJournalRecordsAppliedChangesOnly(t *testing.T) {
 	assert.Equal(t, srv.ConfigGet("maxmemory"), *rec.Change.After)
 
 	// journal: false records nothing.
-	callOK(t, task(srv, map[string]any{"settings": map[string]any{"timeout": 31}, "journal_path": path, "journal": false}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"timeout": 31}, "journal_path": path, "journal": false}))
 	assert.Len(t, journalLines(t, path), 1)
 }
 
@@ -85,7 +85,7 @@ func TestJournalDriftAndRestart(t *testing.T) {
 	srv := testserver.Start(t, "maxmemory 10mb", "enable-debug-command yes")
 	srv.ConfigSet("maxmemory", "30000000")
 	path := filepath.Join(t.TempDir(), "changes.jsonl")
-	callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "40000000", "enable-debug-command": "no"}, "journal_path": path}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "40000000", "enable-debug-command": "no"}, "journal_path": path}))
 	entries, _, err := journal.Read(path, journal.Filter{})
 	require.NoError(t, err)
 	require.Len(t, entries, 1)
@@ -100,7 +100,7 @@ func TestJournalSecretNameOnly(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "changes.jsonl")
 	secret := randomSecret(t, "jr-")
 	primary := randomSecret(t, "jp-")
-	callOK(t, task(srv, map[string]any{"settings": map[string]any{"requirepass": secret, "masterauth": primary, "hz": 12}, "journal_path": path}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"requirepass": secret, "masterauth": primary, "hz": 12}, "journal_path": path}))
 	srv.Password = secret
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
@@ -123,7 +123,7 @@ func TestJournalUnwritable(t *testing.T) {
 	path := filepath.Join(blocker, "changes.jsonl") // its parent is a file: never writable, even as root
 	before, conf := srv.CLI("CONFIG", "GET", "*"), srv.ReadConf()
 
-	res, f := call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path}))
+	res, f := mod.Call(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path}))
 	require.True(t, res.Failed)
 	assert.False(t, res.Changed)
 	assert.Equal(t, "cannot record the change: failed to write the change journal "+path+": mkdir "+blocker+
@@ -133,11 +133,11 @@ func TestJournalUnwritable(t *testing.T) {
 	assert.Equal(t, conf, srv.ReadConf(), "file unchanged")
 
 	// Check mode and no-op runs do not need the journal.
-	callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path, "_ansible_check_mode": true}))
-	callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb"}, "journal_path": path}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path, "_ansible_check_mode": true}))
+	mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "10mb"}, "journal_path": path}))
 
 	// journal_required: false warns and applies.
-	res, _ = callOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path, "journal_required": false}))
+	res, _ = mod.CallOK(t, task(srv, map[string]any{"settings": map[string]any{"maxmemory": "20mb"}, "journal_path": path, "journal_required": false}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, "20971520", srv.ConfigGet("maxmemory"))
 	assert.Equal(t, []string{"failed to write the change journal " + path + ": mkdir " + blocker + ": not a directory; journal_required is false, so the change is applied without a record"}, res.Warnings, "one warning")
@@ -145,7 +145,7 @@ func TestJournalUnwritable(t *testing.T) {
 
 func TestJournalPathMustBeAbsolute(t *testing.T) {
 	srv := testserver.Start(t)
-	res, _ := call(t, task(srv, map[string]any{"settings": map[string]any{}, "journal_path": "changes.jsonl"}))
+	res, _ := mod.Call(t, task(srv, map[string]any{"settings": map[string]any{}, "journal_path": "changes.jsonl"}))
 	require.True(t, res.Failed)
 	assert.Equal(t, `option "journal_path": "changes.jsonl" is not an absolute path; nothing was changed`, res.Msg)
 }
@@ -159,7 +159,7 @@ func TestJournalNamesTheInstance(t *testing.T) {
 	for _, name := range []string{"cache", "store"} {
 		srv := testserver.StartWith(t, testserver.Options{ConfName: "valkey-" + name + ".conf", Extra: []string{"timeout 0"}})
 		args := task(srv, map[string]any{"settings": map[string]any{"timeout": 30}, "journal_path": path})
-		res, _ := callOK(t, args)
+		res, _ := mod.CallOK(t, args)
 		require.True(t, res.Changed)
 	}
 	entries, _, err := journal.Read(path, journal.Filter{})

@@ -39,7 +39,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	// Check mode with diff: nothing printed, nothing changed.
 	before := srv.ReadConf()
-	out, doc, code := printed(t, task(srv, map[string]any{
+	out, doc, code := mod.Printed(t, task(srv, map[string]any{
 		"settings":            map[string]any{"requirepass": pass1, "primaryauth": primary},
 		"_ansible_check_mode": true, "_ansible_diff": true, "_ansible_verbosity": 4,
 	}))
@@ -50,7 +50,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	assert.Equal(t, before, srv.ReadConf())
 
 	// Real run with diff.
-	out, doc, code = printed(t, task(srv, map[string]any{
+	out, doc, code = mod.Printed(t, task(srv, map[string]any{
 		"settings":      map[string]any{"requirepass": pass1, "primaryauth": primary},
 		"_ansible_diff": true, "_ansible_verbosity": 4,
 	}))
@@ -67,12 +67,12 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	assert.Equal(t, primary, srv.ConfigGet("primaryauth"))
 
 	// Second run (now it must log in): unchanged.
-	res, _ := callOK(t, task(srv, map[string]any{"login_password": pass1, "settings": map[string]any{"requirepass": pass1, "primaryauth": primary}}))
+	res, _ := mod.CallOK(t, task(srv, map[string]any{"login_password": pass1, "settings": map[string]any{"requirepass": pass1, "primaryauth": primary}}))
 	assert.False(t, res.Changed)
 
 	// Rotation with diff: neither the old nor the new value is printed.
 	pass2 := randomSecret(t, "pass2-")
-	out, _, code = printed(t, task(srv, map[string]any{
+	out, _, code = mod.Printed(t, task(srv, map[string]any{
 		"login_password": pass1, "settings": map[string]any{"requirepass": pass2}, "_ansible_diff": true,
 	}))
 	assert.Equal(t, 0, code, out)
@@ -101,7 +101,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.args["_ansible_diff"] = true
-			out, doc, code := printed(t, task(srv, tc.args))
+			out, doc, code := mod.Printed(t, task(srv, tc.args))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.msg, doc["msg"])
 			assertClean(t, out, pass1, pass2, pass3, primary)
@@ -122,7 +122,7 @@ func TestRollbackWhenFileUnwritable(t *testing.T) {
 		t.Skipf("remount read-only is not permitted here: %v: %s", err, out)
 	}
 	before := srv.ReadConf()
-	out, doc, code := printed(t, task(srv, map[string]any{
+	out, doc, code := mod.Printed(t, task(srv, map[string]any{
 		"settings":      map[string]any{"maxmemory": "20mb", "timeout": 300, "requirepass": pass},
 		"_ansible_diff": true,
 	}))
@@ -168,7 +168,7 @@ func TestFailedWriteRemovesItsBackup(t *testing.T) {
 	require.NoError(t, f.Truncate(size/4096*4096-4096))
 	require.NoError(t, f.Close())
 
-	_, doc, code := printed(t, task(srv, map[string]any{
+	_, doc, code := mod.Printed(t, task(srv, map[string]any{
 		"settings": map[string]any{"maxmemory": "20mb"}, "persist": "file", "config_file": srv.ConfPath, "backup": true,
 	}))
 	assert.Equal(t, 1, code)
@@ -197,7 +197,7 @@ func TestSecretMaskedWhateverTheOrder(t *testing.T) {
 	for _, secret := range []string{"requirepass", "primaryauth", "masterauth", "tls-key-file-pass"} {
 		t.Run(secret, func(t *testing.T) {
 			// "appendfsync" and "maxmemory" sort before every secret directive.
-			out, doc, code := printed(t, task(srv, map[string]any{
+			out, doc, code := mod.Printed(t, task(srv, map[string]any{
 				"settings": map[string]any{"appendfsync": pass, "maxmemory": pass, secret: pass},
 			}))
 			assert.Equal(t, 1, code)

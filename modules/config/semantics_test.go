@@ -42,7 +42,7 @@ func TestValuesTheTargetCannotStartWith(t *testing.T) {
 			t.Run(tc.name+" "+persist, func(t *testing.T) {
 				before := srv.ReadConf()
 				all := srv.CLI("CONFIG", "GET", "*")
-				res, _ := call(t, task(srv, map[string]any{"settings": tc.settings, "persist": persist}))
+				res, _ := mod.Call(t, task(srv, map[string]any{"settings": tc.settings, "persist": persist}))
 				require.True(t, res.Failed)
 				assert.Equal(t, tc.msg, res.Msg)
 				assert.False(t, res.Changed)
@@ -62,7 +62,7 @@ func TestFileOnlyUsesTheInstalledVersion(t *testing.T) {
 	}
 	path := filepath.Join(t.TempDir(), "offline.conf")
 	require.NoError(t, os.WriteFile(path, []byte("port 6390\n"), 0o600))
-	res, _ := call(t, map[string]any{"login_port": 1, "config_file": path, "persist": "file",
+	res, _ := mod.Call(t, map[string]any{"login_port": 1, "config_file": path, "persist": "file",
 		"settings": map[string]any{"repl-diskless-load": "flush-before-load"}})
 	require.True(t, res.Failed)
 	assert.Equal(t, `settings: directive "repl-diskless-load": "flush-before-load" needs Valkey 9.0 or newer; the target server is Valkey `+ver.String()+

@@ -31,7 +31,7 @@ func printedAsync(t *testing.T, args map[string]any) (string, map[string]any, in
 	done := make(chan res, 1)
 	ansibletest.WithJournal(t, args)
 	go func() {
-		out, doc, code := printed(t, args)
+		out, doc, code := mod.Printed(t, args)
 		done <- res{out, doc, code}
 	}()
 	select {

@@ -15,7 +15,7 @@ import (
 func TestBadInputChangesNothing(t *testing.T) {
 	g := testserver.StartGroup(t, 0, 1)
 	s := g.Sentinels[0]
-	callOK(t, task(s, map[string]any{"monitors": []any{monitor("grp", g.Primary, map[string]any{"auth_user": "dn", "auth_pass": authPass})}}))
+	mod.CallOK(t, task(s, map[string]any{"monitors": []any{monitor("grp", g.Primary, map[string]any{"auth_user": "dn", "auth_pass": authPass})}}))
 	m := func(fields map[string]any) []any { return []any{monitor("new", g.Primary, fields)} }
 	tests := []struct {
 		name string
@@ -48,7 +48,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.args["_ansible_diff"] = true
-			out, doc, code := printed(t, task(s, tc.args))
+			out, doc, code := mod.Printed(t, task(s, tc.args))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.msg, doc["msg"])
 			assert.Equal(t, false, doc["changed"])
@@ -62,7 +62,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 // A data node is not a Sentinel: refused, nothing sent but INFO.
 func TestNotASentinel(t *testing.T) {
 	srv := testserver.Start(t)
-	res, _ := call(t, task(srv, map[string]any{"monitors": []any{monitor("grp", srv, nil)}}))
+	res, _ := mod.Call(t, task(srv, map[string]any{"monitors": []any{monitor("grp", srv, nil)}}))
 	require.True(t, res.Failed)
 	assert.Equal(t, `the server at 127.0.0.1:`+itoa(srv.Port)+` is not a Sentinel (it runs in "standalone" mode); point login_host/login_port at a Sentinel (default port 26379); nothing was changed`, res.Msg)
 }
@@ -75,7 +75,7 @@ func TestSquatterGetsNoSecret(t *testing.T) {
 		"login_user": "admin", "login_password": authPass + "-login",
 		"monitors": []any{map[string]any{"name": "grp", "primary_host": "127.0.0.1", "quorum": 2, "auth_user": "dn", "auth_pass": authPass}},
 	})
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, false, doc["changed"])
 	assert.Contains(t, doc["msg"], "refusing the server")

@@ -8,38 +8,18 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 )
+
+// mod runs valkey_sentinel in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_sentinel", Main: Main}
 
 const authPass = "Sentinel-auth-pass-0451"
 
 // task builds the module arguments for Sentinel s: login_port plus args.
 func task(s *testserver.Server, args map[string]any) map[string]any {
-	out := map[string]any{"login_port": s.Port}
-	for k, v := range args {
-		out[k] = v
-	}
-	return out
-}
-
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Call[Fields](t, "valkey_sentinel", Main, args)
-}
-
-func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.CallOK[Fields](t, "valkey_sentinel", Main, args)
-}
-
-func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Printed(t, "valkey_sentinel", Main, args)
+	return ansibletest.Args(map[string]any{"login_port": s.Port}, args)
 }
 
 // monitor is a monitor entry for primary p.

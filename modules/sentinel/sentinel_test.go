@@ -24,7 +24,7 @@ func TestCreateRerunAndChange(t *testing.T) {
 		"auth_user": "sentinel-dn", "auth_pass": authPass,
 	})}})
 	args["_ansible_diff"] = true
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.NotContains(t, out, authPass)
@@ -40,7 +40,7 @@ func TestCreateRerunAndChange(t *testing.T) {
 	assert.Equal(t, []string{"sentinel auth-pass grp " + authPass}, sentinelLines(t, s.ConfPath, "auth-pass"))
 
 	before := s.ReadConf()
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.False(t, res.Changed, "second run")
 	assert.Empty(t, res.Diff)
 	assert.Equal(t, before, s.ReadConf(), "a rerun leaves the file as it was")
@@ -54,7 +54,7 @@ func TestCreateRerunAndChange(t *testing.T) {
 
 	// quorum 2 -> 1: runtime and file.
 	args["monitors"].([]any)[0].(map[string]any)["quorum"] = 1
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"grp"}, f.Updated)
 	assert.Equal(t, "1", primaryField(t, s, "grp", "quorum"))
@@ -63,7 +63,7 @@ func TestCreateRerunAndChange(t *testing.T) {
 
 	// A new auth_pass: changed, the diff says so without the value.
 	args["monitors"].([]any)[0].(map[string]any)["auth_pass"] = authPass + "-2"
-	out, doc, code = printed(t, args)
+	out, doc, code = mod.Printed(t, args)
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.NotContains(t, out, authPass)
@@ -84,7 +84,7 @@ func TestCheckModeChangesNothing(t *testing.T) {
 	s := g.Sentinels[0]
 	before := s.ReadConf()
 	args := task(s, map[string]any{"monitors": []any{monitor("grp", g.Primary, nil)}, "_ansible_check_mode": true})
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"grp"}, f.Created)
 	assert.Equal(t, before, s.ReadConf())
@@ -99,7 +99,7 @@ func TestGlobalSettings(t *testing.T) {
 		"sentinel_user": "sentinel-peer", "sentinel_pass": authPass, "resolve_hostnames": true,
 		"announce_ip": "127.0.0.5", "announce_port": 26999, "_ansible_diff": true,
 	})
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.NotContains(t, out, authPass)
@@ -108,7 +108,7 @@ func TestGlobalSettings(t *testing.T) {
 	assert.Equal(t, []string{"sentinel sentinel-pass " + authPass}, sentinelLines(t, s.ConfPath, "sentinel-pass"))
 	assert.Equal(t, []string{"sentinel resolve-hostnames yes"}, sentinelLines(t, s.ConfPath, "resolve-hostnames"))
 	assert.Equal(t, []string{`sentinel announce-ip "127.0.0.5"`}, sentinelLines(t, s.ConfPath, "announce-ip"))
-	res, _ := callOK(t, args)
+	res, _ := mod.CallOK(t, args)
 	assert.False(t, res.Changed, "second run")
 }
 
@@ -125,7 +125,7 @@ func TestFailoverRerunKeepsSentinelState(t *testing.T) {
 		return task(s, map[string]any{"monitors": []any{monitor("grp", g.Primary, map[string]any{"down_after_milliseconds": 2000, "failover_timeout": 10000})}})
 	}
 	for _, s := range g.Sentinels {
-		res, _ := callOK(t, argsOf(s))
+		res, _ := mod.CallOK(t, argsOf(s))
 		require.True(t, res.Changed)
 	}
 	// Each Sentinel finds both replicas and the two other Sentinels.
@@ -147,7 +147,7 @@ func TestFailoverRerunKeepsSentinelState(t *testing.T) {
 		before[s.ConfPath] = s.ReadConf()
 	}
 	for _, s := range g.Sentinels {
-		res, f := callOK(t, argsOf(s))
+		res, f := mod.CallOK(t, argsOf(s))
 		assert.False(t, res.Changed, "rerun after the failover on %s", s.Addr)
 		require.Len(t, f.Monitors, 1)
 		assert.Equal(t, newPrimary, f.Monitors[0].CurrentPrimary)
@@ -203,20 +203,20 @@ func TestResetOnlyWhenAsked(t *testing.T) {
 	g := testserver.StartGroup(t, 0, 1)
 	s := g.Sentinels[0]
 	args := task(s, map[string]any{"monitors": []any{monitor("g*", g.Primary, nil), monitor("gx", g.Primary, nil)}})
-	callOK(t, args)
+	mod.CallOK(t, args)
 	sub := s.Subscribe("+reset-master")
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.False(t, res.Changed)
 	assert.Empty(t, f.Reset)
 
 	args["reset"] = []any{"g*"}
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"g*"}, f.Reset)
 	assert.True(t, strings.HasPrefix(sub.Wait(t, "+reset-master", 30*time.Second), "master g* "))
 
 	args["reset"] = []any{"nosuch"}
-	res, _ = call(t, args)
+	res, _ = mod.Call(t, args)
 	assert.True(t, res.Failed)
 	assert.Equal(t, `option "reset": the Sentinel has no monitor "nosuch" and the task does not create it; nothing was changed`, res.Msg)
 }
@@ -225,11 +225,11 @@ func TestResetOnlyWhenAsked(t *testing.T) {
 func TestAbsentAndExclusive(t *testing.T) {
 	g := testserver.StartGroup(t, 0, 1)
 	s := g.Sentinels[0]
-	callOK(t, task(s, map[string]any{"monitors": []any{monitor("a", g.Primary, nil), monitor("b", g.Primary, nil), monitor("c", g.Primary, nil)}}))
-	res, f := callOK(t, task(s, map[string]any{"monitors": []any{map[string]any{"name": "a", "state": "absent"}}}))
+	mod.CallOK(t, task(s, map[string]any{"monitors": []any{monitor("a", g.Primary, nil), monitor("b", g.Primary, nil), monitor("c", g.Primary, nil)}}))
+	res, f := mod.CallOK(t, task(s, map[string]any{"monitors": []any{map[string]any{"name": "a", "state": "absent"}}}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"a"}, f.Removed)
-	res, f = callOK(t, task(s, map[string]any{"monitors": []any{monitor("b", g.Primary, nil)}, "exclusive": true}))
+	res, f = mod.CallOK(t, task(s, map[string]any{"monitors": []any{monitor("b", g.Primary, nil)}, "exclusive": true}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, []string{"c"}, f.Removed)
 	assert.Equal(t, []string{fmt.Sprintf("sentinel monitor b 127.0.0.1 %d 2", g.Primary.Port)}, sentinelLines(t, s.ConfPath, "monitor"))

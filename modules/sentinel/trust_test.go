@@ -22,7 +22,7 @@ func TestSentinelUserPlantsConfigLink(t *testing.T) {
 	primary := testserver.Start(t)
 	s := startSentinelAsNobody(t)
 	args := task(s, map[string]any{"monitors": []any{monitor("grp", primary, nil)}})
-	callOK(t, args)
+	mod.CallOK(t, args)
 
 	secretDir := t.TempDir() // root's, 0700
 	target := filepath.Join(secretDir, "root-only.conf")
@@ -31,7 +31,7 @@ func TestSentinelUserPlantsConfigLink(t *testing.T) {
 	require.NoError(t, os.Symlink(target, s.ConfPath))
 	require.NoError(t, os.Lchown(s.ConfPath, testserver.Nobody, testserver.Nobody))
 
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, false, doc["changed"])
 	assert.Contains(t, doc["msg"], "is a symbolic link made by uid 65534; links are followed only when root made them")
@@ -46,9 +46,9 @@ func TestSentinelOwnDirectoryIsFine(t *testing.T) {
 	primary := testserver.Start(t)
 	s := startSentinelAsNobody(t)
 	args := task(s, map[string]any{"monitors": []any{monitor("grp", primary, map[string]any{"auth_user": "dn", "auth_pass": authPass})}})
-	res, _ := callOK(t, args)
+	res, _ := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.False(t, res.Changed, "second run: auth-pass read from the file Sentinel's user owns")
 	assert.True(t, f.Monitors[0].AuthPassSet)
 }

@@ -48,7 +48,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		replicas[r.Addr] = r
 	}
 	args := g.task(g.Primary, nil)
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	require.Equal(t, 0, code, "%s", doc["msg"])
 	assert.NotContains(t, out, dataPass)
 	assert.NotContains(t, out, sentinelPass)
@@ -102,7 +102,7 @@ func TestSwitchoverUnderLoad(t *testing.T) {
 		}
 	}
 	waitPriorities(t, g.Sentinels[0], g.Primary.Addr)
-	res, f := call(t, g.task(promoted, map[string]any{"to": g.Primary.Addr}))
+	res, f := mod.Call(t, g.task(promoted, map[string]any{"to": g.Primary.Addr}))
 	require.False(t, res.Failed, res.Msg)
 	assert.Equal(t, g.Primary.Addr, f.NewPrimary)
 	assert.Equal(t, "slave", info(t, promoted, "role"))
@@ -143,7 +143,7 @@ func waitPriorities(t *testing.T, s *testserver.Server, keep string) {
 // Check mode says what it would do and pauses nothing.
 func TestCheckModePausesNothing(t *testing.T) {
 	g := startGroup(t, 1)
-	res, f := call(t, g.task(g.Primary, map[string]any{"_ansible_check_mode": true, "to": g.Replicas[0].Addr}))
+	res, f := mod.Call(t, g.task(g.Primary, map[string]any{"_ansible_check_mode": true, "to": g.Replicas[0].Addr}))
 	require.False(t, res.Failed, res.Msg)
 	assert.True(t, res.Changed)
 	assert.Equal(t, "would pause writes on "+g.Primary.Addr+", fail group grp over through the Sentinel at "+g.Sentinels[0].Addr+
@@ -191,7 +191,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out, doc, code := printed(t, g.task(tc.node, tc.args))
+			out, doc, code := mod.Printed(t, g.task(tc.node, tc.args))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, tc.msg, doc["msg"])
 			assert.Equal(t, false, doc["changed"])
@@ -209,7 +209,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 func TestRefusedFailoverEndsThePause(t *testing.T) {
 	g := startGroup(t, 1, "replica-priority 0")
 	args := g.task(g.Primary, nil)
-	res, f := call(t, args)
+	res, f := mod.Call(t, args)
 	require.True(t, res.Failed)
 	assert.False(t, res.Changed)
 	assert.Regexp(t, regexp.MustCompile(`^the Sentinel at `+regexp.QuoteMeta(g.Sentinels[0].Addr)+

@@ -11,10 +11,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 )
+
+// mod runs valkey_sentinel_failover in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_sentinel_failover", Main: Main}
 
 // The group's passwords: the data nodes' requirepass (also their
 // masterauth) and the Sentinels' requirepass. Neither may appear in any
@@ -82,27 +84,11 @@ func waitEvents(t *testing.T, sub *testserver.Subscription, want map[string]int)
 // task is the module's arguments for a move starting at primary p through
 // the first Sentinel, plus args.
 func (g *group) task(p *testserver.Server, args map[string]any) map[string]any {
-	out := map[string]any{
+	return ansibletest.Args(map[string]any{
 		"login_port": p.Port, "login_password": dataPass,
 		"group": groupName, "sentinel_port": g.Sentinels[0].Port, "sentinel_password": sentinelPass,
 		"_ansible_diff": true,
-	}
-	for k, v := range args {
-		out[k] = v
-	}
-	return out
-}
-
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Call[Fields](t, "valkey_sentinel_failover", Main, args)
-}
-
-func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
-	t.Helper()
-	ansibletest.WithJournal(t, args)
-	return ansibletest.Printed(t, "valkey_sentinel_failover", Main, args)
+	}, args)
 }
 
 // info is one field of s's INFO.

@@ -35,6 +35,6 @@ func TestHandshakeGoesToTheAddressTheServerBinds(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "valkey.sock")
 	l := newLab(t, "unixsocket "+sock, "unixsocketperm 700")
 	l.srv.ConfigSet("bind", "127.0.0.2")
-	_, f := callOK(t, l.args(map[string]any{"login_port": nil, "login_unix_socket": sock}))
+	_, f := mod.CallOK(t, l.args(map[string]any{"login_port": nil, "login_unix_socket": sock}))
 	assert.Equal(t, x509check.Fingerprint(l.leaf.Cert.Raw), f.ServedFingerprint)
 }

@@ -23,13 +23,13 @@ import (
 func TestPlansUnderTheLock(t *testing.T) {
 	l := newLab(t)
 	jpath := filepath.Join(t.TempDir(), "changes.jsonl")
-	callOK(t, l.args(map[string]any{"journal_path": jpath}))
+	mod.CallOK(t, l.args(map[string]any{"journal_path": jpath}))
 	a := served(t, l.tlsPort)
 
 	var res *ansible.Result
 	var fields *Fields
 	locktest.Race(t, filepath.Join(l.dest, "server.crt"), func() {
-		res, fields = call(t, l.args(map[string]any{"journal_path": jpath}))
+		res, fields = mod.Call(t, l.args(map[string]any{"journal_path": jpath}))
 	}, func() {
 		// The other run, under the lock: B in the files and in the server.
 		b := l.ca.Issue(t, certtest.Options{CN: "other-run"})
@@ -64,7 +64,7 @@ func TestPlansUnderTheLock(t *testing.T) {
 func TestDestDirIsTheConfigDir(t *testing.T) {
 	l := newLab(t)
 	l.dest = filepath.Dir(l.srv.ConfPath)
-	res, f := callOK(t, l.args(map[string]any{"journal_path": filepath.Join(t.TempDir(), "changes.jsonl")}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"journal_path": filepath.Join(t.TempDir(), "changes.jsonl")}))
 	assert.True(t, res.Changed)
 	assert.Contains(t, f.FileChanged, "tls-cert-file")
 	assert.Equal(t, []string{"tls-cert-file " + filepath.Join(l.dest, "server.crt")}, confLines(t, l, "tls-cert-file "))

@@ -15,12 +15,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/valkeyops/secure/internal/ansible"
 	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/x509check"
 	"github.com/valkeyops/secure/internal/x509check/certtest"
 )
+
+// mod runs valkey_tls in tests as the binary does (ansibletest.Module).
+var mod = ansibletest.Module[Fields]{Name: "valkey_tls", Main: Main}
 
 // lab is a plain test server plus a CA, a server certificate and a
 // destination directory for the material.
@@ -92,24 +94,6 @@ func (l *lab) state(t *testing.T) state {
 		s.files[e.Name()] = fmt.Sprintf("%04o %s", fi.Mode().Perm(), b)
 	}
 	return s
-}
-
-// call runs Main with a Request parsed from the JSON of args.
-func call(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	return ansibletest.Call[Fields](t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
-}
-
-// callOK is call that fails the test when the task failed.
-func callOK(t *testing.T, args map[string]any) (*ansible.Result, *Fields) {
-	t.Helper()
-	return ansibletest.CallOK[Fields](t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
-}
-
-// printed runs the module as the binary does and returns the printed JSON.
-func printed(t *testing.T, args map[string]any) (string, map[string]any, int) {
-	t.Helper()
-	return ansibletest.Printed(t, "valkey_tls", Main, ansibletest.WithJournal(t, args))
 }
 
 // served is the fingerprint a TLS client sees on port.

@@ -26,13 +26,13 @@ func TestEnableTLSOnARunningServer(t *testing.T) {
 	want := x509check.Fingerprint(l.leaf.Cert.Raw)
 
 	// Check mode: the plan, nothing applied.
-	cres, cf := callOK(t, l.args(map[string]any{"_ansible_check_mode": true, "_ansible_diff": true}))
+	cres, cf := mod.CallOK(t, l.args(map[string]any{"_ansible_check_mode": true, "_ansible_diff": true}))
 	assert.True(t, cres.Changed)
 	assert.True(t, cf.Reloaded)
 	assert.Equal(t, before, l.state(t), "check mode changed something")
 	assert.Equal(t, "", cf.ServedFingerprint)
 
-	res, f := callOK(t, l.args(map[string]any{"_ansible_diff": true}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"_ansible_diff": true}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, cres.Changed, res.Changed)
 	assert.Equal(t, cf.Reloaded, f.Reloaded)
@@ -86,7 +86,7 @@ func TestEnableTLSOnARunningServer(t *testing.T) {
 	assert.Contains(t, diff.String(), "tls-port "+strconv.Itoa(l.tlsPort))
 
 	// Second run: nothing to do.
-	res, f = callOK(t, l.args(nil))
+	res, f = mod.CallOK(t, l.args(nil))
 	assert.False(t, res.Changed)
 	assert.False(t, f.Reloaded)
 	assert.Empty(t, f.MaterialChanged)
@@ -94,7 +94,7 @@ func TestEnableTLSOnARunningServer(t *testing.T) {
 	assert.Empty(t, f.FileChanged)
 	assert.Equal(t, want, f.ServedFingerprint)
 	// Also in check mode.
-	res, _ = callOK(t, l.args(map[string]any{"_ansible_check_mode": true}))
+	res, _ = mod.CallOK(t, l.args(map[string]any{"_ansible_check_mode": true}))
 	assert.False(t, res.Changed)
 }
 
@@ -121,7 +121,7 @@ func TestAuthClientsModes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
 			l := newLab(t)
-			_, f := callOK(t, l.args(map[string]any{"auth_clients": tc.mode}))
+			_, f := mod.CallOK(t, l.args(map[string]any{"auth_clients": tc.mode}))
 			assert.Equal(t, tc.mode, l.srv.ConfigGet("tls-auth-clients"))
 			assert.Equal(t, tc.mode, f.Values["tls-auth-clients"])
 			client := l.ca.Issue(t, certtest.Options{CN: "app client"})
@@ -147,7 +147,7 @@ func TestAuthClientsModes(t *testing.T) {
 				assert.NotEqual(t, "+PONG", reply)
 			}
 
-			res, _ := callOK(t, l.args(map[string]any{"auth_clients": tc.mode}))
+			res, _ := mod.CallOK(t, l.args(map[string]any{"auth_clients": tc.mode}))
 			assert.False(t, res.Changed)
 		})
 	}
@@ -155,7 +155,7 @@ func TestAuthClientsModes(t *testing.T) {
 
 func TestRotationIsVerifiedByHandshake(t *testing.T) {
 	l := newLab(t)
-	callOK(t, l.args(map[string]any{"auth_clients": "yes"}))
+	mod.CallOK(t, l.args(map[string]any{"auth_clients": "yes"}))
 	first := served(t, l.tlsPort)
 	require.Equal(t, x509check.Fingerprint(l.leaf.Cert.Raw), first)
 
@@ -166,12 +166,12 @@ func TestRotationIsVerifiedByHandshake(t *testing.T) {
 	args := l.args(map[string]any{"cert": string(next.CertPEM), "key": string(next.KeyPEM), "auth_clients": "yes", "_ansible_diff": true})
 	check := clone(args)
 	check["_ansible_check_mode"] = true
-	cres, cf := callOK(t, check)
+	cres, cf := mod.CallOK(t, check)
 	assert.True(t, cres.Changed)
 	assert.True(t, cf.Reloaded)
 	assert.Equal(t, first, served(t, l.tlsPort), "check mode reloaded")
 
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.True(t, f.Reloaded)
 	assert.Empty(t, f.RuntimeChanged, "same paths: no directive changes")
@@ -187,7 +187,7 @@ func TestRotationIsVerifiedByHandshake(t *testing.T) {
 	assert.Contains(t, diff.String(), "served 127.0.0.1:"+strconv.Itoa(l.tlsPort)+" sha256 "+want)
 	assert.Contains(t, diff.String(), "key "+filepath.Join(l.dest, "server.key")+" 0600 (old content hidden)")
 
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	assert.False(t, res.Changed)
 	assert.False(t, f.Reloaded)
 }
@@ -217,17 +217,17 @@ func TestRotationOfFilesReplacedOnDisk(t *testing.T) {
 	for k, v := range paths {
 		args[k] = v
 	}
-	_, f := callOK(t, args)
+	_, f := mod.CallOK(t, args)
 	assert.Equal(t, x509check.Fingerprint(l.leaf.Cert.Raw), served(t, l.tlsPort))
 	assert.Empty(t, f.MaterialChanged)
 
 	next := l.ca.Issue(t, certtest.Options{CN: "renewed"})
 	write(next)
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.True(t, f.Reloaded)
 	assert.Equal(t, x509check.Fingerprint(next.Cert.Raw), served(t, l.tlsPort))
-	res, _ = callOK(t, args)
+	res, _ = mod.CallOK(t, args)
 	assert.False(t, res.Changed)
 }
 
@@ -235,7 +235,7 @@ func TestRefusedMaterialChangesNothing(t *testing.T) {
 	l := newLab(t)
 	// TLS is on with good material, so "nothing changed" covers a running
 	// TLS configuration and existing files.
-	callOK(t, l.args(nil))
+	mod.CallOK(t, l.args(nil))
 	good := served(t, l.tlsPort)
 	now := time.Now()
 	rsaCA := certtest.NewRSACA(t, "rsa CA")
@@ -292,7 +292,7 @@ func TestRefusedMaterialChangesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := l.state(t)
 			args := tc.args()
-			out, doc, code := printed(t, args)
+			out, doc, code := mod.Printed(t, args)
 			assert.Equal(t, 1, code, out)
 			assert.Equal(t, false, doc["changed"])
 			msg, _ := doc["msg"].(string)
@@ -316,7 +316,7 @@ func TestRefusedMaterialChangesNothing(t *testing.T) {
 func TestExpiryPolicyWarn(t *testing.T) {
 	l := newLab(t)
 	x := l.ca.Issue(t, certtest.Options{NotAfter: time.Now().Add(5*24*time.Hour + time.Hour)})
-	res, f := callOK(t, l.args(map[string]any{"cert": string(x.CertPEM), "key": string(x.KeyPEM), "expiry_policy": "warn"}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"cert": string(x.CertPEM), "key": string(x.KeyPEM), "expiry_policy": "warn"}))
 	assert.True(t, res.Changed)
 	require.Len(t, res.Warnings, 1)
 	assert.True(t, strings.HasPrefix(res.Warnings[0], `TLS check "min days valid" failed for option cert (for `), res.Warnings[0])
@@ -326,7 +326,7 @@ func TestExpiryPolicyWarn(t *testing.T) {
 
 func TestLegacyClientRefused(t *testing.T) {
 	l := newLab(t)
-	callOK(t, l.args(map[string]any{"auth_clients": "no"}))
+	mod.CallOK(t, l.args(map[string]any{"auth_clients": "no"}))
 	_, err := ping(l.tlsPort, l.ca, nil, tls.VersionTLS11)
 	require.Error(t, err, "a TLS 1.1 client was served")
 	reply, err := ping(l.tlsPort, l.ca, nil, tls.VersionTLS12)
@@ -340,13 +340,13 @@ func TestLegacyClientRefused(t *testing.T) {
 func TestPlaintextPortOff(t *testing.T) {
 	l := newLab(t)
 	plain := l.srv.Port
-	_, f := callOK(t, l.args(map[string]any{"plaintext_port": 0, "auth_clients": "no"}))
+	_, f := mod.CallOK(t, l.args(map[string]any{"plaintext_port": 0, "auth_clients": "no"}))
 	assert.Equal(t, x509check.Fingerprint(l.leaf.Cert.Raw), f.ServedFingerprint)
 	_, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(plain), time.Second)
 	assert.Error(t, err, "plain TCP still open")
 	// The next run logs in over TLS.
 	ca := filepath.Join(l.dest, "ca.crt")
-	res, _ := callOK(t, l.args(map[string]any{"plaintext_port": 0, "auth_clients": "no",
+	res, _ := mod.CallOK(t, l.args(map[string]any{"plaintext_port": 0, "auth_clients": "no",
 		"login_port": l.tlsPort, "tls": true, "tls_ca_cert": ca}))
 	assert.False(t, res.Changed)
 }
@@ -356,7 +356,7 @@ func TestEncryptedKeyWithPassphrase(t *testing.T) {
 	const phrase = "s3cret-phrase-for-the-key"
 	enc := certtest.EncryptKey(t, l.leaf.KeyPEM, phrase)
 	args := l.args(map[string]any{"key": string(enc), "key_passphrase": phrase, "_ansible_diff": true, "_ansible_verbosity": 4})
-	out, doc, code := printed(t, args)
+	out, doc, code := mod.Printed(t, args)
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, true, doc["changed"])
 	assert.NotContains(t, out, phrase)
@@ -369,7 +369,7 @@ func TestEncryptedKeyWithPassphrase(t *testing.T) {
 
 	// A wrong passphrase: refused, nothing changed.
 	before := l.state(t)
-	out, doc, code = printed(t, l.args(map[string]any{"key": string(enc), "key_passphrase": "wrong-phrase-xyz"}))
+	out, doc, code = mod.Printed(t, l.args(map[string]any{"key": string(enc), "key_passphrase": "wrong-phrase-xyz"}))
 	assert.Equal(t, 1, code)
 	assert.Equal(t, `TLS check "passphrase" failed for option key (for `+filepath.Join(l.dest, "server.key")+`): key_passphrase does not decrypt the private key; nothing was changed`, doc["msg"])
 	assert.NotContains(t, out, "wrong-phrase-xyz")
@@ -377,7 +377,7 @@ func TestEncryptedKeyWithPassphrase(t *testing.T) {
 	assert.Equal(t, before, l.state(t))
 
 	// Rotation with the same passphrase: the second run is clean.
-	out, doc, code = printed(t, l.args(map[string]any{"key": string(enc), "key_passphrase": phrase}))
+	out, doc, code = mod.Printed(t, l.args(map[string]any{"key": string(enc), "key_passphrase": phrase}))
 	assert.Equal(t, 0, code, out)
 	assert.Equal(t, false, doc["changed"])
 	assert.NotContains(t, out, phrase)
@@ -387,7 +387,7 @@ func TestGenerateSelfSigned(t *testing.T) {
 	l := newLab(t)
 	args := map[string]any{"login_port": l.srv.Port, "port": l.tlsPort, "generate_self_signed": true,
 		"dest_dir": l.dest, "server_names": []string{"valkey.lab", "127.0.0.1"}, "auth_clients": "no"}
-	res, f := callOK(t, args)
+	res, f := mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.True(t, f.Generated)
 	assert.Equal(t, []string{"valkey.lab", "127.0.0.1"}, f.Certificate.SANs)
@@ -406,13 +406,13 @@ func TestGenerateSelfSigned(t *testing.T) {
 	_ = c.Close()
 
 	// Second run keeps the material.
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	assert.False(t, res.Changed)
 	assert.False(t, f.Generated)
 
 	// A new name regenerates.
 	args["server_names"] = []string{"valkey.lab", "other.lab", "127.0.0.1"}
-	res, f = callOK(t, args)
+	res, f = mod.CallOK(t, args)
 	assert.True(t, res.Changed)
 	assert.True(t, f.Generated)
 	assert.Equal(t, f.Certificate.SHA256Fingerprint, served(t, l.tlsPort))
@@ -449,7 +449,7 @@ func TestOptionErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res, _ := call(t, tc.args)
+			res, _ := mod.Call(t, tc.args)
 			assert.True(t, res.Failed)
 			if p, ok := strings.CutSuffix(tc.want, "…"); ok {
 				assert.True(t, strings.HasPrefix(res.Msg, p), res.Msg)
@@ -463,10 +463,10 @@ func TestOptionErrors(t *testing.T) {
 
 func TestLegacyProtocolsWhenAllowed(t *testing.T) {
 	l := newLab(t)
-	res, _ := callOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.3", "TLSv1.1", "TLSv1.2"}, "allow_legacy_protocols": true}))
+	res, _ := mod.CallOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.3", "TLSv1.1", "TLSv1.2"}, "allow_legacy_protocols": true}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, "TLSv1.1 TLSv1.2 TLSv1.3", l.srv.ConfigGet("tls-protocols"))
-	res, _ = callOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.2", "TLSv1.1", "TLSv1.3"}, "allow_legacy_protocols": true}))
+	res, _ = mod.CallOK(t, l.args(map[string]any{"protocols": []string{"TLSv1.2", "TLSv1.1", "TLSv1.3"}, "allow_legacy_protocols": true}))
 	assert.False(t, res.Changed, "order is not a change")
 }
 
@@ -474,22 +474,22 @@ func TestFileModesAndGroup(t *testing.T) {
 	l := newLab(t)
 	// A key left world-readable by someone else is fixed, and counts as a change.
 	require.NoError(t, os.WriteFile(filepath.Join(l.dest, "server.key"), l.leaf.KeyPEM, 0o644))
-	res, f := callOK(t, l.args(map[string]any{"group": "root", "owner": "root"}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"group": "root", "owner": "root"}))
 	assert.True(t, res.Changed)
 	assert.Equal(t, "0640", mode(t, filepath.Join(l.dest, "server.key")))
 	assert.Contains(t, f.MaterialChanged, filepath.Join(l.dest, "server.key"))
-	res, _ = callOK(t, l.args(map[string]any{"group": "root", "owner": "root"}))
+	res, _ = mod.CallOK(t, l.args(map[string]any{"group": "root", "owner": "root"}))
 	assert.False(t, res.Changed)
-	res, _ = callOK(t, l.args(nil))
+	res, _ = mod.CallOK(t, l.args(nil))
 	assert.True(t, res.Changed, "without group the key goes back to 0600")
 	assert.Equal(t, "0600", mode(t, filepath.Join(l.dest, "server.key")))
 }
 
 func TestPortChangeIsVerified(t *testing.T) {
 	l := newLab(t)
-	callOK(t, l.args(nil))
+	mod.CallOK(t, l.args(nil))
 	next := freePort(t)
-	res, f := callOK(t, l.args(map[string]any{"port": next}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"port": next}))
 	assert.True(t, res.Changed)
 	assert.False(t, f.Reloaded, "same material: nothing to reload")
 	assert.Equal(t, []string{"tls-port"}, f.RuntimeChanged)
@@ -500,7 +500,7 @@ func TestPortChangeIsVerified(t *testing.T) {
 
 func TestPersistFileOnly(t *testing.T) {
 	l := newLab(t)
-	res, f := callOK(t, l.args(map[string]any{"persist": "file"}))
+	res, f := mod.CallOK(t, l.args(map[string]any{"persist": "file"}))
 	assert.True(t, res.Changed)
 	assert.False(t, f.Reloaded)
 	assert.Empty(t, f.RuntimeChanged)
@@ -508,19 +508,19 @@ func TestPersistFileOnly(t *testing.T) {
 	assert.Equal(t, "0", l.srv.ConfigGet("tls-port"), "persist: file changed the running server")
 	assert.Equal(t, []string{"tls-port " + strconv.Itoa(l.tlsPort)}, confLines(t, l, "tls-port "))
 	assert.Equal(t, "", f.ServedFingerprint)
-	res, _ = callOK(t, l.args(map[string]any{"persist": "file"}))
+	res, _ = mod.CallOK(t, l.args(map[string]any{"persist": "file"}))
 	assert.False(t, res.Changed)
 }
 
 func TestServerRefusalRestoresTheFiles(t *testing.T) {
 	l := newLab(t)
-	callOK(t, l.args(nil))
+	mod.CallOK(t, l.args(nil))
 	before := l.state(t)
 	good := served(t, l.tlsPort)
 	next := l.ca.Issue(t, certtest.Options{CN: "next"})
 	// Valid material, but a cipher list the server refuses: the CONFIG SET
 	// fails after the files were written, so they are put back.
-	res, _ := call(t, l.args(map[string]any{"cert": string(next.CertPEM), "key": string(next.KeyPEM), "ciphers": "NO-SUCH-CIPHER"}))
+	res, _ := mod.Call(t, l.args(map[string]any{"cert": string(next.CertPEM), "key": string(next.KeyPEM), "ciphers": "NO-SUCH-CIPHER"}))
 	require.True(t, res.Failed)
 	assert.False(t, res.Changed)
 	assert.True(t, strings.HasPrefix(res.Msg, "the server refused the change: "), res.Msg)

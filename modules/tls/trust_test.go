@@ -70,7 +70,7 @@ func TestDestDirAttacks(t *testing.T) {
 			target := testserver.RootOnly(t)
 			dest := tc.setup(t, l, target)
 			before := l.state(t)
-			_, doc, code := printed(t, l.args(map[string]any{"dest_dir": dest, "group": "nogroup"}))
+			_, doc, code := mod.Printed(t, l.args(map[string]any{"dest_dir": dest, "group": "nogroup"}))
 			assert.Equal(t, 1, code)
 			assert.Equal(t, replaceAll(tc.want, l.dest), doc["msg"])
 			assert.Equal(t, false, doc["changed"])
@@ -112,7 +112,7 @@ func TestDestDirRace(t *testing.T) {
 		return nil
 	}
 	t.Cleanup(func() { safefs.TestHookBeforeRename = nil })
-	_, f := callOK(t, l.args(nil))
+	_, f := mod.CallOK(t, l.args(nil))
 	assert.Len(t, f.MaterialChanged, 3)
 	testserver.AssertRootOnlyUntouched(t, target)
 	fi, err := os.Lstat(filepath.Join(l.dest, KeyName))
@@ -145,7 +145,7 @@ func TestMaterialPathsBounded(t *testing.T) {
 			delete(a, "ca")
 		}
 		delete(a, "dest_dir")
-		_, doc, code := printed(t, a)
+		_, doc, code := mod.Printed(t, a)
 		assert.Equal(t, 1, code)
 		assert.Equal(t, tc.want, doc["msg"])
 	}

@@ -63,3 +63,43 @@ func WithJournal(t testing.TB, args map[string]any) map[string]any {
 	}
 	return args
 }
+
+// Module binds a module's name, handler and result fields for its tests,
+// each call with its change journal in a temp file (WithJournal):
+//
+//	var mod = ansibletest.Module[Fields]{Name: "valkey_config", Main: Main}
+//	res, f := mod.CallOK(t, args)
+type Module[F any] struct {
+	Name string
+	Main ansible.Handler
+}
+
+// Call is the package-level Call for this module.
+func (m Module[F]) Call(t testing.TB, args map[string]any) (*ansible.Result, *F) {
+	t.Helper()
+	return Call[F](t, m.Name, m.Main, WithJournal(t, args))
+}
+
+// CallOK is the package-level CallOK for this module.
+func (m Module[F]) CallOK(t testing.TB, args map[string]any) (*ansible.Result, *F) {
+	t.Helper()
+	return CallOK[F](t, m.Name, m.Main, WithJournal(t, args))
+}
+
+// Printed is the package-level Printed for this module.
+func (m Module[F]) Printed(t testing.TB, args map[string]any) (string, map[string]any, int) {
+	t.Helper()
+	return Printed(t, m.Name, m.Main, WithJournal(t, args))
+}
+
+// Args is base with extra's keys set over it, in a new map.
+func Args(base, extra map[string]any) map[string]any {
+	out := make(map[string]any, len(base)+len(extra))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range extra {
+		out[k] = v
+	}
+	return out
+}
