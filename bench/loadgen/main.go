@@ -45,6 +45,7 @@ func run() int {
 	flag.IntVar(&cfg.KeysPerSlot, "keys-per-slot", 1, "keys in each of the 16384 hash slots")
 	flag.StringVar(&cfg.Prefix, "prefix", "loadgen", "key prefix")
 	flag.IntVar(&cfg.Rate, "rate", 0, "cap on write-and-read-back pairs per second (0: no cap)")
+	flag.DurationVar(&cfg.Refresh, "refresh", 0, "with -cluster: re-read the slot map this often, besides on redirections (0: never)")
 	tlsOn := flag.Bool("tls", false, "connect with TLS")
 	caFile := flag.String("cacert", "", "CA bundle to verify the servers with (with -tls)")
 	sni := flag.String("sni", "", "server name to verify (with -tls)")

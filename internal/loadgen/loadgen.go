@@ -60,6 +60,13 @@ type Config struct {
 	// (0: as fast as the server answers). A capped client leaves the
 	// servers room for the change under test, as real traffic would.
 	Rate int
+	// Refresh, with Cluster, re-reads the slot map this often besides on
+	// redirections (valkey-go's ShardsRefreshInterval; 0: never). Without
+	// it a worker that has not touched a moved primary's slots since the
+	// move still routes them to the old node, and a write sent while that
+	// node restarts fails with a refused connection: the dedicated
+	// connection WAIT needs is not retried by the library.
+	Refresh time.Duration
 }
 
 // Report is the result of a run.
@@ -207,6 +214,9 @@ func New(cfg Config) (*Gen, error) {
 	opt := valkey.ClientOption{
 		InitAddress: cfg.Addrs, Username: cfg.User, Password: cfg.Password, TLSConfig: cfg.TLS,
 		DisableCache: true, ForceSingleClient: !cfg.Cluster && cfg.Sentinel == "", ConnWriteTimeout: cfg.OpTimeout,
+	}
+	if cfg.Cluster {
+		opt.ClusterOption = valkey.ClusterOption{ShardsRefreshInterval: cfg.Refresh}
 	}
 	if cfg.Sentinel != "" {
 		opt.Sentinel = valkey.SentinelOption{MasterSet: cfg.Sentinel, Username: cfg.SentinelUser, Password: cfg.SentinelPassword,

@@ -192,3 +192,59 @@ func TestSentinelFollowsFailover(t *testing.T) {
 	require.Equal(t, "sentinel", rep.Mode)
 	require.Zero(t, rep.LostKeys)
 }
+
+// The rolling restart's hazard, on two nodes: the primary's slots move to
+// its replica while the client writes nothing, then the old primary goes
+// down. Without Refresh the client's slot map still names the old node and
+// its first write (on the dedicated connection WAIT needs) fails with a
+// refused connection; with Refresh the client re-reads the map on its own,
+// and once it has (two CLUSTER SHARDS calls on the new primary after its
+// takeover: the first one's answer is applied before the second starts)
+// no write reaches the old node.
+func TestClusterRefreshFollowsAnUnseenMove(t *testing.T) {
+	for _, refresh := range []time.Duration{0, 100 * time.Millisecond} {
+		t.Run("refresh="+refresh.String(), func(t *testing.T) {
+			p := testserver.StartClusterNode(t, "127.0.0.1")
+			r := testserver.StartClusterNode(t, "127.0.0.2")
+			testserver.FormCluster(t, p, true, r)
+			cfg := Config{Addrs: []string{p.Addr, r.Addr}, Cluster: true, Wait: 1, Workers: 1, Duration: time.Second,
+				OpTimeout: 500 * time.Millisecond, Refresh: refresh}
+			g, err := New(cfg)
+			require.NoError(t, err)
+			defer g.Close()
+			p.Kill()
+			require.Equal(t, "OK", r.CLI("CLUSTER", "FAILOVER", "TAKEOVER"))
+			require.Eventually(t, func() bool { return strings.HasPrefix(r.CLI("ROLE"), "master") }, 30*time.Second, 10*time.Millisecond)
+			if refresh > 0 {
+				base := shardsCalls(t, r)
+				require.Eventually(t, func() bool { return shardsCalls(t, r) >= base+2 }, 30*time.Second, 10*time.Millisecond)
+			}
+			rep, err := g.Run(context.Background())
+			require.NoError(t, err)
+			if refresh == 0 {
+				require.Positive(t, rep.Errors[KindConnection], "the stale slot map sent no write to the stopped node: %v", rep.Errors)
+				return
+			}
+			require.Zero(t, rep.Errors[KindConnection], "a write reached the stopped node: %v %v", rep.Errors, rep.Outages)
+			// r has no replica left: its writes are applied, never acknowledged.
+			require.Positive(t, rep.Errors[KindUnreplicated])
+		})
+	}
+}
+
+// shardsCalls is how many CLUSTER SHARDS (or SLOTS) calls n has answered.
+func shardsCalls(t *testing.T, n *testserver.ClusterNode) int {
+	t.Helper()
+	total := 0
+	for _, line := range strings.Split(n.CLI("INFO", "commandstats"), "\n") {
+		for _, cmd := range []string{"cmdstat_cluster|shards:", "cmdstat_cluster|slots:"} {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), cmd); ok {
+				calls, _ := strings.CutPrefix(strings.Split(rest, ",")[0], "calls=")
+				c, err := strconv.Atoi(calls)
+				require.NoError(t, err, line)
+				total += c
+			}
+		}
+	}
+	return total
+}
