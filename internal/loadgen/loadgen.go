@@ -64,8 +64,8 @@ type Config struct {
 	// redirections (valkey-go's ShardsRefreshInterval; 0: never). Without
 	// it a worker that has not touched a moved primary's slots since the
 	// move still routes them to the old node, and a write sent while that
-	// node restarts fails with a refused connection: the dedicated
-	// connection WAIT needs is not retried by the library.
+	// node restarts fails with a refused connection (valkey-go retries
+	// only read-only commands on its own, and no dedicated connection).
 	Refresh time.Duration
 }
 
