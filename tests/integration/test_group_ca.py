@@ -55,6 +55,13 @@ def _cli(host, *args: str, stdin: str | None = None, check: bool = True) -> str:
     return out.stdout.strip()
 
 
+def _set_waited(primary, key: str, value: str) -> str:
+    """SET, then WAIT 1 on the same connection (one valkey-cli, commands on stdin): WAIT counts the
+    replicas that acknowledged its connection's own writes, so on another connection it answers at
+    once. Returns WAIT's answer: "1" once the replica has the write (its event), "0" after 30 s."""
+    return _cli(primary, stdin="SET %s %s\nWAIT 1 30000\n" % (key, value)).split()[-1]
+
+
 def _info(host, section: str, field: str) -> str:
     out = _cli(host, "INFO", section)
     return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith(field + ":"))
@@ -143,9 +150,8 @@ def test_group_ca_replication_over_mutual_tls(ansible, lab_pair, tmp_path):
     # lab17 replicates from lab16 over TLS, authenticating with its group certificate.
     _cli(replica, stdin="CONFIG SET primaryuser valkeyops-admin primaryauth %s tls-replication yes\nREPLICAOF %s 6380\n"
          % (ADMIN, primary.address))
-    _cli(primary, "SET", "groupca:key", "written-on-lab16")
-    # WAIT blocks until the replica acknowledged the write (or 30 s pass): no sleep.
-    assert _cli(primary, "WAIT", "1", "30000") == "1"
+    # The replica has the write once WAIT says so (the server's event): no sleep.
+    assert _set_waited(primary, "groupca:key", "written-on-lab16") == "1"
     assert _cli(replica, "GET", "groupca:key") == "written-on-lab16"
     assert _info(replica, "replication", "master_link_status") == "up"
 
@@ -177,8 +183,7 @@ def test_group_ca_replication_over_mutual_tls(ansible, lab_pair, tmp_path):
         assert "DNS:%s.group.test" % h.name in cert, cert
         assert _key_lines((tls_dir / "server.key").read_text()) == node_keys[h.name], "the key was replaced for a name change"
         assert _info(h, "server", "run_id") == run_ids[h.name], "%s restarted" % h.name
-    _cli(primary, "SET", "groupca:key2", "after-renewal")
-    assert _cli(primary, "WAIT", "1", "30000") == "1"
+    assert _set_waited(primary, "groupca:key2", "after-renewal") == "1"
     assert _cli(replica, "GET", "groupca:key2") == "after-renewal"
 
     # playbooks/rotate_tls.yml in group mode: a new key made on each node and a certificate
@@ -193,8 +198,7 @@ def test_group_ca_replication_over_mutual_tls(ansible, lab_pair, tmp_path):
         key = _key_lines(h.path("/etc/valkey/tls/server.key").read_text())
         assert key != node_keys[h.name], "%s kept its key through a rotation" % h.name
         assert _info(h, "server", "run_id") == run_ids[h.name], "%s restarted" % h.name
-    _cli(primary, "SET", "groupca:key3", "after-rotation")
-    assert _cli(primary, "WAIT", "1", "30000") == "1"
+    assert _set_waited(primary, "groupca:key3", "after-rotation") == "1"
     assert _cli(replica, "GET", "groupca:key3") == "after-rotation"
 
     # The CA key is in no file of either node.

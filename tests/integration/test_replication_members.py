@@ -116,6 +116,17 @@ def cli(host, *args: str, sentinel: bool = False) -> str:
     return out.stdout.strip()
 
 
+def set_waited(host, key: str, value: str, replicas: int) -> str:
+    """SET, then WAIT on the same connection (one valkey-cli: the password, then the commands on
+    stdin): WAIT counts the replicas that acknowledged its connection's own writes, so on another
+    connection it answers at once. Returns WAIT's answer once that many replicas have the write."""
+    argv = ["valkey-cli", "-s", DATA_SOCKET, "--user", "valkeyops-admin", "--askpass", "--raw"]
+    out = subprocess.run(host.exec_argv(argv), input="%s\nSET %s %s\nWAIT %d 30000\n" % (ADMIN, key, value, replicas),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, (host.name, out.stdout, out.stderr)
+    return out.stdout.split()[-1]
+
+
 def info(host, field: str) -> str:
     return next(line.split(":", 1)[1].strip() for line in cli(host, "INFO", "replication").splitlines() if line.startswith(field + ":"))
 
@@ -229,8 +240,7 @@ def test_a_replica_added_in_the_inventory_joins_and_every_sentinel_learns_it(gro
     # lab9 replicates from lab7 over TLS as the replication user, which it has now.
     assert info(lab9, "role") == "slave" and info(lab9, "master_host") == lab7.address and info(lab9, "master_link_status") == "up"
     assert "valkeyops-replication" in cli(lab9, "ACL", "USERS").splitlines()
-    cli(lab7, "SET", "members:added", "reaches-lab9")
-    assert cli(lab7, "WAIT", "2", "30000") == "2"
+    assert set_waited(lab7, "members:added", "reaches-lab9", 2) == "2"
     assert cli(lab9, "GET", "members:added") == "reaches-lab9"
     for h in group.lab:
         assert sentinel_replicas(h) == sorted(["%s:%d" % (lab8.address, TLS_PORT), lab9_addr])

@@ -133,14 +133,28 @@ def pair(valkey):
     return {"primary": (primary.proc, primary.port), "replica": (replica.proc, replica.port)}
 
 
+def _write_waited(port, key, value, timeout_ms=5000):
+    """SET, then WAIT 1 on the same connection: the server answers once a replica has
+    acknowledged that write (its event), or at the timeout. WAIT counts the replicas that
+    reached the connection's own last write, so on a connection that wrote nothing it
+    answers at once: the two go through one valkey-cli, as a pipe."""
+    out = subprocess.run(["valkey-cli", "-p", str(port)], input="SET %s %s\nWAIT 1 %d\n" % (key, value, timeout_ms),
+                         capture_output=True, text=True, timeout=timeout_ms / 1000 + 10).stdout.split()
+    assert out[:1] == ["OK"], out
+    return out[-1]
+
+
 def _caught_up(pport):
-    """Wait for the replica's acknowledgement of the primary's current offset (WAIT: the
-    server's event), then say whether the offsets are equal; bounded to 10 tries."""
-    for _ in range(10):
-        _cli(pport, "WAIT", "1", "5000")
-        if vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
-            return True
-    raise AssertionError("timed out waiting for the replica's acknowledged offset")
+    """Wait until the gate's filter sees the replica caught up with the primary's offset. A probe
+    write is WAITed for first (the server's event: the replica has the data). WAIT itself appends
+    REPLCONF GETACK to the stream, which the replica's answer does not count, so the offsets meet
+    at the replica's next periodic acknowledgement (once a second): polled, bounded by 30 s."""
+    assert _write_waited(pport, "rolling:caught-up-probe", "1", 30000) == "1"
+    deadline = time.monotonic() + 30
+    while not vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
+        assert time.monotonic() < deadline, "timed out waiting for the replica's acknowledged offset"
+        time.sleep(0.05)
+    return True
 
 
 def test_the_gates_on_a_real_primary_and_replica(pair):
@@ -148,8 +162,7 @@ def test_the_gates_on_a_real_primary_and_replica(pair):
     rproc, rport = pair["replica"]
     node = {"label": "lab5", "topology": "replication", "run_id": ""}
     # A write the replica acknowledged: its link is up (the reply is the event).
-    _cli(pport, "SET", "k", "v")
-    assert _cli(pport, "WAIT", "1", "30000").strip() == "1"
+    assert _write_waited(pport, "k", "v", 30000) == "1"
     info = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
     assert vr.valkey_rolling_gate(info, node, "before") == {"ok": True, "gate": "replica-sync", "saw": ""}
     # The same run_id after a "restart" is no restart.
