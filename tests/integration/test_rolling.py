@@ -147,8 +147,10 @@ def _write_waited(port, key, value, timeout_ms=5000):
 def _caught_up(pport):
     """Wait until the gate's filter sees the replica caught up with the primary's offset. A probe
     write is WAITed for first (the server's event: the replica has the data). WAIT itself appends
-    REPLCONF GETACK to the stream, which the replica's answer does not count, so the offsets meet
-    at the replica's next periodic acknowledgement (once a second): polled, bounded by 30 s."""
+    REPLCONF GETACK (37 bytes) to the stream, which the replica's answer does not count, so the
+    offsets meet at the replica's next acknowledgement (seen 60 ms later here; at the latest its
+    periodic one, once a second): polled, bounded by 30 s. (A loop of WAIT-then-check never met
+    them: each WAIT appended another GETACK.)"""
     assert _write_waited(pport, "rolling:caught-up-probe", "1", 30000) == "1"
     deadline = time.monotonic() + 30
     while not vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
