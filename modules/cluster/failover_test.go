@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/valkeyops/secure/internal/ansible/ansibletest"
 	"github.com/valkeyops/secure/internal/testserver"
 	"github.com/valkeyops/secure/internal/topology"
 )
@@ -138,7 +139,7 @@ func TestOpenSlotClosed(t *testing.T) {
 	require.Equal(t, "OK", other.CLI("CLUSTER", "SETSLOT", "5", "IMPORTING", ownerID))
 	require.Equal(t, "OK", owner.CLI("CLUSTER", "SETSLOT", "5", "MIGRATING", otherID))
 
-	res, f := mod.CallOK(t, copyArgs(args, map[string]any{"_ansible_check_mode": true}))
+	res, f := mod.CallOK(t, ansibletest.Args(args, map[string]any{"_ansible_check_mode": true}))
 	require.True(t, res.Changed)
 	require.ElementsMatch(t, []string{"5@" + owner.Addr, "5@" + other.Addr}, f.Plan.CloseOpenSlots)
 	require.NotEmpty(t, view(t, owner).Self().Open, "check mode closed the slot")

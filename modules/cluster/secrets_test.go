@@ -52,13 +52,13 @@ func tlsCluster(t *testing.T) ([]*testserver.ClusterNode, map[string]any, string
 // read in /proc), and verifies the nodes with the CA.
 func TestPasswordTLSCluster(t *testing.T) {
 	nodes, args, caFile := tlsCluster(t)
-	check := copyArgs(args, map[string]any{"_ansible_check_mode": true, "_ansible_diff": true, "_ansible_verbosity": 4})
+	check := ansibletest.Args(args, map[string]any{"_ansible_check_mode": true, "_ansible_diff": true, "_ansible_verbosity": 4})
 	ansibletest.WithJournal(t, check)
 	out, _, code := ansibletest.Printed(t, "valkey_cluster", Main, check)
 	require.Equal(t, 0, code, out)
 	require.NotContains(t, out, clusterPassword)
 
-	apply := copyArgs(args, map[string]any{"_ansible_diff": true, "_ansible_verbosity": 4})
+	apply := ansibletest.Args(args, map[string]any{"_ansible_diff": true, "_ansible_verbosity": 4})
 	ansibletest.WithJournal(t, apply)
 	out, doc, code := ansibletest.Printed(t, "valkey_cluster", Main, apply)
 	require.Equal(t, 0, code, out)
@@ -124,17 +124,6 @@ func TestSquatterNodeGetsNothing(t *testing.T) {
 	require.Contains(t, res.Msg, "nothing was changed")
 	require.NotContains(t, string(sq.Received()), clusterPassword)
 	require.Equal(t, before, snapshot(t, nodes))
-}
-
-func copyArgs(a, b map[string]any) map[string]any {
-	out := map[string]any{}
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
 }
 
 func mustJSON(t *testing.T, v any) []byte {

@@ -3,6 +3,7 @@ package tls
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -164,7 +165,7 @@ func TestRotationIsVerifiedByHandshake(t *testing.T) {
 	// still read the certificate).
 	next := l.ca.Issue(t, certtest.Options{CN: "rotated"})
 	args := l.args(map[string]any{"cert": string(next.CertPEM), "key": string(next.KeyPEM), "auth_clients": "yes", "_ansible_diff": true})
-	check := clone(args)
+	check := maps.Clone(args)
 	check["_ansible_check_mode"] = true
 	cres, cf := mod.CallOK(t, check)
 	assert.True(t, cres.Changed)
@@ -190,14 +191,6 @@ func TestRotationIsVerifiedByHandshake(t *testing.T) {
 	res, f = mod.CallOK(t, args)
 	assert.False(t, res.Changed)
 	assert.False(t, f.Reloaded)
-}
-
-func clone(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func TestRotationOfFilesReplacedOnDisk(t *testing.T) {

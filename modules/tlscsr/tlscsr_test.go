@@ -38,10 +38,7 @@ func TestKeyCSRThenNothing(t *testing.T) {
 	args := map[string]any{"dest_dir": dir, "ca": string(ca.CertPEM), "server_names": names}
 
 	// Check mode on a fresh node: would make a key, makes nothing.
-	check := map[string]any{"_ansible_check_mode": true}
-	for k, v := range args {
-		check[k] = v
-	}
+	check := ansibletest.Args(args, map[string]any{"_ansible_check_mode": true})
 	_, doc, code := call(t, check)
 	require.Equal(t, 0, code, doc["msg"])
 	require.Equal(t, true, doc["changed"])

@@ -6,6 +6,7 @@ package ansibletest
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"testing"
 
@@ -95,11 +96,7 @@ func (m Module[F]) Printed(t testing.TB, args map[string]any) (string, map[strin
 // Args is base with extra's keys set over it, in a new map.
 func Args(base, extra map[string]any) map[string]any {
 	out := make(map[string]any, len(base)+len(extra))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range extra {
-		out[k] = v
-	}
+	maps.Copy(out, base)
+	maps.Copy(out, extra)
 	return out
 }
