@@ -42,6 +42,17 @@ def _listens_on(pid: int, port: int) -> bool:
         return False
 
 
+def set_waited(port: int, key: str, value: str, replicas: int = 1, timeout_ms: int = 30000) -> str:
+    """SET, then WAIT on the same connection of a local server (one valkey-cli, the commands on
+    stdin): WAIT counts the replicas that acknowledged its own connection's writes, so on another
+    connection it answers at once. Returns WAIT's answer: the replicas that have the write (the
+    server's event), fewer only after timeout_ms."""
+    out = subprocess.run(["valkey-cli", "-p", str(port)], input="SET %s %s\nWAIT %d %d\n" % (key, value, replicas, timeout_ms),
+                         capture_output=True, text=True, check=True, timeout=timeout_ms / 1000 + 10).stdout.split()
+    assert out[:1] == ["OK"], out
+    return out[-1]
+
+
 class Valkey:
     """A real valkey-server with its own config file in a temp dir."""
 

@@ -6,9 +6,8 @@ secret at -vvvv."""
 from __future__ import annotations
 
 import json
-import subprocess
 
-from conftest import recap
+from conftest import recap, set_waited
 
 PASSWORD = "info-requirepass-Pw-3c9d1a"
 MONITOR_PW = "info-monitor-Pw-88e1f0"
@@ -29,9 +28,7 @@ def play(tasks):
 def test_info_reports_the_replication_group(ansible, valkey, write_playbook, tmp_path):
     primary = valkey("repl-ping-replica-period 3600\nrepl-diskless-sync-delay 0\n")
     replica = valkey("replicaof 127.0.0.1 %d\n" % primary.port)
-    # WAIT waits for the writes of its own connection: both in one valkey-cli.
-    ack = subprocess.run(["valkey-cli", "-p", str(primary.port)], input="SET k v\nWAIT 1 30000\n", capture_output=True, text=True, check=True, timeout=60)
-    assert ack.stdout.split() == ["OK", "1"]
+    assert set_waited(primary.port, "k", "v") == "1"
     for vk in (primary, replica):
         vk.cli("CONFIG", "SET", "requirepass", PASSWORD)
         vk.password = PASSWORD
@@ -73,12 +70,6 @@ def test_a_user_without_the_rule_gets_one_sentence(ansible, valkey, write_playbo
     assert MONITOR_PW not in out.stdout + out.stderr
 
 
-def _write_and_wait(vk, n):
-    """SET and WAIT on one connection (WAIT waits for its own connection's writes only)."""
-    ack = subprocess.run(["valkey-cli", "-p", str(vk.port)], input="SET k v\nWAIT %d 30000\n" % n, capture_output=True, text=True, check=True, timeout=60)
-    assert ack.stdout.split() == ["OK", str(n)]
-
-
 def test_audit_playbook_after_a_failover(ansible, valkey, installed, tmp_path):
     """playbooks/audit.yml on a replica that a failover moved (REPLICAOF + CONFIG REWRITE, as Sentinel
     does), with the inventory's initial primary as desired replicaof: no drift, the job passes, the
@@ -86,11 +77,11 @@ def test_audit_playbook_after_a_failover(ansible, valkey, installed, tmp_path):
     p1 = valkey("repl-diskless-sync-delay 0\n")
     p2 = valkey("repl-diskless-sync-delay 0\n")
     replica = valkey("replicaof 127.0.0.1 %d\n" % p1.port)
-    _write_and_wait(p1, 1)
+    assert set_waited(p1.port, "k", "v") == "1"
     replica.cli("REPLICAOF", "NO", "ONE")
     replica.cli("REPLICAOF", "127.0.0.1", str(p2.port))
     replica.cli("CONFIG", "REWRITE")
-    _write_and_wait(p2, 1)
+    assert set_waited(p2.port, "k", "v") == "1"
     pb = installed / "ansible_collections" / "valkeyops" / "secure" / "playbooks" / "audit.yml"
     extra = tmp_path / "vars.json"
     extra.write_text(

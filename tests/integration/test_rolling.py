@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from conftest import free_port, set_waited
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "filter"))
 import valkey_rolling as vr  # noqa: E402
@@ -133,17 +133,6 @@ def pair(valkey):
     return {"primary": (primary.proc, primary.port), "replica": (replica.proc, replica.port)}
 
 
-def _write_waited(port, key, value, timeout_ms=5000):
-    """SET, then WAIT 1 on the same connection: the server answers once a replica has
-    acknowledged that write (its event), or at the timeout. WAIT counts the replicas that
-    reached the connection's own last write, so on a connection that wrote nothing it
-    answers at once: the two go through one valkey-cli, as a pipe."""
-    out = subprocess.run(["valkey-cli", "-p", str(port)], input="SET %s %s\nWAIT 1 %d\n" % (key, value, timeout_ms),
-                         capture_output=True, text=True, timeout=timeout_ms / 1000 + 10).stdout.split()
-    assert out[:1] == ["OK"], out
-    return out[-1]
-
-
 def _caught_up(pport):
     """Wait until the gate's filter sees the replica caught up with the primary's offset. A probe
     write is WAITed for first (the server's event: the replica has the data). WAIT itself appends
@@ -151,7 +140,7 @@ def _caught_up(pport):
     offsets meet at the replica's next acknowledgement (seen 60 ms later here; at the latest its
     periodic one, once a second): polled, bounded by 30 s. (A loop of WAIT-then-check never met
     them: each WAIT appended another GETACK.)"""
-    assert _write_waited(pport, "rolling:caught-up-probe", "1", 30000) == "1"
+    assert set_waited(pport, "rolling:caught-up-probe", "1") == "1"
     deadline = time.monotonic() + 30
     while not vr.valkey_rolling_caught_up(vr.valkey_rolling_info(_cli(pport, "INFO", "replication")))["ok"]:
         assert time.monotonic() < deadline, "timed out waiting for the replica's acknowledged offset"
@@ -164,7 +153,7 @@ def test_the_gates_on_a_real_primary_and_replica(pair):
     rproc, rport = pair["replica"]
     node = {"label": "lab5", "topology": "replication", "run_id": ""}
     # A write the replica acknowledged: its link is up (the reply is the event).
-    assert _write_waited(pport, "k", "v", 30000) == "1"
+    assert set_waited(pport, "k", "v") == "1"
     info = vr.valkey_rolling_info(_cli(rport, "INFO", "replication", "server", "persistence"))
     assert vr.valkey_rolling_gate(info, node, "before") == {"ok": True, "gate": "replica-sync", "saw": ""}
     # The same run_id after a "restart" is no restart.
